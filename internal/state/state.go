@@ -1,0 +1,150 @@
+// Package state keeps the latest result of every path the probe dials.
+//
+// The scheduler writes into a Store; the metrics collector, the verdict, the
+// status page and the readiness check read Snapshots. A Store is safe for
+// concurrent use.
+package state
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+)
+
+// Path is what the probe knows about one path.
+type Path struct {
+	// Target is the path's current target.
+	Target dial.Target
+	// Relay is true when this is the path the collector's VM relay is configured to use.
+	Relay bool
+	// Latest is the most recent result; nil before the first attempt.
+	Latest *dial.Result
+	// LastSuccess is when the path last succeeded; zero if never.
+	LastSuccess time.Time
+	// Since is when the path entered its current state (up or down).
+	Since time.Time
+	// ConsecutiveFailures counts failed attempts since the last success.
+	ConsecutiveFailures int
+}
+
+// Up reports whether the latest attempt succeeded.
+func (p Path) Up() bool { return p.Latest != nil && p.Latest.OK() }
+
+// Transition describes a change of a path between up and down, or of its failure reason.
+type Transition struct {
+	Path      string
+	WasKnown  bool        // false for the first result of a path
+	OldReason dial.Reason // empty when !WasKnown
+	NewReason dial.Reason
+}
+
+// Store holds the latest state of every path. The zero value is not usable; call New.
+type Store struct {
+	mu    sync.RWMutex
+	paths map[string]*Path
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{paths: map[string]*Path{}}
+}
+
+// SetTargets replaces the set of paths. Paths not in targets are forgotten;
+// new paths start with no result; a path whose address or server name changed
+// keeps its history but its next result is compared afresh. relay names the
+// relay's configured path ("" if unknown). It returns the names of removed paths.
+func (s *Store) SetTargets(targets []dial.Target, relay string) (removed []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := make(map[string]bool, len(targets))
+	for _, t := range targets {
+		keep[t.Path] = true
+		p, ok := s.paths[t.Path]
+		if !ok {
+			p = &Path{}
+			s.paths[t.Path] = p
+		}
+		if p.Target != t && ok {
+			p.Latest = nil
+		}
+		p.Target = t
+		p.Relay = t.Path == relay
+	}
+	for name := range s.paths {
+		if !keep[name] {
+			delete(s.paths, name)
+			removed = append(removed, name)
+		}
+	}
+	slices.Sort(removed)
+	return removed
+}
+
+// Record stores r as the latest result of its path and reports whether the
+// path changed state (up↔down or a different failure reason). A result for a
+// path that is no longer in the target set, or whose target changed since the
+// attempt began, is dropped and reported as no change.
+func (s *Store) Record(r dial.Result) (Transition, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.paths[r.Target.Path]
+	if !ok || p.Target != r.Target {
+		return Transition{}, false
+	}
+	tr := Transition{Path: r.Target.Path, NewReason: r.Reason}
+	changed := true
+	if p.Latest != nil {
+		tr.WasKnown = true
+		tr.OldReason = p.Latest.Reason
+		changed = p.Latest.Reason != r.Reason
+	}
+	if changed || p.Since.IsZero() {
+		p.Since = r.Start
+	}
+	if r.OK() {
+		p.LastSuccess = r.Start.Add(r.Duration)
+		p.ConsecutiveFailures = 0
+	} else {
+		p.ConsecutiveFailures++
+	}
+	rc := r
+	p.Latest = &rc
+	return tr, changed
+}
+
+// Snapshot returns a copy of every path, sorted by name.
+func (s *Store) Snapshot() []Path {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Path, 0, len(s.paths))
+	for _, p := range s.paths {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b Path) int {
+		switch {
+		case a.Target.Path < b.Target.Path:
+			return -1
+		case a.Target.Path > b.Target.Path:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Ready reports whether every path has at least one result and there is at least one path.
+func (s *Store) Ready() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.paths) == 0 {
+		return false
+	}
+	for _, p := range s.paths {
+		if p.Latest == nil {
+			return false
+		}
+	}
+	return true
+}
