@@ -1,0 +1,488 @@
+package verdict
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/state"
+)
+
+var addrs = map[string]string{
+	dial.PathClusterIP: "172.30.12.7:443",
+	dial.PathDNS:       "sensor.stackrox.svc:443",
+	dial.PathHostPort:  "127.0.0.1:8443",
+	dial.PathPodIP:     "10.128.2.15:8443",
+	dial.PathWebhook:   "sensor-webhook.stackrox.svc:443",
+}
+
+// p returns a path called name whose latest attempt ended with r.
+func p(name string, r dial.Reason) state.Path {
+	t := dial.Target{Path: name, Addr: addrs[name]}
+	if t.Addr == "" {
+		t.Addr = "192.0.2.1:443"
+	}
+	res := &dial.Result{Target: t, Reason: r}
+	if r != dial.ReasonOK {
+		res.Err = errors.New("dial tcp " + t.Addr + ": " + string(r))
+	}
+	return state.Path{Target: t, Latest: res}
+}
+
+// pending returns a configured path called name without a result.
+func pending(name string) state.Path {
+	return state.Path{Target: dial.Target{Path: name, Addr: addrs[name]}}
+}
+
+func relay(sp state.Path) state.Path { sp.Relay = true; return sp }
+
+func ptr[T any](v T) *T { return &v }
+
+const (
+	ok      = dial.ReasonOK
+	timeout = dial.ReasonConnectTimeout
+	refused = dial.ReasonRefused
+	dnsErr  = dial.ReasonDNSError
+)
+
+// got is the part of a Verdict the table compares exactly; Cause and Fix are
+// checked for the substrings that make them useful.
+type got struct {
+	Name       string
+	Severity   Severity
+	Underlying string
+}
+
+func TestDecide(t *testing.T) {
+	onNode := &Cluster{SensorOnThisNode: ptr(true)}
+	offNode := &Cluster{SensorOnThisNode: ptr(false)}
+	vmsConnecting := &VSOCK{RelayListening: true, ConnectionsRecent: 3, Established: 1}
+
+	tests := []struct {
+		name      string
+		in        Input
+		want      got
+		wantCause []string // substrings of Cause
+		wantFix   []string // substrings of Fix
+	}{
+		{
+			name: "no paths configured",
+			in:   Input{},
+			want: got{Name: Unknown, Severity: SeverityUnknown},
+		},
+		{
+			name: "paths configured but none probed yet",
+			in:   Input{Paths: []state.Path{pending("clusterip"), pending("webhook")}},
+			want: got{Name: Unknown, Severity: SeverityUnknown},
+		},
+		{
+			name: "every path up",
+			in: Input{Paths: []state.Path{p("clusterip", ok), p("dns", ok), p("hostport", ok),
+				p("podip", ok), p("webhook", ok)}},
+			want:      got{Name: Healthy, Severity: SeverityOK},
+			wantCause: []string{"clusterip (ok)", "webhook (ok)"},
+		},
+		{
+			name:      "partial: probed paths up, others pending",
+			in:        Input{Paths: []state.Path{p("clusterip", ok), pending("dns"), pending("webhook")}},
+			want:      got{Name: Healthy, Severity: SeverityOK},
+			wantCause: []string{"clusterip (ok)"},
+		},
+		{
+			name: "networkpolicy: 8443 paths time out, webhook answers, hostport refused off-node",
+			in: Input{
+				Paths: []state.Path{p("clusterip", timeout), p("dns", timeout), p("hostport", refused),
+					p("podip", timeout), p("webhook", ok)},
+				Cluster: offNode,
+			},
+			want:      got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
+			wantCause: []string{"clusterip (connect_timeout)", "dns (connect_timeout)", "podip (connect_timeout)", "webhook (9443) answers"},
+			wantFix:   []string{`policy-group.network.openshift.io/host-network: ""`, "ipBlock"},
+		},
+		{
+			name: "networkpolicy: only clusterip and webhook configured",
+			in:   Input{Paths: []state.Path{p("clusterip", timeout), p("webhook", ok)}},
+			want: got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
+		},
+		{
+			name: "networkpolicy: dns also broken does not hide it",
+			in: Input{Paths: []state.Path{p("clusterip", timeout), p("dns", dnsErr),
+				p("podip", timeout), p("webhook", ok)}},
+			want:      got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
+			wantCause: []string{"clusterip (connect_timeout)", "podip (connect_timeout)"},
+		},
+		{
+			name:      "ambiguous: 8443 paths time out, webhook not configured",
+			in:        Input{Paths: []state.Path{p("clusterip", timeout), p("dns", timeout), p("podip", timeout)}},
+			want:      got{Name: Degraded, Severity: SeverityWarning},
+			wantCause: []string{"no webhook result"},
+		},
+		{
+			name:      "ambiguous: webhook configured but not probed yet",
+			in:        Input{Paths: []state.Path{p("clusterip", timeout), p("podip", timeout), pending("webhook")}},
+			want:      got{Name: Degraded, Severity: SeverityWarning},
+			wantCause: []string{"no webhook result", "clusterip (connect_timeout)"},
+		},
+		{
+			name: "ambiguous: clusterip refused (not a drop) while webhook answers, no podip",
+			in:   Input{Paths: []state.Path{p("clusterip", refused), p("webhook", ok)}},
+			want: got{Name: Degraded, Severity: SeverityWarning},
+		},
+		{
+			name: "service: clusterip times out while pod IP and webhook answer",
+			in:   Input{Paths: []state.Path{p("clusterip", timeout), p("podip", ok), p("webhook", ok)}},
+			want: got{Name: ServiceUnreachable, Severity: SeverityCritical},
+		},
+		{
+			name: "service: clusterip, dns and webhook fail while pod IP answers",
+			in: Input{Paths: []state.Path{p("clusterip", timeout), p("dns", timeout),
+				p("podip", ok), p("webhook", timeout)}},
+			want:      got{Name: ServiceUnreachable, Severity: SeverityCritical},
+			wantCause: []string{"clusterip (connect_timeout)", "dns (connect_timeout)"},
+			wantFix:   []string{"pod IP"},
+		},
+		{
+			name:      "service: no clusterip path, dns connect refused, pod IP answers",
+			in:        Input{Paths: []state.Path{p("dns", refused), p("podip", ok)}},
+			want:      got{Name: ServiceUnreachable, Severity: SeverityCritical},
+			wantCause: []string{"dns (refused)"},
+		},
+		{
+			name: "service: clusterip refused and dns unresolved, pod IP answers",
+			in:   Input{Paths: []state.Path{p("clusterip", refused), p("dns", dnsErr), p("podip", ok)}},
+			want: got{Name: ServiceUnreachable, Severity: SeverityCritical},
+		},
+		{
+			name: "dns: dns_error while clusterip answers",
+			in: Input{Paths: []state.Path{p("clusterip", ok), p("dns", dnsErr), p("podip", ok),
+				p("webhook", ok)}},
+			want:      got{Name: DNSBroken, Severity: SeverityWarning},
+			wantCause: []string{"sensor.stackrox.svc"},
+			wantFix:   []string{"ClusterFirstWithHostNet"},
+		},
+		{
+			name: "dns: no clusterip path, another path up",
+			in:   Input{Paths: []state.Path{p("dns", dnsErr), p("podip", ok)}},
+			want: got{Name: DNSBroken, Severity: SeverityWarning},
+		},
+		{
+			name: "dns: clusterip configured but pending, another path up",
+			in:   Input{Paths: []state.Path{pending("clusterip"), p("dns", dnsErr), p("webhook", ok)}},
+			want: got{Name: DNSBroken, Severity: SeverityWarning},
+		},
+		{
+			name: "dns: hostport refused off-node does not hide it",
+			in: Input{
+				Paths:   []state.Path{p("clusterip", ok), p("dns", dnsErr), p("hostport", refused)},
+				Cluster: offNode,
+			},
+			want: got{Name: DNSBroken, Severity: SeverityWarning},
+		},
+		{
+			name: "not dns: dns the only path",
+			in:   Input{Paths: []state.Path{p("dns", dnsErr)}},
+			want: got{Name: Degraded, Severity: SeverityWarning},
+		},
+		{
+			name: "not dns: a custom path is down as well",
+			in:   Input{Paths: []state.Path{p("clusterip", ok), p("dns", dnsErr), p("mysensor", refused)}},
+			want: got{Name: Degraded, Severity: SeverityWarning},
+		},
+		{
+			name: "sensor unavailable: every path refused",
+			in: Input{Paths: []state.Path{p("clusterip", refused), p("dns", refused), p("hostport", refused),
+				p("podip", refused), p("webhook", refused)}},
+			want:      got{Name: SensorUnavailable, Severity: SeverityCritical},
+			wantCause: []string{"webhook (refused)"},
+			wantFix:   []string{"oc -n stackrox"},
+		},
+		{
+			name: "sensor unavailable: every path times out, the webhook included",
+			in: Input{Paths: []state.Path{p("clusterip", timeout), p("podip", timeout),
+				p("webhook", dial.ReasonTLSTimeout)}},
+			want: got{Name: SensorUnavailable, Severity: SeverityCritical},
+		},
+		{
+			name: "sensor unavailable: not ready everywhere",
+			in: Input{Paths: []state.Path{p("clusterip", dial.ReasonCheckFailed), p("podip", dial.ReasonCheckFailed),
+				p("webhook", dial.ReasonCheckFailed)}},
+			want: got{Name: SensorUnavailable, Severity: SeverityCritical},
+		},
+		{
+			name: "sensor unavailable: no webhook path, pod IP refused",
+			in:   Input{Paths: []state.Path{p("clusterip", timeout), p("podip", refused)}},
+			want: got{Name: SensorUnavailable, Severity: SeverityCritical},
+		},
+		{
+			name: "sensor unavailable: dns unresolved does not hide it",
+			in: Input{Paths: []state.Path{p("clusterip", refused), p("dns", dnsErr), p("podip", refused),
+				p("webhook", refused)}},
+			want:      got{Name: SensorUnavailable, Severity: SeverityCritical},
+			wantCause: []string{"clusterip (refused)", "podip (refused)", "webhook (refused)"},
+		},
+		{
+			name: "not unavailable: webhook unresolved and pod IP times out",
+			in: Input{Paths: []state.Path{p("clusterip", timeout), p("podip", timeout),
+				p("webhook", dnsErr)}},
+			want: got{Name: Degraded, Severity: SeverityWarning},
+		},
+		{
+			name:      "not unavailable: only custom paths, all refused",
+			in:        Input{Paths: []state.Path{p("a", refused), p("b", refused)}},
+			want:      got{Name: Degraded, Severity: SeverityWarning},
+			wantCause: []string{"a (refused)", "b (refused)", "no webhook result", "no podip result"},
+		},
+		{
+			name: "tls: wrong CA on every 8443 path",
+			in: Input{Paths: []state.Path{p("clusterip", dial.ReasonCertUnknownAuthority),
+				p("podip", dial.ReasonCertUnknownAuthority), p("webhook", ok)}},
+			want:      got{Name: TLSTrust, Severity: SeverityCritical},
+			wantCause: []string{"clusterip (cert_unknown_authority)", "podip (cert_unknown_authority)", "dial tcp"},
+			wantFix:   []string{"collector-tls"},
+		},
+		{
+			name:    "tls: name mismatch",
+			in:      Input{Paths: []state.Path{p("podip", dial.ReasonCertNameMismatch), p("clusterip", ok)}},
+			want:    got{Name: TLSTrust, Severity: SeverityCritical},
+			wantFix: []string{"sensor.stackrox.svc"},
+		},
+		{
+			name:    "tls: expired",
+			in:      Input{Paths: []state.Path{p("clusterip", dial.ReasonCertExpired), p("webhook", dial.ReasonCertExpired)}},
+			want:    got{Name: TLSTrust, Severity: SeverityCritical},
+			wantFix: []string{"renew"},
+		},
+		{
+			name: "tls: a tls_error that carries a verification error",
+			in: Input{Paths: []state.Path{{
+				Target: dial.Target{Path: "podip", Addr: addrs["podip"]},
+				Latest: &dial.Result{Reason: dial.ReasonTLSError, TLS: &dial.TLSFacts{VerifyError: "x509: bad"}},
+			}, p("clusterip", ok)}},
+			want:      got{Name: TLSTrust, Severity: SeverityCritical},
+			wantCause: []string{"x509: bad"},
+		},
+		{
+			name: "tls: wins over a NetworkPolicy-like pattern",
+			in: Input{Paths: []state.Path{p("clusterip", timeout), p("podip", dial.ReasonCertUnknownAuthority),
+				p("webhook", ok)}},
+			want: got{Name: TLSTrust, Severity: SeverityCritical},
+		},
+		{
+			name: "not tls: tls_error without a verification error",
+			in:   Input{Paths: []state.Path{p("podip", dial.ReasonTLSError), p("clusterip", ok)}},
+			want: got{Name: Degraded, Severity: SeverityWarning},
+		},
+		{
+			name: "hostport: refused on a node without sensor",
+			in: Input{
+				Paths: []state.Path{p("clusterip", ok), p("hostport", refused), p("podip", ok),
+					p("webhook", ok)},
+				Cluster: offNode,
+			},
+			want:      got{Name: HostPortNotOnThisNode, Severity: SeverityWarning},
+			wantCause: []string{"127.0.0.1:8443", "refused"},
+			wantFix:   []string{"sensor.stackrox.svc:443"},
+		},
+		{
+			name: "hostport: another listener's certificate on a node without sensor",
+			in: Input{
+				Paths:   []state.Path{p("clusterip", ok), p("hostport", dial.ReasonCertNameMismatch)},
+				Cluster: offNode,
+			},
+			want: got{Name: HostPortNotOnThisNode, Severity: SeverityWarning},
+		},
+		{
+			name: "hostport: refused but sensor runs here",
+			in: Input{
+				Paths:   []state.Path{p("clusterip", ok), p("hostport", refused), p("podip", ok)},
+				Cluster: onNode,
+			},
+			want:      got{Name: Degraded, Severity: SeverityWarning},
+			wantCause: []string{"sensor runs on this node", "portmap"},
+		},
+		{
+			name:      "hostport: refused, sensor placement unknown",
+			in:        Input{Paths: []state.Path{p("clusterip", ok), p("hostport", refused), p("podip", ok)}},
+			want:      got{Name: Degraded, Severity: SeverityWarning},
+			wantCause: []string{"not known whether sensor runs on this node"},
+		},
+		{
+			name: "hostport: placement unknown because Cluster has no answer",
+			in: Input{
+				Paths:   []state.Path{p("clusterip", ok), p("hostport", refused)},
+				Cluster: &Cluster{RelayPath: "clusterip"},
+			},
+			want: got{Name: Degraded, Severity: SeverityWarning},
+		},
+		{
+			name: "relay: hostport relay refused off-node while VMs connect",
+			in: Input{
+				Paths:   []state.Path{p("clusterip", ok), p("hostport", refused), p("webhook", ok)},
+				Cluster: &Cluster{SensorOnThisNode: ptr(false), RelayPath: "hostport"},
+				VSOCK:   vmsConnecting,
+			},
+			want:      got{Name: RelayPathDownVMsConnecting, Severity: SeverityCritical, Underlying: HostPortNotOnThisNode},
+			wantCause: []string{"hostport (refused)", "3 recent", "1 established", HostPortNotOnThisNode},
+			wantFix:   []string{"sensor.stackrox.svc:443"},
+		},
+		{
+			name: "relay: marked relay path blocked by NetworkPolicy, only established connections",
+			in: Input{
+				Paths: []state.Path{relay(p("clusterip", timeout)), p("podip", timeout), p("webhook", ok)},
+				VSOCK: &VSOCK{Established: 2},
+			},
+			want:    got{Name: RelayPathDownVMsConnecting, Severity: SeverityCritical, Underlying: NetworkPolicyBlocks},
+			wantFix: []string{"policy-group.network.openshift.io/host-network"},
+		},
+		{
+			name: "relay: Cluster.RelayPath wins over the Relay mark",
+			in: Input{
+				Paths:   []state.Path{relay(p("clusterip", ok)), p("dns", dnsErr)},
+				Cluster: &Cluster{RelayPath: "dns"},
+				VSOCK:   vmsConnecting,
+			},
+			want: got{Name: RelayPathDownVMsConnecting, Severity: SeverityCritical, Underlying: DNSBroken},
+		},
+		{
+			name: "relay: path down but VSOCK unknown",
+			in: Input{
+				Paths: []state.Path{relay(p("clusterip", timeout)), p("podip", timeout), p("webhook", ok)},
+			},
+			want: got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
+		},
+		{
+			name: "relay: path down but no VM connects",
+			in: Input{
+				Paths: []state.Path{relay(p("clusterip", timeout)), p("podip", timeout), p("webhook", ok)},
+				VSOCK: &VSOCK{RelayListening: true},
+			},
+			want: got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
+		},
+		{
+			name: "relay: relay path up while another path is down",
+			in: Input{
+				Paths: []state.Path{relay(p("clusterip", ok)), p("dns", dnsErr)},
+				VSOCK: vmsConnecting,
+			},
+			want: got{Name: DNSBroken, Severity: SeverityWarning},
+		},
+		{
+			name: "relay: relay path not probed yet",
+			in: Input{
+				Paths: []state.Path{relay(pending("hostport")), p("clusterip", timeout), p("webhook", ok)},
+				VSOCK: vmsConnecting,
+			},
+			want: got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
+		},
+		{
+			name: "relay: configured relay path is not among the probed paths",
+			in: Input{
+				Paths:   []state.Path{p("clusterip", timeout), p("webhook", ok)},
+				Cluster: &Cluster{RelayPath: "hostport"},
+				VSOCK:   vmsConnecting,
+			},
+			want: got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
+		},
+		{
+			name: "relay: escalates a degraded verdict and keeps its fix",
+			in: Input{
+				Paths: []state.Path{relay(p("mysensor", dial.ReasonOther)), p("clusterip", ok)},
+				VSOCK: vmsConnecting,
+			},
+			want:    got{Name: RelayPathDownVMsConnecting, Severity: SeverityCritical, Underlying: Degraded},
+			wantFix: []string{"error text"},
+		},
+		{
+			name: "degraded: a custom path down, the rest up",
+			in:   Input{Paths: []state.Path{p("clusterip", ok), p("mysensor", dial.ReasonReset)}},
+			want: got{Name: Degraded, Severity: SeverityWarning},
+		},
+	}
+	produced := map[string]bool{}
+	for _, tt := range tests {
+		produced[tt.want.Name] = true
+		t.Run(tt.name, func(t *testing.T) {
+			v := Decide(tt.in)
+			if diff := cmp.Diff(tt.want, got{v.Name, v.Severity, v.Underlying}); diff != "" {
+				t.Errorf("Decide() mismatch (-want +got):\n%s\ncause: %s", diff, v.Cause)
+			}
+			for _, s := range tt.wantCause {
+				if !strings.Contains(v.Cause, s) {
+					t.Errorf("Cause = %q, want it to contain %q", v.Cause, s)
+				}
+			}
+			for _, s := range tt.wantFix {
+				if !strings.Contains(v.Fix, s) {
+					t.Errorf("Fix = %q, want it to contain %q", v.Fix, s)
+				}
+			}
+			for field, s := range map[string]string{"Cause": v.Cause, "Fix": v.Fix} {
+				if s == "" || strings.ContainsAny(s, "\r\n") {
+					t.Errorf("%s = %q, want one non-empty line", field, s)
+				}
+			}
+			if v.Severity != SeverityOf(v.Name) {
+				t.Errorf("Severity = %q, want SeverityOf(%q) = %q", v.Severity, v.Name, SeverityOf(v.Name))
+			}
+
+			// The order of the paths must not matter.
+			rev := tt.in
+			rev.Paths = slices.Clone(tt.in.Paths)
+			slices.Reverse(rev.Paths)
+			if r := Decide(rev); r.Name != v.Name || r.Underlying != v.Underlying {
+				t.Errorf("Decide(reversed paths) = %q/%q, want %q/%q", r.Name, r.Underlying, v.Name, v.Underlying)
+			}
+		})
+	}
+	for _, n := range Names() {
+		if !produced[n] {
+			t.Errorf("no test case expects verdict %q", n)
+		}
+	}
+}
+
+// TestNames checks that Names lists ten distinct verdicts, each with a severity.
+func TestNames(t *testing.T) {
+	names := Names()
+	if len(names) != 10 {
+		t.Errorf("len(Names()) = %d, want 10", len(names))
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			t.Errorf("Names() lists %q twice", n)
+		}
+		seen[n] = true
+		if SeverityOf(n) == SeverityUnknown && n != Unknown {
+			t.Errorf("SeverityOf(%q) = unknown, want a severity", n)
+		}
+	}
+	if SeverityOf("no_such_verdict") != SeverityUnknown {
+		t.Errorf("SeverityOf(no_such_verdict) = %q, want unknown", SeverityOf("no_such_verdict"))
+	}
+	names[0] = "changed"
+	if Names()[0] != Healthy {
+		t.Errorf("Names() shares its slice between calls")
+	}
+}
+
+func TestDecideDoesNotChangeInput(t *testing.T) {
+	in := Input{Paths: []state.Path{relay(p("hostport", refused)), p("clusterip", ok)},
+		Cluster: &Cluster{SensorOnThisNode: ptr(false)}, VSOCK: &VSOCK{Established: 1}}
+	before := []state.Path{relay(p("hostport", refused)), p("clusterip", ok)}
+	Decide(in)
+	if diff := cmp.Diff(before, in.Paths, cmp.Comparer(sameError)); diff != "" {
+		t.Errorf("Decide changed its input (-want +got):\n%s", diff)
+	}
+}
+
+func sameError(a, b error) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Error() == b.Error()
+}
