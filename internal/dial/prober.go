@@ -1,0 +1,306 @@
+package dial
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// DefaultServerName is the name sensor's serving certificate is issued for
+// and the SNI that the collector sends.
+const DefaultServerName = "sensor.stackrox.svc"
+
+// DefaultReadyPath is sensor's anonymous readiness endpoint, served on both
+// the api (8443) and webhook (9443) ports.
+const DefaultReadyPath = "/ready"
+
+// maxBody bounds how much of a check response is read.
+const maxBody = 64 << 10
+
+// Config configures a Prober. The zero value of every field but Timeout has a
+// sensible default.
+type Config struct {
+	// ServerName is the TLS server name (SNI and verification) used when a
+	// Target does not set its own. Default DefaultServerName.
+	ServerName string
+	// RootCAs verifies the server certificate. When nil the handshake still
+	// completes, certificate facts are still recorded, and Result.TLS.Verified is false.
+	RootCAs *x509.CertPool
+	// Certificates are offered as the client certificate, if any. Sensor
+	// accepts a client without a certificate (VerifyClientCertIfGiven) but
+	// rejects one that does not chain to the StackRox CA.
+	Certificates []tls.Certificate
+	// Check selects what happens after connecting. Default CheckHTTP.
+	Check CheckMode
+	// Timeout bounds a whole attempt; each phase's deadline is the attempt's.
+	Timeout time.Duration
+	// ReadyPath is the HTTP path of the http check. Default DefaultReadyPath.
+	ReadyPath string
+	// Resolver resolves DNS names. Default net.DefaultResolver.
+	Resolver *net.Resolver
+	// Now returns the current time; default time.Now. Certificates are verified at Now().
+	Now func() time.Time
+}
+
+// Prober makes attempts. It is safe for concurrent use and holds no
+// connections between attempts.
+type Prober struct {
+	cfg       Config
+	transport *http.Transport
+}
+
+// New validates cfg, fills in defaults and returns a Prober.
+func New(cfg Config) (*Prober, error) {
+	if cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("timeout must be positive, got %v", cfg.Timeout)
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = DefaultServerName
+	}
+	switch cfg.Check {
+	case "":
+		cfg.Check = CheckHTTP
+	case CheckHTTP, CheckGRPC, CheckTCP:
+	default:
+		return nil, fmt.Errorf("unknown check mode %q (want http, grpc or tcp)", cfg.Check)
+	}
+	if cfg.ReadyPath == "" {
+		cfg.ReadyPath = DefaultReadyPath
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	// The transport never dials: DialTLSContext hands back the connection
+	// this attempt already made, so that connect and TLS are timed apart
+	// and the check runs over the very same connection.
+	tr := &http.Transport{
+		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			c, ok := ctx.Value(connKey{}).(net.Conn)
+			if !ok {
+				return nil, errors.New("no connection for this attempt")
+			}
+			return c, nil
+		},
+		DisableKeepAlives: true,
+		Protocols:         new(http.Protocols),
+	}
+	tr.Protocols.SetHTTP1(true)
+	tr.Protocols.SetHTTP2(true)
+	return &Prober{cfg: cfg, transport: tr}, nil
+}
+
+// Config returns the prober's effective configuration, defaults filled in.
+func (p *Prober) Config() Config { return p.cfg }
+
+type connKey struct{}
+
+// attempt carries the bookkeeping of one Probe call.
+type attempt struct {
+	res   *Result
+	now   func() time.Time
+	phase Phase
+	begin time.Time
+}
+
+func (a *attempt) start(ph Phase) {
+	a.phase = ph
+	a.begin = a.now()
+}
+
+// end records the running phase's duration and, when err is not nil, the failure.
+func (a *attempt) end(err error) error {
+	a.res.Phases = append(a.res.Phases, PhaseTiming{Phase: a.phase, Duration: a.now().Sub(a.begin)})
+	if err == nil {
+		return nil
+	}
+	err = &PhaseError{Phase: a.phase, Err: err}
+	a.res.Err = err
+	a.res.FailedPhase = a.phase
+	a.res.Reason = Classify(err)
+	return err
+}
+
+// Probe makes one attempt on t: resolve (if t's host is a name), connect,
+// and, unless the check mode is tcp, a TLS handshake and the check. It never
+// blocks past the configured timeout (or ctx, whichever ends first) and
+// leaves no connection or goroutine behind.
+func (p *Prober) Probe(ctx context.Context, t Target) Result {
+	start := p.cfg.Now()
+	res := Result{Target: t, Check: p.cfg.Check, Start: start, Reason: ReasonOK}
+	ctx, cancel := context.WithDeadline(ctx, start.Add(p.cfg.Timeout))
+	defer cancel()
+	a := &attempt{res: &res, now: p.cfg.Now}
+	p.run(ctx, a, t)
+	res.Duration = p.cfg.Now().Sub(start)
+	return res
+}
+
+func (p *Prober) run(ctx context.Context, a *attempt, t Target) {
+	res := a.res
+	host, port, err := net.SplitHostPort(t.Addr)
+	if err != nil {
+		a.start(PhaseConnect)
+		_ = a.end(fmt.Errorf("bad address %q: %w", t.Addr, err))
+		return
+	}
+	ip := host
+	if net.ParseIP(host) == nil {
+		a.start(PhaseResolve)
+		addrs, err := p.cfg.Resolver.LookupHost(ctx, host)
+		if err == nil && len(addrs) == 0 {
+			err = &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
+		}
+		if a.end(err) != nil {
+			return
+		}
+		ip = addrs[0]
+	}
+
+	a.start(PhaseConnect)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip, port))
+	if a.end(err) != nil {
+		return
+	}
+	defer conn.Close()
+	res.RemoteAddr = conn.RemoteAddr().String()
+	if p.cfg.Check == CheckTCP {
+		return
+	}
+
+	a.start(PhaseTLS)
+	res.ServerName = p.cfg.ServerName
+	if t.ServerName != "" {
+		res.ServerName = t.ServerName
+	}
+	facts := &TLSFacts{}
+	tconn := tls.Client(conn, p.tlsConfig(res.ServerName, facts))
+	err = tconn.HandshakeContext(ctx)
+	if !facts.NotAfter.IsZero() {
+		res.TLS = facts
+	}
+	if a.end(err) != nil {
+		return
+	}
+	cs := tconn.ConnectionState()
+	facts.Version = tls.VersionName(cs.Version)
+	facts.ALPN = cs.NegotiatedProtocol
+
+	a.start(PhaseCheck)
+	var detail string
+	switch p.cfg.Check {
+	case CheckGRPC:
+		detail, err = grpcCheck(ctx, tconn, res.ServerName)
+	default:
+		detail, err = p.httpCheck(ctx, tconn, res.ServerName)
+	}
+	res.Detail = detail
+	_ = a.end(withPendingAlert(tconn, err))
+}
+
+// withPendingAlert adds to a failed check the TLS alert the server sent, if
+// any. With TLS 1.3 the client finishes its handshake before the server has
+// checked the client certificate, so a rejected certificate surfaces as an
+// alert on the first read — inside the check, whose own error may not wrap it.
+// The connection keeps its first read error, so reading again returns it.
+func withPendingAlert(conn *tls.Conn, err error) error {
+	if err == nil || isTLSAlert(err) {
+		return err
+	}
+	conn.SetReadDeadline(time.Unix(1, 0))
+	var b [1]byte
+	if _, rerr := conn.Read(b[:]); isTLSAlert(rerr) {
+		return fmt.Errorf("%w (%w)", err, rerr)
+	}
+	return err
+}
+
+// tlsConfig returns a client configuration for one attempt. Verification is
+// done by hand in VerifyConnection so that the certificate facts are recorded
+// whether or not it succeeds, and so that no CA still yields a completed
+// handshake.
+func (p *Prober) tlsConfig(serverName string, facts *TLSFacts) *tls.Config {
+	protos := []string{"h2", "http/1.1"}
+	if p.cfg.Check == CheckGRPC {
+		protos = []string{"h2"}
+	}
+	return &tls.Config{
+		ServerName: serverName,
+		NextProtos: protos,
+		// Always present the configured certificate, as collector does, even
+		// when the server's list of acceptable CAs does not name its issuer:
+		// that is how a wrong client certificate shows up as a failure.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			if len(p.cfg.Certificates) == 0 {
+				return &tls.Certificate{}, nil
+			}
+			return &p.cfg.Certificates[0], nil
+		},
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // verified below, in VerifyConnection
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("server sent no certificate")
+			}
+			leaf := cs.PeerCertificates[0]
+			facts.NotAfter = leaf.NotAfter
+			facts.DNSNames = leaf.DNSNames
+			facts.Issuer = leaf.Issuer.CommonName
+			if p.cfg.RootCAs == nil {
+				return nil
+			}
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err := leaf.Verify(x509.VerifyOptions{
+				DNSName:       serverName,
+				Roots:         p.cfg.RootCAs,
+				Intermediates: inter,
+				CurrentTime:   p.cfg.Now(),
+			})
+			if err != nil {
+				facts.VerifyError = err.Error()
+				return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+			}
+			facts.Verified = true
+			return nil
+		},
+	}
+}
+
+// httpCheck sends GET ReadyPath over conn (HTTP/2 when negotiated) and wants 200.
+func (p *Prober) httpCheck(ctx context.Context, conn *tls.Conn, serverName string) (string, error) {
+	ctx = context.WithValue(ctx, connKey{}, net.Conn(conn))
+	cc, err := p.transport.NewClientConn(ctx, "https", net.JoinHostPort(serverName, "443"))
+	if err != nil {
+		return "", err
+	}
+	defer cc.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+serverName+p.cfg.ReadyPath, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := cc.RoundTrip(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody)); err != nil {
+		return "", err
+	}
+	detail := fmt.Sprintf("HTTP %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusOK {
+		return detail, &CheckError{Detail: detail}
+	}
+	return detail, nil
+}
