@@ -319,7 +319,7 @@ func sensorUnavailable(seen []observed, all map[string]observed) (Verdict, bool)
 		return Verdict{}, false
 	}
 	return Verdict{Name: SensorUnavailable, Severity: SeverityCritical,
-		Cause: fmt.Sprintf("every path fails, the webhook included: %s: sensor is not serving", names(failing)),
+		Cause: fmt.Sprintf("sensor is not serving: every path fails, the webhook included: %s", names(failing)),
 		Fix:   "check the sensor Deployment in namespace stackrox: pod status, restarts, events and logs (oc -n stackrox get pods -l app=sensor; oc -n stackrox logs deploy/sensor)"}, true
 }
 
@@ -375,7 +375,7 @@ func networkPolicy(all map[string]observed) (Verdict, bool) {
 		return Verdict{}, false
 	}
 	return Verdict{Name: NetworkPolicyBlocks, Severity: SeverityCritical,
-		Cause: fmt.Sprintf("8443 paths time out while the webhook (9443) answers: %s: sensor's NetworkPolicy does not admit host-network sources",
+		Cause: fmt.Sprintf("sensor's NetworkPolicy does not admit host-network sources: %s time out on 8443 while the webhook (9443) answers",
 			names(timedOut)),
 		Fix: `add an ingress rule to sensor's NetworkPolicy for host-network traffic to port 8443: on OVN-Kubernetes a namespaceSelector matching policy-group.network.openshift.io/host-network: "", elsewhere an ipBlock of the node addresses`}, true
 }
@@ -402,7 +402,7 @@ func serviceUnreachable(all map[string]observed) (Verdict, bool) {
 		return Verdict{}, false
 	}
 	return Verdict{Name: ServiceUnreachable, Severity: SeverityCritical,
-		Cause: fmt.Sprintf("the sensor Service fails from the host network while the pod IP answers: %s", names(failing)),
+		Cause: fmt.Sprintf("the sensor Service is not reachable from the host network: %s fail while the pod IP answers", names(failing)),
 		Fix:   "check the sensor Service's endpoints and the node's service routing for host-network sources (kube-proxy or OVN-Kubernetes gateway); as a stopgap the relay can use the pod IP"}, true
 }
 
@@ -431,7 +431,7 @@ func dnsBroken(seen, relevant []observed, all map[string]observed) (Verdict, boo
 		}
 	}
 	return Verdict{Name: DNSBroken, Severity: SeverityWarning,
-		Cause: fmt.Sprintf("dns does not resolve %s while the Service answers by address: the node's resolver does not know cluster names",
+		Cause: fmt.Sprintf("the node's resolver does not know cluster names: %s does not resolve while the Service answers by address",
 			orDefault(host(d.addr), "the sensor Service name")),
 		Fix: "set dnsPolicy: ClusterFirstWithHostNet on host-network pods (collector, sensorprobe) and check that the cluster DNS answers from the node"}, true
 }
@@ -486,8 +486,8 @@ func escalate(base Verdict, in Input, all map[string]observed) Verdict {
 	return Verdict{
 		Name:     RelayPathDownVMsConnecting,
 		Severity: SeverityCritical,
-		Cause: fmt.Sprintf("the relay's path %s is down while VMs are connecting (%d recent, %d established); %s: %s",
-			o, in.VSOCK.ConnectionsRecent, in.VSOCK.Established, base.Name, base.Cause),
+		Cause: fmt.Sprintf("VMs are connecting to the relay (%d recent, %d established) but its path %s is down; %s: %s",
+			in.VSOCK.ConnectionsRecent, in.VSOCK.Established, o, base.Name, base.Cause),
 		Fix:        base.Fix,
 		Underlying: base.Name,
 	}

@@ -1,0 +1,166 @@
+package status
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// browserTimeout bounds one browser run so a hung browser fails the test
+// instead of hanging it; it is not an assertion about speed.
+const browserTimeout = 2 * time.Minute
+
+// needTool returns the path of the first of names found on PATH. When none
+// is, the test is skipped with hint, or fails when the environment variable
+// CI is set: CI must run every test.
+func needTool(t *testing.T, hint string, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("none of %v found on PATH, and CI is set: %s", names, hint)
+	}
+	t.Skipf("none of %v found on PATH: %s", names, hint)
+	return ""
+}
+
+// artifactsDir returns $ARTIFACTS_DIR, or artifacts/ at the module root
+// (ignored by git), creating it.
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := wd
+		for {
+			if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+				break
+			}
+			parent := filepath.Dir(root)
+			if parent == root {
+				root = wd
+				break
+			}
+			root = parent
+		}
+		dir = filepath.Join(root, "artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("create artifacts dir: %v", err)
+	}
+	return dir
+}
+
+// serveSample starts a loopback server with the status handler over r.
+func serveSample(t *testing.T, r Report) string {
+	t.Helper()
+	srv := httptest.NewServer(Handler(func(context.Context) Report { return r }))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/"
+}
+
+func run(t *testing.T, name string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\nstderr:\n%s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.Bytes()
+}
+
+// TestStatusPageTextBrowser renders the page in w3m and checks that the
+// verdict, its cause and fix, and each path's row read as text.
+func TestStatusPageTextBrowser(t *testing.T) {
+	w3m := needTool(t, "install w3m (apt-get install -y w3m) to check the page in a text browser", "w3m")
+	url := serveSample(t, sampleReport())
+	out := string(run(t, w3m, "-dump", "-cols", "250", "-T", "text/html", url))
+
+	file := filepath.Join(artifactsDir(t), "status-page.txt")
+	if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("text rendering: %s", file)
+
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`Verdict: relay_path_down_vms_connecting CRITICAL`),
+		regexp.MustCompile(`Cause: +VMs are connecting to the relay`),
+		regexp.MustCompile(`Fix: +add an ingress rule to sensor's NetworkPolicy`),
+		// A path row: name, target, result, reason and the connect timing on one line.
+		regexp.MustCompile(`podip +10\.128\.2\.15:8443 +DOWN +connect_timeout.*2\.00s`),
+		regexp.MustCompile(`webhook +sensor-webhook\.stackrox\.svc:443.* UP +ok`),
+		regexp.MustCompile(`error: dial tcp 127\.0\.0\.1:8443: connect: connection refused`),
+		regexp.MustCompile(`Relay listening +yes`),
+		regexp.MustCompile(`Sensor on this node +no`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("text rendering does not match %q; got:\n%s", want, out)
+		}
+	}
+}
+
+// TestStatusPageChromium renders the page in headless Chromium, saves a
+// screenshot as a test artefact and checks the rendered DOM's text.
+func TestStatusPageChromium(t *testing.T) {
+	chromium := needTool(t, "install Chromium (apt-get install -y chromium) to render the status page",
+		"chromium", "chromium-browser")
+	url := serveSample(t, sampleReport())
+	common := func() []string {
+		return []string{
+			"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+			"--disable-component-update", "--no-first-run",
+			"--user-data-dir=" + t.TempDir(), "--window-size=1200,900",
+		}
+	}
+
+	shot := filepath.Join(artifactsDir(t), "status-page.png")
+	os.Remove(shot)
+	run(t, chromium, append(common(), "--screenshot="+shot, url)...)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatalf("chromium wrote no screenshot: %v", err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil {
+		t.Fatalf("screenshot is not a PNG: %v", err)
+	}
+	if cfg.Width != 1200 || cfg.Height != 900 {
+		t.Errorf("screenshot is %dx%d, want 1200x900", cfg.Width, cfg.Height)
+	}
+	t.Logf("screenshot: %s", shot)
+
+	dom := string(run(t, chromium, append(common(), "--dump-dom", url)...))
+	dom = regexp.MustCompile(`(?s)<style>.*?</style>`).ReplaceAllString(dom, " ")
+	text := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(dom, " ")), " ")
+	for _, want := range []string{
+		"Verdict: relay_path_down_vms_connecting CRITICAL",
+		"Cause: VMs are connecting to the relay (4 recent, 1 established) but its path clusterip (connect_timeout) is down",
+		"Fix: add an ingress rule to sensor's NetworkPolicy for host-network traffic to port 8443",
+		"podip 10.128.2.15:8443 server name sensor.stackrox.svc DOWN connect_timeout failed in connect – 2.00s ✗ – – 47m ago 93",
+		"Sensor on this node no",
+		"webhook sensor-webhook.stackrox.svc:443 server name sensor-webhook.stackrox.svc UP ok 900µs 400µs 5.1ms 3.0ms",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rendered page text does not contain %q; text:\n%s", want, text)
+		}
+	}
+}
