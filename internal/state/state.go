@@ -85,7 +85,7 @@ func (s *Store) SetTargets(targets []dial.Target, relay string) (removed []strin
 // Record stores r as the latest result of its path and reports whether the
 // path changed state (up↔down or a different failure reason). A result for a
 // path that is no longer in the target set, or whose target changed since the
-// attempt began, is dropped and reported as no change.
+// attempt began, is dropped: the returned Transition then has an empty Path.
 func (s *Store) Record(r dial.Result) (Transition, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,0 +1,101 @@
+// Command probe is sensorprobe: it dials RHACS sensor from a node's host
+// network over every path that matters, names the cause of what fails, and
+// exports it for Prometheus. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/common/version"
+
+	"github.com/sensorprobe/sensorprobe/internal/app"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // runtime failure; for check: not healthy
+	exitUsage   = 2 // usage or configuration error
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a command and maps its outcome to an exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := ""
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "demo":
+		cfg, err := app.ParseDemo(args[1:], stdout)
+		if code, done := usage(err, stderr); done {
+			return code
+		}
+		return failure(app.RunDemo(ctx, cfg, stdout, app.NewLogger(stderr, cfg.LogLevel, "text")), stderr)
+	case "check":
+		cfg, err := app.ParseCheck(args[1:], stdout, os.Getenv)
+		if code, done := usage(err, stderr); done {
+			return code
+		}
+		healthy, err := app.RunCheck(ctx, cfg, stdout)
+		if err != nil {
+			return failure(err, stderr)
+		}
+		if !healthy {
+			return exitFailure
+		}
+		return exitOK
+	case "vsock-ping":
+		return exitUsage // TODO(vsock): wired when vsockwatch lands
+	case "version", "--version":
+		fmt.Fprintln(stdout, version.Print("sensorprobe"))
+		return exitOK
+	}
+	cfg, err := app.ParseDaemon(args, stdout, os.Getenv)
+	if code, done := usage(err, stderr); done {
+		return code
+	}
+	if cfg.CheckConfig {
+		fmt.Fprintln(stdout, app.Describe(cfg))
+		return exitOK
+	}
+	logger := app.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err := app.RunDaemon(ctx, cfg, logger); err != nil {
+		logger.Error("sensorprobe stopped", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// usage reports a parse error: help exits 0, anything else prints one line
+// per problem and exits 2.
+func usage(err error, stderr io.Writer) (int, bool) {
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, app.ErrHelp):
+		return exitOK, true
+	}
+	fmt.Fprintln(stderr, err)
+	return exitUsage, true
+}
+
+func failure(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "probe:", err)
+	return exitFailure
+}

@@ -1,0 +1,113 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/version"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/metrics"
+	"github.com/sensorprobe/sensorprobe/internal/monitor"
+	"github.com/sensorprobe/sensorprobe/internal/scheduler"
+	"github.com/sensorprobe/sensorprobe/internal/state"
+	"github.com/sensorprobe/sensorprobe/internal/status"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
+	"github.com/sensorprobe/sensorprobe/internal/web"
+)
+
+// Engine is the probing core shared by the daemon and the demo: prober,
+// scheduler, state, metrics and monitor, wired together. Optional parts
+// (Kubernetes discovery, the VSOCK watcher) add Runners and facts.
+type Engine struct {
+	Registry  *prometheus.Registry
+	Store     *state.Store
+	Metrics   *metrics.Metrics
+	Monitor   *monitor.Monitor
+	Prober    *dial.Prober
+	Scheduler *scheduler.Scheduler
+	Log       *slog.Logger
+
+	runners []func(context.Context) error
+}
+
+// NewEngine builds the core from a prober configuration and an interval.
+func NewEngine(dcfg dial.Config, interval time.Duration, node string, logger *slog.Logger) (*Engine, error) {
+	prober, err := dial.New(dcfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{Registry: prometheus.NewRegistry(), Store: state.New(), Prober: prober, Log: logger}
+	var mon *monitor.Monitor
+	e.Metrics, err = metrics.New(e.Registry, e.Store, func() string { return mon.VerdictName() }, verdict.Names())
+	if err != nil {
+		return nil, err
+	}
+	e.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	mon = monitor.New(monitor.Config{Node: node, Version: version.Version}, e.Store, e.Metrics, logger)
+	e.Monitor = mon
+	e.Scheduler = scheduler.New(scheduler.Config{Interval: interval}, prober.Probe, mon.Report)
+	e.Add(e.Scheduler.Run)
+	return e, nil
+}
+
+// Add registers a part to run alongside the scheduler.
+func (e *Engine) Add(run func(context.Context) error) { e.runners = append(e.runners, run) }
+
+// SetTargets replaces the probed paths everywhere. relay names the relay's
+// configured path, "" if unknown.
+func (e *Engine) SetTargets(targets []dial.Target, relay string) {
+	e.Monitor.SetTargets(targets, relay)
+	e.Scheduler.SetTargets(targets)
+}
+
+// Handler returns the HTTP handler: metrics, health, readiness and status.
+func (e *Engine) Handler() http.Handler {
+	return web.Handler(web.Options{
+		Gatherer: e.Registry,
+		Ready:    e.Store.Ready,
+		Status:   status.Handler(e.Monitor.Status),
+		Logger:   e.Log,
+	})
+}
+
+// Run serves on ln and runs every part until ctx ends or one fails.
+func (e *Engine) Run(ctx context.Context, ln net.Listener, webConfigFile string) error {
+	g, ctx := errgroup.WithContext(ctx)
+	h := e.Handler()
+	g.Go(func() error { return web.Serve(ctx, ln, h, webConfigFile, e.Log) })
+	for _, r := range e.runners {
+		g.Go(func() error { return r(ctx) })
+	}
+	return g.Wait()
+}
+
+// RunDaemon runs the probe as the DaemonSet does, until ctx ends.
+func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
+	// Bind first: a busy port is a configuration problem worth one clear line.
+	ln, err := web.Listen(ctx, cfg.ListenAddress, "--web.listen-address")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	e, err := NewEngine(cfg.Dial, cfg.Interval, cfg.Node, logger)
+	if err != nil {
+		return err
+	}
+	if err := addOptionalParts(ctx, e, cfg); err != nil {
+		return err
+	}
+	logger.Info("starting sensorprobe", "version", version.Version, "node", cfg.Node,
+		"listen", ln.Addr().String(), "interval", cfg.Interval, "timeout", cfg.Dial.Timeout,
+		"check", cfg.Dial.Check, "server_name", cfg.Dial.ServerName, "verify", cfg.Dial.RootCAs != nil)
+	return e.Run(ctx, ln, cfg.WebConfigFile)
+}

@@ -1,0 +1,197 @@
+// Package monitor is where results land: it records each one in the state
+// store and the metrics, keeps the node's verdict current, logs transitions
+// (a path going down or coming back, the verdict changing — not every failed
+// attempt), tells optional listeners such as the Kubernetes event notifier,
+// and builds the status report.
+package monitor
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/metrics"
+	"github.com/sensorprobe/sensorprobe/internal/state"
+	"github.com/sensorprobe/sensorprobe/internal/status"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
+)
+
+// Listener hears about transitions. Its methods must not block for long;
+// they run on the probing goroutines.
+type Listener interface {
+	// PathChanged is called when a path goes up, goes down, or fails for a new reason.
+	PathChanged(path string, old, new dial.Reason, err error)
+	// VerdictChanged is called when the node's verdict changes name.
+	VerdictChanged(old, new verdict.Verdict)
+}
+
+// Config configures a Monitor.
+type Config struct {
+	// Node is this node's name, shown on the status page.
+	Node string
+	// Version is the probe's version, shown on the status page.
+	Version string
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Monitor receives results. Create it with New; it is safe for concurrent use.
+type Monitor struct {
+	cfg     Config
+	store   *state.Store
+	metrics *metrics.Metrics
+	log     *slog.Logger
+
+	mu        sync.Mutex
+	verdict   verdict.Verdict
+	vsock     func() *status.VSOCK
+	kube      func() *status.Kubernetes
+	listeners []Listener
+}
+
+// New returns a Monitor writing into store and m.
+func New(cfg Config, store *state.Store, m *metrics.Metrics, logger *slog.Logger) *Monitor {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Monitor{
+		cfg: cfg, store: store, metrics: m, log: logger,
+		verdict: verdict.Decide(verdict.Input{}),
+	}
+}
+
+// SetFacts sets the sources of VSOCK and Kubernetes facts; either may be nil
+// or return nil when unknown.
+func (m *Monitor) SetFacts(vsock func() *status.VSOCK, kube func() *status.Kubernetes) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.vsock, m.kube = vsock, kube
+}
+
+// AddListener registers l for transitions.
+func (m *Monitor) AddListener(l Listener) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.listeners = append(m.listeners, l)
+}
+
+// SetTargets replaces the probed paths in the store and the metrics. relay
+// names the path the VM relay is configured to use ("" if unknown). The
+// caller passes the same targets to the scheduler.
+func (m *Monitor) SetTargets(targets []dial.Target, relay string) {
+	removed := m.store.SetTargets(targets, relay)
+	names := make([]string, 0, len(targets))
+	for _, t := range targets {
+		names = append(names, t.Path)
+	}
+	m.metrics.SetPaths(names)
+	for _, r := range removed {
+		m.log.Info("path no longer probed", "path", r)
+	}
+	m.Reevaluate()
+}
+
+// Report records one result. It is the scheduler's ReportFunc.
+func (m *Monitor) Report(r dial.Result) {
+	tr, changed := m.store.Record(r)
+	if tr.Path == "" {
+		return // the path was removed or retargeted while the attempt ran
+	}
+	m.metrics.Observe(r)
+	if changed {
+		m.logPath(tr, r)
+		for _, l := range m.listenersCopy() {
+			l.PathChanged(tr.Path, tr.OldReason, tr.NewReason, r.Err)
+		}
+	}
+	m.Reevaluate()
+}
+
+func (m *Monitor) logPath(tr state.Transition, r dial.Result) {
+	attrs := []any{"path", tr.Path, "target", r.Target.Addr, "reason", tr.NewReason}
+	switch {
+	case r.OK() && tr.WasKnown:
+		m.log.Info("path came back", append(attrs, "was", tr.OldReason)...)
+	case r.OK():
+		m.log.Info("path up", attrs...)
+	default:
+		attrs = append(attrs, "phase", r.FailedPhase, "err", r.Err)
+		if tr.WasKnown {
+			attrs = append(attrs, "was", tr.OldReason)
+		}
+		m.log.Warn("path down", attrs...)
+	}
+}
+
+// Reevaluate recomputes the verdict from the current state and facts, and
+// logs and announces a change of name.
+func (m *Monitor) Reevaluate() {
+	m.mu.Lock()
+	if m.verdict.Name == verdict.Unknown && !m.store.Ready() {
+		// Until every path has answered once, a verdict would be a guess
+		// from whichever paths happened to answer first.
+		m.mu.Unlock()
+		return
+	}
+	in := verdict.Input{Paths: m.store.Snapshot()}
+	if m.vsock != nil {
+		if v := m.vsock(); v != nil {
+			in.VSOCK = v.VerdictFacts()
+		}
+	}
+	if m.kube != nil {
+		if k := m.kube(); k != nil {
+			in.Cluster = k.VerdictFacts()
+		}
+	}
+	next := verdict.Decide(in)
+	old := m.verdict
+	m.verdict = next
+	listeners := append([]Listener(nil), m.listeners...)
+	m.mu.Unlock()
+	if old.Name == next.Name {
+		return
+	}
+	level := slog.LevelInfo
+	if next.Severity == verdict.SeverityCritical || next.Severity == verdict.SeverityWarning {
+		level = slog.LevelWarn
+	}
+	m.log.Log(context.Background(), level, "verdict changed", "from", old.Name, "to", next.Name, "cause", next.Cause, "fix", next.Fix)
+	for _, l := range listeners {
+		l.VerdictChanged(old, next)
+	}
+}
+
+func (m *Monitor) listenersCopy() []Listener {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Listener(nil), m.listeners...)
+}
+
+// Verdict returns the current verdict.
+func (m *Monitor) Verdict() verdict.Verdict {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.verdict
+}
+
+// VerdictName returns the current verdict's name, for the verdict metric.
+func (m *Monitor) VerdictName() string { return m.Verdict().Name }
+
+// Status builds the status report.
+func (m *Monitor) Status(context.Context) status.Report {
+	m.mu.Lock()
+	v, vs, kube := m.verdict, m.vsock, m.kube
+	m.mu.Unlock()
+	r := status.New(m.cfg.Node, m.cfg.Now(), m.store.Snapshot(), v)
+	r.Version = m.cfg.Version
+	if vs != nil {
+		r.VSOCK = vs()
+	}
+	if kube != nil {
+		r.Kubernetes = kube()
+	}
+	return r
+}

@@ -1,0 +1,172 @@
+// Package scheduler decides when each path is dialled: every interval, with
+// jitter, at most one attempt in flight per path, over a set of targets that
+// may be replaced at any time.
+package scheduler
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+)
+
+// ProbeFunc makes one attempt; it must return by the time its ctx ends.
+type ProbeFunc func(ctx context.Context, t dial.Target) dial.Result
+
+// ReportFunc receives every result. It is called from the path's own
+// goroutine, so calls for different paths may be concurrent.
+type ReportFunc func(dial.Result)
+
+// Config configures a Scheduler.
+type Config struct {
+	// Interval between the starts of two attempts on one path.
+	Interval time.Duration
+	// Jitter is the largest fraction of Interval added or removed at random
+	// from each wait. Default 0.1; 0 < Jitter < 1.
+	Jitter float64
+	// Clock, default the real clock.
+	Clock clock.WithTicker
+	// Rand, default a randomly seeded generator.
+	Rand *rand.Rand
+}
+
+// Scheduler runs one loop per path. The zero value is not usable; call New.
+type Scheduler struct {
+	cfg    Config
+	probe  ProbeFunc
+	report ReportFunc
+	// phase is this process's random offset into the interval, so that the
+	// probes of many nodes restarted together do not dial in step.
+	phase time.Duration
+
+	mu      sync.Mutex
+	rnd     *rand.Rand
+	ctx     context.Context // set by Run
+	targets map[string]dial.Target
+	loops   map[string]*loop
+	wg      sync.WaitGroup
+}
+
+type loop struct {
+	target dial.Target
+	cancel context.CancelFunc
+}
+
+// New returns a Scheduler that calls probe for each target and report with each result.
+func New(cfg Config, probe ProbeFunc, report ReportFunc) *Scheduler {
+	if cfg.Jitter <= 0 || cfg.Jitter >= 1 {
+		cfg.Jitter = 0.1
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	s := &Scheduler{
+		cfg: cfg, probe: probe, report: report, rnd: cfg.Rand,
+		targets: map[string]dial.Target{}, loops: map[string]*loop{},
+	}
+	s.phase = time.Duration(s.rnd.Int64N(int64(cfg.Interval)))
+	return s
+}
+
+// SetTargets replaces the set of targets. Loops of removed or changed paths
+// stop (an attempt in flight is abandoned and its result not reported);
+// loops of new or changed paths start with an immediate attempt. It may be
+// called before or during Run.
+func (s *Scheduler) SetTargets(targets []dial.Target) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := make(map[string]dial.Target, len(targets))
+	for _, t := range targets {
+		next[t.Path] = t
+	}
+	for name, l := range s.loops {
+		if t, ok := next[name]; !ok || t != l.target {
+			l.cancel()
+			delete(s.loops, name)
+		}
+	}
+	s.targets = next
+	s.startLocked()
+}
+
+// Run runs the loops until ctx ends, then waits for them to finish.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.startLocked()
+	s.mu.Unlock()
+	<-ctx.Done()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Scheduler) startLocked() {
+	if s.ctx == nil || s.ctx.Err() != nil {
+		return
+	}
+	for name, t := range s.targets {
+		if _, ok := s.loops[name]; ok {
+			continue
+		}
+		ctx, cancel := context.WithCancel(s.ctx)
+		s.loops[name] = &loop{target: t, cancel: cancel}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer cancel()
+			s.run(ctx, t)
+		}()
+	}
+}
+
+// run probes t at once, then at the process's phase in every interval,
+// each wait jittered.
+func (s *Scheduler) run(ctx context.Context, t dial.Target) {
+	c := s.cfg.Clock
+	next := c.Now()
+	for first := true; ; first = false {
+		res := s.probe(ctx, t)
+		if ctx.Err() != nil {
+			return
+		}
+		s.report(res)
+		next = s.after(next, first)
+		wait := next.Sub(c.Now())
+		if wait < 0 {
+			// The attempt overran its slot: go again at once, on a fresh schedule.
+			wait, next = 0, c.Now()
+		}
+		timer := c.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C():
+		}
+	}
+}
+
+// after returns the next start time after prev.
+func (s *Scheduler) after(prev time.Time, first bool) time.Time {
+	iv := s.cfg.Interval
+	s.mu.Lock()
+	j := (s.rnd.Float64()*2 - 1) * s.cfg.Jitter * float64(iv)
+	s.mu.Unlock()
+	if first {
+		// Align to the process's phase: the first slot after prev that is
+		// phase past a multiple of the interval.
+		base := prev.Truncate(iv).Add(s.phase)
+		for !base.After(prev) {
+			base = base.Add(iv)
+		}
+		return base.Add(time.Duration(j))
+	}
+	return prev.Add(iv + time.Duration(j))
+}
