@@ -1,0 +1,312 @@
+package deploytest
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
+)
+
+// The metrics port the manifests choose, and the ports it must not be:
+// what shares the host network on these nodes (collector 9090 and 8080,
+// compliance 9091, node-inventory 9001, sensor 8443 and 9443, node
+// exporter 9100). See docs/install.md.
+const metricsPort = 9818
+
+func forbiddenPorts() []int32 { return []int32{9090, 8080, 9091, 9001, 8443, 9443, 9100} }
+
+// TestRenderedObjects renders every kustomization the project ships, decodes
+// each object strictly against its real API type (render fails the test on
+// an unknown or misspelt field), and compares the set of objects.
+func TestRenderedObjects(t *testing.T) {
+	base := []string{
+		"ServiceAccount stackrox/sensorprobe",
+		"Role stackrox/sensorprobe",
+		"RoleBinding stackrox/sensorprobe",
+		"PriorityClass sensorprobe",
+		"DaemonSet stackrox/sensorprobe",
+	}
+	monitoring := []string{
+		"PodMonitor stackrox/sensorprobe",
+		"PrometheusRule stackrox/sensorprobe",
+	}
+	openshift := []string{
+		"SecurityContextConstraints sensorprobe",
+		"ClusterRole sensorprobe-scc",
+		"RoleBinding stackrox/sensorprobe-scc",
+	}
+	tests := []struct {
+		name string
+		dir  string
+		want []string
+	}{
+		{name: "base", dir: "deploy/base", want: base},
+		{name: "kubernetes", dir: "deploy/overlays/kubernetes", want: slices.Concat(base, monitoring)},
+		{name: "openshift", dir: "deploy/overlays/openshift", want: slices.Concat(base, monitoring, openshift)},
+		{name: "grafana", dir: "deploy/grafana", want: []string{"ConfigMap sensorprobe-dashboard"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, o := range render(t, tt.dir) {
+				got = append(got, o.ID)
+			}
+			want := slices.Clone(tt.want)
+			slices.Sort(want)
+			slices.Sort(got)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("objects of %s (-want +got):\n%s", tt.dir, diff)
+			}
+		})
+	}
+}
+
+// podSummary is what the tests pin down about the DaemonSet's pod.
+type podSummary struct {
+	HostNetwork        bool
+	DNSPolicy          corev1.DNSPolicy
+	ServiceAccountName string
+	PriorityClassName  string
+	Tolerations        []corev1.Toleration
+	PodSecurityContext *corev1.PodSecurityContext
+	Annotations        map[string]string
+	Image              string
+	Args               []string
+	EnvFieldRefs       map[string]string
+	Ports              []corev1.ContainerPort
+	Readiness          string
+	Liveness           string
+	Resources          corev1.ResourceRequirements
+	SecurityContext    *corev1.SecurityContext
+	Mounts             []corev1.VolumeMount
+	Volumes            []corev1.Volume
+}
+
+// summarize extracts a podSummary from a DaemonSet with one container.
+func summarize(t *testing.T, ds *appsv1.DaemonSet) podSummary {
+	t.Helper()
+	spec := ds.Spec.Template.Spec
+	if len(spec.Containers) != 1 || len(spec.InitContainers) != 0 {
+		t.Fatalf("want one container and no init container, got %d and %d", len(spec.Containers), len(spec.InitContainers))
+	}
+	c := spec.Containers[0]
+	env := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil {
+			env[e.Name] = "value:" + e.Value
+			continue
+		}
+		env[e.Name] = e.ValueFrom.FieldRef.FieldPath
+	}
+	probe := func(p *corev1.Probe) string {
+		if p == nil || p.HTTPGet == nil {
+			return ""
+		}
+		return "GET " + p.HTTPGet.Path + " on port " + p.HTTPGet.Port.String()
+	}
+	return podSummary{
+		HostNetwork:        spec.HostNetwork,
+		DNSPolicy:          spec.DNSPolicy,
+		ServiceAccountName: spec.ServiceAccountName,
+		PriorityClassName:  spec.PriorityClassName,
+		Tolerations:        spec.Tolerations,
+		PodSecurityContext: spec.SecurityContext,
+		Annotations:        ds.Spec.Template.Annotations,
+		Image:              c.Image,
+		Args:               c.Args,
+		EnvFieldRefs:       env,
+		Ports:              c.Ports,
+		Readiness:          probe(c.ReadinessProbe),
+		Liveness:           probe(c.LivenessProbe),
+		Resources:          c.Resources,
+		SecurityContext:    c.SecurityContext,
+		Mounts:             c.VolumeMounts,
+		Volumes:            spec.Volumes,
+	}
+}
+
+// TestDaemonSet pins down the probe's pod in each overlay: host network,
+// flags, the downward API, probes, resources, the CA mount and a
+// least-privilege security context.
+func TestDaemonSet(t *testing.T) {
+	want := podSummary{
+		HostNetwork:        true,
+		DNSPolicy:          corev1.DNSClusterFirstWithHostNet,
+		ServiceAccountName: "sensorprobe",
+		PriorityClassName:  "sensorprobe",
+		Tolerations:        []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+		PodSecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			RunAsUser:      ptr.To[int64](65532),
+			RunAsGroup:     ptr.To[int64](65532),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Image: "quay.io/sensorprobe/sensorprobe:latest",
+		Args: []string{
+			"probe",
+			"--web.listen-address=:" + strconv.Itoa(metricsPort),
+			"--ca-file=/run/secrets/stackrox.io/certs/ca.pem",
+			"--log.format=json",
+		},
+		EnvFieldRefs: map[string]string{
+			"NODE_NAME":     "spec.nodeName",
+			"POD_NAME":      "metadata.name",
+			"POD_NAMESPACE": "metadata.namespace",
+			"POD_UID":       "metadata.uid",
+		},
+		Ports:     []corev1.ContainerPort{{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}},
+		Readiness: "GET /readyz on port metrics",
+		Liveness:  "GET /healthz on port metrics",
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{
+				corev1.ResourceCPU:    mustQuantity(t, "10m"),
+				corev1.ResourceMemory: mustQuantity(t, "32Mi"),
+			},
+			Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity(t, "64Mi")},
+		},
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			Privileged:               ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			RunAsNonRoot:             ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+		Mounts: []corev1.VolumeMount{{Name: "stackrox-ca", MountPath: "/run/secrets/stackrox.io/certs", ReadOnly: true}},
+		Volumes: []corev1.Volume{{
+			Name: "stackrox-ca",
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName:  "collector-tls",
+				DefaultMode: ptr.To[int32](0o444),
+				Items:       []corev1.KeyToPath{{Key: "ca.pem", Path: "ca.pem"}},
+			}},
+		}},
+	}
+	wantOpenShift := want
+	wantOpenShift.Annotations = map[string]string{"openshift.io/required-scc": "sensorprobe"}
+
+	tests := []struct {
+		name string
+		dir  string
+		want podSummary
+	}{
+		{name: "kubernetes", dir: "deploy/overlays/kubernetes", want: want},
+		{name: "openshift", dir: "deploy/overlays/openshift", want: wantOpenShift},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := only[*appsv1.DaemonSet](t, render(t, tt.dir))
+			got := summarize(t, ds)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("DaemonSet pod (-want +got):\n%s", diff)
+			}
+			sel, err := metav1LabelSelector(ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sel.Matches(labels.Set(ds.Spec.Template.Labels)) {
+				t.Errorf("selector %s does not match the pod template's labels %v", sel, ds.Spec.Template.Labels)
+			}
+		})
+	}
+}
+
+// TestMetricsPort checks the port is chosen once and consistently: the
+// listen address, the container port and the PodMonitor agree, and the port
+// is none of those already taken on the host network.
+func TestMetricsPort(t *testing.T) {
+	for _, dir := range []string{"deploy/overlays/kubernetes", "deploy/overlays/openshift"} {
+		t.Run(dir, func(t *testing.T) {
+			objs := render(t, dir)
+			c := only[*appsv1.DaemonSet](t, objs).Spec.Template.Spec.Containers[0]
+			var listen string
+			for _, a := range c.Args {
+				if v, ok := strings.CutPrefix(a, "--web.listen-address="); ok {
+					listen = v
+				}
+			}
+			if len(c.Ports) != 1 {
+				t.Fatalf("want one container port, got %v", c.Ports)
+			}
+			port := c.Ports[0].ContainerPort
+			if want := ":" + strconv.Itoa(int(port)); listen != want {
+				t.Errorf("--web.listen-address=%s, want %s (the container port)", listen, want)
+			}
+			if slices.Contains(forbiddenPorts(), port) {
+				t.Errorf("metrics port %d collides with a port already used on the host network", port)
+			}
+			pm := only[*monitoringv1.PodMonitor](t, objs)
+			if len(pm.Spec.PodMetricsEndpoints) != 1 || ptr.Deref(pm.Spec.PodMetricsEndpoints[0].Port, "") != c.Ports[0].Name {
+				t.Errorf("PodMonitor endpoints %+v do not scrape port %q", pm.Spec.PodMetricsEndpoints, c.Ports[0].Name)
+			}
+		})
+	}
+}
+
+// TestPodMonitor checks the PodMonitor selects the probe's pods and puts
+// the node name on every series as `node`, with job="sensorprobe".
+func TestPodMonitor(t *testing.T) {
+	objs := render(t, "deploy/overlays/kubernetes")
+	pm := only[*monitoringv1.PodMonitor](t, objs)
+	ds := only[*appsv1.DaemonSet](t, objs)
+	sel, err := metav1LabelSelectorFrom(&pm.Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sel.Matches(labels.Set(ds.Spec.Template.Labels)) {
+		t.Errorf("PodMonitor selector %s does not match the probe's pod labels %v", sel, ds.Spec.Template.Labels)
+	}
+	if pm.Namespace != ds.Namespace {
+		t.Errorf("PodMonitor in namespace %q, DaemonSet in %q", pm.Namespace, ds.Namespace)
+	}
+	want := []monitoringv1.RelabelConfig{
+		{SourceLabels: []monitoringv1.LabelName{"__meta_kubernetes_pod_node_name"}, TargetLabel: "node", Action: "replace"},
+		{TargetLabel: "job", Replacement: ptr.To("sensorprobe"), Action: "replace"},
+	}
+	if diff := cmp.Diff(want, pm.Spec.PodMetricsEndpoints[0].RelabelConfigs); diff != "" {
+		t.Errorf("relabelings (-want +got):\n%s", diff)
+	}
+}
+
+// TestSCC pins the OpenShift SCC: host networking (and the host port it
+// implies for the metrics port) and nothing more.
+func TestSCC(t *testing.T) {
+	objs := render(t, "deploy/overlays/openshift")
+	scc := only[*SecurityContextConstraints](t, objs)
+	got := *scc
+	got.TypeMeta, got.ObjectMeta = SecurityContextConstraints{}.TypeMeta, SecurityContextConstraints{}.ObjectMeta
+	want := SecurityContextConstraints{
+		AllowHostNetwork:                true,
+		AllowHostPorts:                  true,
+		AllowPrivilegeEscalation:        ptr.To(false),
+		DefaultAllowPrivilegeEscalation: ptr.To(false),
+		AllowedCapabilities:             []corev1.Capability{},
+		DefaultAddCapabilities:          []corev1.Capability{},
+		RequiredDropCapabilities:        []corev1.Capability{"ALL"},
+		ReadOnlyRootFilesystem:          true,
+		RunAsUser:                       RunAsUserStrategyOptions{Type: "MustRunAs", UID: ptr.To[int64](65532)},
+		SELinuxContext:                  SELinuxContextStrategyOptions{Type: "MustRunAs"},
+		FSGroup:                         FSGroupStrategyOptions{Type: "MustRunAs"},
+		SupplementalGroups:              SupplementalGroupsStrategyOptions{Type: "RunAsAny"},
+		SeccompProfiles:                 []string{"runtime/default"},
+		Volumes:                         []string{"secret", "projected", "downwardAPI", "configMap", "emptyDir"},
+		Users:                           []string{},
+		Groups:                          []string{},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("SCC (-want +got):\n%s", diff)
+	}
+	if scc.Namespace != "" {
+		t.Errorf("SCC is cluster-scoped but has namespace %q", scc.Namespace)
+	}
+	ds := only[*appsv1.DaemonSet](t, objs)
+	if uid := ptr.Deref(ds.Spec.Template.Spec.SecurityContext.RunAsUser, -1); uid != *want.RunAsUser.UID {
+		t.Errorf("pod runs as UID %d, SCC requires %d", uid, *want.RunAsUser.UID)
+	}
+}
