@@ -29,15 +29,16 @@
 //     path is up (or, without a clusterip result, some other path is up),
 //     and no other path is down.
 //  8. hostport_not_on_this_node: the hostport path is refused (or reaches a
-//     listener whose certificate does not match) on a node known not to run
+//     listener whose certificate does not verify) on a node known not to run
 //     sensor, and every other path with a result is up.
 //  9. degraded: anything else; the cause lists the failing paths and, when
 //     a pattern was not decidable for lack of data, says what is missing.
 //
 // A hostport failure on a node known not to run sensor is expected and does
 // not take part in rules 4 to 7, so a NetworkPolicy problem is still named on
-// such a node. Paths with names other than the five known ones count for
-// rules 2, 3, 4 and 9 only.
+// such a node. Paths with names other than the five known ones take part in
+// rules 1 to 4 and 9; a failing one also keeps rules 7 and 8 from matching;
+// rules 5 and 6 look only at the known paths.
 //
 // Escalation: when the path the relay is configured to use (Cluster.RelayPath,
 // or else the path marked Relay) has a result and is down, and VSOCK shows VMs
