@@ -45,7 +45,11 @@ func NewEngine(dcfg dial.Config, interval time.Duration, node string, logger *sl
 	}
 	e := &Engine{Registry: prometheus.NewRegistry(), Store: state.New(), Prober: prober, Log: logger}
 	var mon *monitor.Monitor
-	e.Metrics, err = metrics.New(e.Registry, e.Store, func() string { return mon.VerdictName() }, verdict.Names())
+	pc := prober.Config()
+	e.Metrics, err = metrics.New(e.Registry, e.Store, metrics.Options{
+		ServerName: pc.ServerName, Check: pc.Check,
+		Verdict: func() string { return mon.VerdictName() }, Verdicts: verdict.Names(),
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -292,7 +292,7 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 			p.add("--web.config.file: %v", err)
 		}
 	}
-	if !cfg.Kube && len(cfg.Targets) == 0 {
+	if !cfg.Kube && len(c.targets.raw) == 0 {
 		p.add("--target: no paths to probe; give at least one --target NAME=HOST:PORT, or run in a cluster with --kube")
 	}
 	if len(p) > 0 {
@@ -325,7 +325,7 @@ func ParseCheck(args []string, stdout io.Writer, getenv func(string) string) (*C
 	if cfg.Output != "table" && cfg.Output != "json" {
 		p.add("--output: %q is not one of table, json", cfg.Output)
 	}
-	if !cfg.Kube && len(cfg.Targets) == 0 {
+	if !cfg.Kube && len(c.targets.raw) == 0 {
 		p.add("--target: no paths to probe; give at least one --target NAME=HOST:PORT, or run in a cluster with --kube")
 	}
 	if len(p) > 0 {

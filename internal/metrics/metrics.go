@@ -37,10 +37,19 @@ type Metrics struct {
 	paths map[string]bool
 }
 
+// Options says what the collectors cannot learn from the state store.
+type Options struct {
+	// ServerName and Check are the prober's defaults, shown on sensorprobe_path_info.
+	ServerName string
+	Check      dial.CheckMode
+	// Verdict returns the current verdict's name; Verdicts lists every possible one.
+	Verdict  func() string
+	Verdicts []string
+}
+
 // New registers the probe's metrics on reg: the event metrics, a collector
-// of latest state read from store, the verdict (current returns the current
-// verdict name; names lists every possible one) and build info.
-func New(reg prometheus.Registerer, store *state.Store, current func() string, names []string) (*Metrics, error) {
+// of latest state read from store, the verdict and build info.
+func New(reg prometheus.Registerer, store *state.Store, o Options) (*Metrics, error) {
 	m := &Metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "probe_attempts_total",
@@ -59,8 +68,8 @@ func New(reg prometheus.Registerer, store *state.Store, current func() string, n
 	}
 	for _, c := range []prometheus.Collector{
 		m.attempts, m.ioTimeouts, m.duration,
-		&stateCollector{store: store},
-		newVerdictCollector(current, names),
+		&stateCollector{store: store, serverName: o.ServerName, check: string(o.Check)},
+		newVerdictCollector(o.Verdict, o.Verdicts),
 		versioncollector.NewCollector(Namespace),
 	} {
 		if err := reg.Register(c); err != nil {
@@ -132,7 +141,9 @@ var (
 
 // stateCollector emits the latest-state gauges of every known path.
 type stateCollector struct {
-	store *state.Store
+	store      *state.Store
+	serverName string
+	check      string
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -148,14 +159,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		if p.Relay {
 			relay = "true"
 		}
-		var serverName, check string
-		if p.Latest != nil {
-			serverName, check = p.Latest.ServerName, string(p.Latest.Check)
-		}
+		serverName := p.Target.ServerName
 		if serverName == "" {
-			serverName = p.Target.ServerName
+			serverName = c.serverName
 		}
-		ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1, name, p.Target.Addr, serverName, check, relay)
+		if c.check == string(dial.CheckTCP) {
+			serverName = ""
+		}
+		ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1, name, p.Target.Addr, serverName, c.check, relay)
 		if p.Latest == nil {
 			continue
 		}

@@ -1,0 +1,161 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/standin"
+	"github.com/sensorprobe/sensorprobe/internal/status"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the demo writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestDemo runs `probe demo` as a user would and checks that it shows the
+// field problem: clusterip failing with connect_timeout, hostport healthy,
+// the verdict naming service routing, and the same on /metrics and /status.
+func TestDemo(t *testing.T) {
+	var out syncBuffer
+	cfg := &DemoConfig{ListenAddress: "127.0.0.1:0", Interval: 500 * time.Millisecond, Timeout: 300 * time.Millisecond, Scenario: "service-routing"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- RunDemo(ctx, cfg, &out, slog.New(slog.DiscardHandler)) }()
+
+	portRE := regexp.MustCompile(`curl -s localhost:(\d+)/metrics`)
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == ""; {
+		if m := portRE.FindStringSubmatch(out.String()); m != nil {
+			base = "http://127.0.0.1:" + m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("demo printed no metrics address:\n%s", out.String())
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if code, _ := get(t, base+"/readyz"); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("demo never became ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, metrics := get(t, base+"/metrics")
+	for _, want := range []string{
+		`sensorprobe_path_up{path="clusterip"} 0`,
+		`sensorprobe_path_up{path="hostport"} 1`,
+		`sensorprobe_io_timeouts_total{path="clusterip",phase="connect"} 1`,
+		`sensorprobe_verdict{verdict="service_unreachable_from_host_network"} 1`,
+	} {
+		if !strings.Contains(metrics, strings.TrimSuffix(want, " 1")) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if !strings.Contains(metrics, `sensorprobe_path_up{path="hostport"} 1`) || !strings.Contains(metrics, `sensorprobe_path_up{path="clusterip"} 0`) {
+		t.Errorf("/metrics does not show clusterip down and hostport up")
+	}
+	code, body := get(t, base+"/status")
+	var rep status.Report
+	if err := json.Unmarshal([]byte(body), &rep); err != nil || code != 200 {
+		t.Fatalf("/status: %d %v", code, err)
+	}
+	if rep.Verdict.Name != "service_unreachable_from_host_network" {
+		t.Errorf("/status verdict = %q", rep.Verdict.Name)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	text := out.String()
+	for _, re := range []string{
+		`clusterip DOWN  connect_timeout: connect: dial tcp 127\.0\.0\.1:\d+: i/o timeout`,
+		`hostport  UP`,
+		`verdict   service_unreachable_from_host_network`,
+		`(?m)^hostport\s+127\.0\.0\.1:\d+\s+UP\s+ok`,
+		`(?m)^clusterip \(relay\)\s+127\.0\.0\.1:\d+\s+DOWN\s+connect_timeout\s+connect`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("demo output lacks %s:\n%s", re, text)
+		}
+	}
+}
+
+func TestCheckRound(t *testing.T) {
+	ca, err := standin.NewCA(standin.CAName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := ca.Issue(standin.LeafOptions{DNSNames: standin.SensorSANs("stackrox")})
+	s, err := standin.NewSensor(standin.SensorConfig{Cert: cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	refused, _ := standin.RefusedAddr()
+	p, err := dial.New(dial.Config{Timeout: time.Second, RootCAs: ca.Pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		targets     []dial.Target
+		wantVerdict string
+	}{
+		{name: "healthy", targets: []dial.Target{{Path: "hostport", Addr: s.Addr()}, {Path: "webhook", Addr: s.Addr(), ServerName: "sensor-webhook.stackrox.svc"}}, wantVerdict: "healthy"},
+		{name: "sensor down", targets: []dial.Target{{Path: "podip", Addr: refused}, {Path: "webhook", Addr: refused}}, wantVerdict: "sensor_unavailable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := CheckRound(context.Background(), p, tc.targets, "", "node-a", nil, nil)
+			if r.Verdict.Name != tc.wantVerdict {
+				t.Errorf("verdict = %s (%s), want %s", r.Verdict.Name, r.Verdict.Cause, tc.wantVerdict)
+			}
+			if len(r.Paths) != len(tc.targets) {
+				t.Errorf("%d paths in report, want %d", len(r.Paths), len(tc.targets))
+			}
+			for _, path := range r.Paths {
+				if path.State == status.StatePending {
+					t.Errorf("path %s was not probed", path.Name)
+				}
+			}
+		})
+	}
+}

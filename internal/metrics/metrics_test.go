@@ -1,0 +1,139 @@
+package metrics
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/state"
+)
+
+var t0 = time.Unix(1_800_000_000, 0)
+
+func fixture(t *testing.T) (*prometheus.Registry, *Metrics, *state.Store) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	store := state.New()
+	m, err := New(reg, store, Options{
+		ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP,
+		Verdict:  func() string { return "service_unreachable_from_host_network" },
+		Verdicts: []string{"healthy", "service_unreachable_from_host_network", "unknown"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []dial.Target{
+		{Path: "clusterip", Addr: "172.30.0.10:443"},
+		{Path: "hostport", Addr: "127.0.0.1:8443"},
+		{Path: "webhook", Addr: "172.30.0.11:443", ServerName: "sensor-webhook.stackrox.svc"},
+	}
+	store.SetTargets(targets, "clusterip")
+	m.SetPaths([]string{"clusterip", "hostport", "webhook"})
+	timeout := dial.Result{
+		Target: targets[0], Check: dial.CheckHTTP, Start: t0, Duration: 5 * time.Second,
+		Reason: dial.ReasonConnectTimeout, FailedPhase: dial.PhaseConnect,
+		Err:    &dial.PhaseError{Phase: dial.PhaseConnect, Err: errors.New("dial tcp 172.30.0.10:443: i/o timeout")},
+		Phases: []dial.PhaseTiming{{Phase: dial.PhaseConnect, Duration: 5 * time.Second}},
+	}
+	ok := dial.Result{
+		Target: targets[1], ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP, Start: t0, Duration: 3 * time.Millisecond,
+		Reason: dial.ReasonOK,
+		Phases: []dial.PhaseTiming{
+			{Phase: dial.PhaseConnect, Duration: 200 * time.Microsecond},
+			{Phase: dial.PhaseTLS, Duration: 2 * time.Millisecond},
+			{Phase: dial.PhaseCheck, Duration: 800 * time.Microsecond},
+		},
+		TLS: &dial.TLSFacts{Verified: true, NotAfter: time.Unix(1_900_000_000, 0)},
+	}
+	for _, r := range []dial.Result{timeout, timeout, ok} {
+		store.Record(r)
+		m.Observe(r)
+	}
+	return reg, m, store
+}
+
+func TestExpositionGolden(t *testing.T) {
+	reg, _, _ := fixture(t)
+	f, err := os.Open("testdata/exposition.prom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	names := []string{
+		"sensorprobe_path_up", "sensorprobe_probe_attempts_total", "sensorprobe_io_timeouts_total",
+		"sensorprobe_probe_duration_seconds", "sensorprobe_last_success_timestamp_seconds",
+		"sensorprobe_tls_cert_not_after_timestamp_seconds", "sensorprobe_tls_cert_verified",
+		"sensorprobe_path_info", "sensorprobe_verdict",
+	}
+	if err := testutil.GatherAndCompare(reg, f, names...); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLint(t *testing.T) {
+	reg, _, _ := fixture(t)
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestBuildInfo(t *testing.T) {
+	reg, _, _ := fixture(t)
+	n, err := testutil.GatherAndCount(reg, "sensorprobe_build_info")
+	if err != nil || n != 1 {
+		t.Errorf("sensorprobe_build_info series = %d (%v), want 1", n, err)
+	}
+}
+
+// TestRemovedPathVanishes checks that a path no longer probed leaves
+// /metrics entirely: state gauges and event series alike.
+func TestRemovedPathVanishes(t *testing.T) {
+	reg, m, store := fixture(t)
+	store.SetTargets([]dial.Target{{Path: "hostport", Addr: "127.0.0.1:8443"}}, "")
+	m.SetPaths([]string{"hostport"})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, metric := range mf.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if l.GetName() == "path" && l.GetValue() != "hostport" {
+					t.Errorf("%s still has path=%q", mf.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+}
+
+// TestEveryReasonPreinitialised checks that each reason exists at 0 before
+// its first event, so rate() and absent() behave from the first scrape.
+func TestEveryReasonPreinitialised(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := New(reg, state.New(), Options{Verdict: func() string { return "unknown" }, Verdicts: []string{"unknown"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetPaths([]string{"dns"})
+	for _, r := range dial.Reasons() {
+		if got := testutil.ToFloat64(m.attempts.WithLabelValues("dns", string(r))); got != 0 {
+			t.Errorf("attempts{reason=%q} = %v, want 0", r, got)
+		}
+	}
+	n, _ := testutil.GatherAndCount(reg, "sensorprobe_probe_attempts_total")
+	if n != len(dial.Reasons()) {
+		t.Errorf("attempt series = %d, want %d", n, len(dial.Reasons()))
+	}
+	if n, _ := testutil.GatherAndCount(reg, "sensorprobe_io_timeouts_total"); n != 3 {
+		t.Errorf("io timeout series = %d, want 3 (connect, tls, check)", n)
+	}
+}
