@@ -12,6 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/state"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
 // browserTimeout bounds one browser run so a hung browser fails the test
@@ -117,50 +121,96 @@ func TestStatusPageTextBrowser(t *testing.T) {
 	}
 }
 
+// healthyReport is a node where every probed path answers, one path is not
+// probed yet, and neither the VSOCK watch nor Kubernetes discovery is on.
+func healthyReport() Report {
+	webhook := samplePaths()[4]
+	clusterIP := webhook
+	clusterIP.Target = dial.Target{Path: dial.PathClusterIP, Addr: "172.30.12.7:443"}
+	res := *webhook.Latest
+	res.Target, res.ServerName, res.RemoteAddr = clusterIP.Target, "sensor.stackrox.svc", "172.30.12.7:443"
+	clusterIP.Latest = &res
+	podIP := state.Path{Target: dial.Target{Path: dial.PathPodIP, Addr: "10.128.2.15:8443"}}
+	up := []state.Path{clusterIP, podIP, webhook}
+	r := New("worker-0", fixtureNow, up, verdict.Decide(verdict.Input{Paths: up}))
+	r.Version = "0.1.0"
+	return r
+}
+
 // TestStatusPageChromium renders the page in headless Chromium, saves a
 // screenshot as a test artefact and checks the rendered DOM's text.
 func TestStatusPageChromium(t *testing.T) {
 	chromium := needTool(t, "install Chromium (apt-get install -y chromium) to render the status page",
 		"chromium", "chromium-browser")
-	url := serveSample(t, sampleReport())
-	common := func() []string {
-		return []string{
-			"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-			"--disable-component-update", "--no-first-run",
-			"--user-data-dir=" + t.TempDir(), "--window-size=1200,900",
-		}
+	tests := []struct {
+		name     string
+		report   Report
+		file     string
+		wantText []string
+	}{
+		{
+			name:   "escalated NetworkPolicy verdict",
+			report: sampleReport(),
+			file:   "status-page.png",
+			wantText: []string{
+				"Verdict: relay_path_down_vms_connecting CRITICAL",
+				"Underlying: networkpolicy_blocks_host_network",
+				"Cause: VMs are connecting to the relay (4 recent, 1 established) but its path clusterip (connect_timeout) is down",
+				"Fix: add an ingress rule to sensor's NetworkPolicy for host-network traffic to port 8443",
+				"podip 10.128.2.15:8443 server name sensor.stackrox.svc DOWN connect_timeout failed in connect – 2.00s ✗ – – 47m ago 93",
+				"webhook sensor-webhook.stackrox.svc:443 server name sensor-webhook.stackrox.svc UP ok 900µs 400µs 5.1ms 3.0ms",
+				"Sensor on this node no",
+			},
+		},
+		{
+			name:   "healthy with a pending path and no VSOCK or Kubernetes",
+			report: healthyReport(),
+			file:   "status-page-healthy.png",
+			wantText: []string{
+				"Verdict: healthy OK",
+				"Fix: nothing to do",
+				"podip 10.128.2.15:8443 PENDING – – – – – never 0 –",
+				"VSOCK watch is off.",
+				"Kubernetes discovery is off.",
+			},
+		},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := serveSample(t, tt.report)
+			common := func() []string {
+				return []string{
+					"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+					"--disable-component-update", "--no-first-run",
+					"--user-data-dir=" + t.TempDir(), "--window-size=1200,900",
+				}
+			}
 
-	shot := filepath.Join(artifactsDir(t), "status-page.png")
-	os.Remove(shot)
-	run(t, chromium, append(common(), "--screenshot="+shot, url)...)
-	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatalf("chromium wrote no screenshot: %v", err)
-	}
-	defer f.Close()
-	cfg, err := png.DecodeConfig(f)
-	if err != nil {
-		t.Fatalf("screenshot is not a PNG: %v", err)
-	}
-	if cfg.Width != 1200 || cfg.Height != 900 {
-		t.Errorf("screenshot is %dx%d, want 1200x900", cfg.Width, cfg.Height)
-	}
-	t.Logf("screenshot: %s", shot)
+			shot := filepath.Join(artifactsDir(t), tt.file)
+			os.Remove(shot)
+			run(t, chromium, append(common(), "--screenshot="+shot, url)...)
+			f, err := os.Open(shot)
+			if err != nil {
+				t.Fatalf("chromium wrote no screenshot: %v", err)
+			}
+			defer f.Close()
+			cfg, err := png.DecodeConfig(f)
+			if err != nil {
+				t.Fatalf("screenshot is not a PNG: %v", err)
+			}
+			if cfg.Width != 1200 || cfg.Height != 900 {
+				t.Errorf("screenshot is %dx%d, want 1200x900", cfg.Width, cfg.Height)
+			}
+			t.Logf("screenshot: %s", shot)
 
-	dom := string(run(t, chromium, append(common(), "--dump-dom", url)...))
-	dom = regexp.MustCompile(`(?s)<style>.*?</style>`).ReplaceAllString(dom, " ")
-	text := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(dom, " ")), " ")
-	for _, want := range []string{
-		"Verdict: relay_path_down_vms_connecting CRITICAL",
-		"Cause: VMs are connecting to the relay (4 recent, 1 established) but its path clusterip (connect_timeout) is down",
-		"Fix: add an ingress rule to sensor's NetworkPolicy for host-network traffic to port 8443",
-		"podip 10.128.2.15:8443 server name sensor.stackrox.svc DOWN connect_timeout failed in connect – 2.00s ✗ – – 47m ago 93",
-		"Sensor on this node no",
-		"webhook sensor-webhook.stackrox.svc:443 server name sensor-webhook.stackrox.svc UP ok 900µs 400µs 5.1ms 3.0ms",
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("rendered page text does not contain %q; text:\n%s", want, text)
-		}
+			dom := string(run(t, chromium, append(common(), "--dump-dom", url)...))
+			dom = regexp.MustCompile(`(?s)<style>.*?</style>`).ReplaceAllString(dom, " ")
+			text := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(dom, " ")), " ")
+			for _, want := range tt.wantText {
+				if !strings.Contains(text, want) {
+					t.Errorf("rendered page text does not contain %q; text:\n%s", want, text)
+				}
+			}
+		})
 	}
 }
