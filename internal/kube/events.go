@@ -1,0 +1,227 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+)
+
+// ReportingController is the events.k8s.io reportingController of every Event
+// the probe writes.
+const ReportingController = "sensorprobe"
+
+// Event reasons (events.k8s.io Event.reason).
+const (
+	ReasonPathDown           = "PathDown"
+	ReasonPathUp             = "PathUp"
+	ReasonPathFailureChanged = "PathFailureChanged"
+	ReasonVerdictChanged     = "VerdictChanged"
+)
+
+// healthyVerdict is the verdict reported as a Normal event; every other one is a Warning.
+const healthyVerdict = "healthy"
+
+// NotifierConfig configures a Notifier.
+type NotifierConfig struct {
+	// PodName, PodNamespace and PodUID identify the probe's own Pod (env
+	// POD_NAME, POD_NAMESPACE, POD_UID from the downward API). Events are
+	// about this Pod: they land in the RHACS namespace next to sensor's and
+	// collector's, `kubectl describe pod` shows them, and writing them needs
+	// no permission outside that namespace. Without PodName and PodNamespace
+	// the Notifier drops every event (and logs that once).
+	PodName, PodNamespace, PodUID string
+	// NodeName is written into every event's note (the Pod's node).
+	NodeName string
+	// Burst is how many events one key (a path, or the verdict) may emit at
+	// once; default 3.
+	Burst int
+	// Interval is how often a key regains one event; default 5 minutes. A
+	// path flapping faster emits at most Burst events, then one per Interval,
+	// each saying how many changes were not reported.
+	Interval time.Duration
+	// TotalBurst and TotalInterval bound all keys together; defaults 10 and 1 minute.
+	TotalBurst    int
+	TotalInterval time.Duration
+	// Now is the clock the rate limits read; default time.Now.
+	Now func() time.Time
+	// Metrics, if set, counts emitted events.
+	Metrics *Metrics
+}
+
+type keyState struct {
+	lim        *rate.Limiter
+	suppressed int
+}
+
+// Notifier writes events.k8s.io Events when a path or the node's verdict
+// changes, rate-limited per key and in total. On top of that, client-go's
+// recorder folds repeats of the same reason and action into one Event with a
+// growing series count. Create it with NewNotifier and start it with Run;
+// PathChanged and VerdictChanged are safe for concurrent use and never block
+// on the API server.
+type Notifier struct {
+	cfg         NotifierConfig
+	logger      *slog.Logger
+	broadcaster events.EventBroadcaster
+	recorder    events.EventRecorder
+	regarding   *corev1.ObjectReference
+
+	mu    sync.Mutex
+	total *rate.Limiter
+	keys  map[string]*keyState
+}
+
+// NewNotifier returns a Notifier that writes through client. Events written
+// before Run starts are dropped.
+func NewNotifier(client kubernetes.Interface, cfg NotifierConfig, logger *slog.Logger) *Notifier {
+	var b events.EventBroadcaster
+	if cfg.PodName != "" && cfg.PodNamespace != "" {
+		b = events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+	}
+	return newNotifier(cfg, logger, b, nil)
+}
+
+// newNotifier applies cfg's defaults. With a broadcaster, the recorder is
+// the broadcaster's unless rec is given (tests).
+func newNotifier(cfg NotifierConfig, logger *slog.Logger, b events.EventBroadcaster, rec events.EventRecorder) *Notifier {
+	if cfg.Burst <= 0 {
+		cfg.Burst = 3
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Minute
+	}
+	if cfg.TotalBurst <= 0 {
+		cfg.TotalBurst = 10
+	}
+	if cfg.TotalInterval <= 0 {
+		cfg.TotalInterval = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Notifier{
+		cfg:         cfg,
+		logger:      logger.With("component", "kube-events"),
+		total:       rate.NewLimiter(rate.Every(cfg.TotalInterval), cfg.TotalBurst),
+		keys:        map[string]*keyState{},
+		broadcaster: b,
+		recorder:    rec,
+	}
+	if cfg.PodName != "" && cfg.PodNamespace != "" {
+		n.regarding = &corev1.ObjectReference{
+			APIVersion: "v1",
+			Kind:       "Pod",
+			Namespace:  cfg.PodNamespace,
+			Name:       cfg.PodName,
+			UID:        types.UID(cfg.PodUID),
+		}
+		if n.recorder == nil && b != nil {
+			n.recorder = b.NewRecorder(scheme.Scheme, ReportingController)
+		}
+	}
+	return n
+}
+
+// Run sends recorded events to the API server until ctx is done, then stops
+// the recorder. Without a Pod to report about it only waits for ctx.
+func (n *Notifier) Run(ctx context.Context) error {
+	if n.broadcaster == nil {
+		n.logger.Info("kubernetes events disabled: POD_NAME or POD_NAMESPACE not set")
+		<-ctx.Done()
+		return nil
+	}
+	if err := n.broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
+		return fmt.Errorf("start event recording: %w", err)
+	}
+	<-ctx.Done()
+	n.broadcaster.Shutdown()
+	return nil
+}
+
+// PathChanged reports that path went from oldReason to newReason (dial
+// reasons such as "ok" or "connect_timeout"; oldReason "" for the first result).
+func (n *Notifier) PathChanged(path, oldReason, newReason string) {
+	typ, reason := corev1.EventTypeWarning, ReasonPathFailureChanged
+	switch {
+	case newReason == "ok":
+		typ, reason = corev1.EventTypeNormal, ReasonPathUp
+	case oldReason == "ok" || oldReason == "":
+		reason = ReasonPathDown
+	}
+	was := oldReason
+	if was == "" {
+		was = "unknown"
+	}
+	note := fmt.Sprintf("node %s: path %s is %s (was %s)", n.cfg.NodeName, path, newReason, was)
+	n.emit("path/"+path, typ, reason, "Probe/"+path, note)
+}
+
+// VerdictChanged reports that the node's verdict went from old to new;
+// cause is the verdict's one-line explanation.
+func (n *Notifier) VerdictChanged(old, new, cause string) {
+	typ := corev1.EventTypeWarning
+	if new == healthyVerdict {
+		typ = corev1.EventTypeNormal
+	}
+	if old == "" {
+		old = "unknown"
+	}
+	note := fmt.Sprintf("node %s: verdict %s (was %s)", n.cfg.NodeName, new, old)
+	if cause != "" {
+		note += ": " + cause
+	}
+	n.emit("verdict", typ, ReasonVerdictChanged, "Diagnose", note)
+}
+
+// maxNote is the API server's limit on an Event note (1 kB).
+const maxNote = 1024
+
+// emit applies the rate limits and hands the event to the recorder.
+func (n *Notifier) emit(key, typ, reason, action, note string) {
+	if n.recorder == nil {
+		return
+	}
+	now := n.cfg.Now()
+	n.mu.Lock()
+	ks, ok := n.keys[key]
+	if !ok {
+		ks = &keyState{lim: rate.NewLimiter(rate.Every(n.cfg.Interval), n.cfg.Burst)}
+		n.keys[key] = ks
+	}
+	// Take the key's token first: a flapping key must not drain the total.
+	if !ks.lim.AllowN(now, 1) {
+		ks.suppressed++
+		n.mu.Unlock()
+		return
+	}
+	if !n.total.AllowN(now, 1) {
+		ks.suppressed++
+		n.mu.Unlock()
+		return
+	}
+	if ks.suppressed > 0 {
+		note += fmt.Sprintf(" (%d earlier changes not reported: rate limit)", ks.suppressed)
+		ks.suppressed = 0
+	}
+	n.mu.Unlock()
+	if len(note) > maxNote {
+		note = note[:maxNote-3] + "..."
+	}
+	n.recorder.Eventf(n.regarding, nil, typ, reason, action, "%s", note)
+	if n.cfg.Metrics != nil {
+		n.cfg.Metrics.eventEmitted()
+	}
+	n.logger.Debug("kubernetes event", "reason", reason, "action", action, "note", note)
+}

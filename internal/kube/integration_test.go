@@ -1,0 +1,701 @@
+//go:build linux
+
+package kube
+
+// Integration tests against a real etcd and kube-apiserver (see package
+// kubetest). They skip with a hint when the binaries are missing, and fail
+// instead when the environment variable CI is set.
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
+)
+
+// shared is one API server for every test that does not stop it; each test
+// works in its own namespace. TestMain stops it.
+var shared struct {
+	once sync.Once
+	env  *kubetest.Env
+	dir  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.env != nil {
+		shared.env.Stop()
+	}
+	if shared.dir != "" {
+		_ = os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+func sharedKube(t *testing.T) *kubetest.Env {
+	t.Helper()
+	assets := kubetest.RequireAssets(t)
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "sensorprobe-kubetest-")
+		if shared.err != nil {
+			return
+		}
+		// Not t.Context(): the server outlives this test.
+		shared.env, shared.err = kubetest.Start(context.Background(), assets, shared.dir)
+	})
+	if shared.err != nil {
+		t.Fatalf("start kube-apiserver: %v", shared.err)
+	}
+	return shared.env
+}
+
+// testLogger writes through t.Log, so logs show up with the failing test.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// fixture creates the RHACS objects discovery reads, the way the chart and
+// the (absent) controllers would.
+type fixture struct {
+	t   *testing.T
+	ctx context.Context
+	c   kubernetes.Interface
+	ns  string
+}
+
+func newFixture(t *testing.T, env *kubetest.Env, ns string) *fixture {
+	c := env.AdminClient(t)
+	kubetest.EnsureNamespace(t.Context(), t, c, ns)
+	return &fixture{t: t, ctx: t.Context(), c: c, ns: ns}
+}
+
+func (f *fixture) must(what string, err error) {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (f *fixture) service(name, ip string, port corev1.ServicePort) {
+	f.t.Helper()
+	port.Protocol = corev1.ProtocolTCP
+	_, err := f.c.CoreV1().Services(f.ns).Create(f.ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{port}, Selector: map[string]string{"app": "sensor"}},
+	}, metav1.CreateOptions{})
+	f.must("create service "+name, err)
+}
+
+func (f *fixture) deleteService(name string) {
+	f.t.Helper()
+	f.must("delete service "+name, f.c.CoreV1().Services(f.ns).Delete(f.ctx, name, metav1.DeleteOptions{}))
+}
+
+// pod creates a pod bound to node and gives it the status a kubelet would.
+func (f *fixture) pod(name, node string, labels map[string]string, podIP, hostIP string) *corev1.Pod {
+	f.t.Helper()
+	p, err := f.c.CoreV1().Pods(f.ns).Create(f.ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec: corev1.PodSpec{
+			NodeName: node,
+			Containers: []corev1.Container{{
+				Name: "main", Image: "registry.invalid/sensor:test",
+				Ports: []corev1.ContainerPort{{Name: "api", ContainerPort: 8443, Protocol: corev1.ProtocolTCP}},
+			}},
+		},
+	}, metav1.CreateOptions{})
+	f.must("create pod "+name, err)
+	p.Status = corev1.PodStatus{
+		Phase:  corev1.PodRunning,
+		HostIP: hostIP, HostIPs: []corev1.HostIP{{IP: hostIP}},
+		PodIP: podIP, PodIPs: []corev1.PodIP{{IP: podIP}},
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}},
+	}
+	p, err = f.c.CoreV1().Pods(f.ns).UpdateStatus(f.ctx, p, metav1.UpdateOptions{})
+	f.must("update pod status "+name, err)
+	return p
+}
+
+func (f *fixture) deletePod(name string) {
+	f.t.Helper()
+	zero := int64(0)
+	f.must("delete pod "+name, f.c.CoreV1().Pods(f.ns).Delete(f.ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+}
+
+// endpointSlice creates or updates the sensor EndpointSlice with one endpoint.
+func (f *fixture) endpointSlice(ip, node string, ready bool) {
+	f.t.Helper()
+	name, port, proto := "https", int32(8443), corev1.ProtocolTCP
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "sensor-x1", Labels: map[string]string{"kubernetes.io/service-name": "sensor"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &port, Protocol: &proto}},
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{ip},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			NodeName:   &node,
+		}},
+	}
+	cur, err := f.c.DiscoveryV1().EndpointSlices(f.ns).Get(f.ctx, es.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = f.c.DiscoveryV1().EndpointSlices(f.ns).Create(f.ctx, es, metav1.CreateOptions{})
+		f.must("create endpointslice", err)
+	case err != nil:
+		f.must("get endpointslice", err)
+	default:
+		es.ResourceVersion = cur.ResourceVersion
+		_, err = f.c.DiscoveryV1().EndpointSlices(f.ns).Update(f.ctx, es, metav1.UpdateOptions{})
+		f.must("update endpointslice", err)
+	}
+}
+
+// collector creates or updates DaemonSet collector with the relay set-up of a
+// VM-scanning cluster: hostNetwork, and the given advertised endpoint.
+func (f *fixture) collector(advertised string) {
+	f.t.Helper()
+	labels := map[string]string{"app": "collector"}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "collector"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					HostNetwork: true,
+					DNSPolicy:   corev1.DNSClusterFirstWithHostNet,
+					Containers: []corev1.Container{
+						{Name: "collector", Image: "registry.invalid/collector:test", Env: []corev1.EnvVar{
+							{Name: "GRPC_SERVER", Value: "sensor." + f.ns + ".svc:443"},
+							{Name: "SNI_HOSTNAME", Value: "sensor." + f.ns + ".svc"},
+						}},
+						{Name: "compliance", Image: "registry.invalid/main:test", Env: []corev1.EnvVar{
+							{Name: "ROX_ADVERTISED_ENDPOINT", Value: advertised},
+							{Name: "ROX_VIRTUAL_MACHINES_VSOCK_PORT", Value: "1818"},
+							{Name: "ROX_VIRTUAL_MACHINES", Value: "true"},
+						}},
+					},
+				},
+			},
+		},
+	}
+	cur, err := f.c.AppsV1().DaemonSets(f.ns).Get(f.ctx, "collector", metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = f.c.AppsV1().DaemonSets(f.ns).Create(f.ctx, ds, metav1.CreateOptions{})
+		f.must("create daemonset", err)
+	case err != nil:
+		f.must("get daemonset", err)
+	default:
+		ds.ResourceVersion = cur.ResourceVersion
+		_, err = f.c.AppsV1().DaemonSets(f.ns).Update(f.ctx, ds, metav1.UpdateOptions{})
+		f.must("update daemonset", err)
+	}
+}
+
+// rhacs creates what a secured cluster has: both Services, a ready sensor
+// pod on node-a with its EndpointSlice, and the collector DaemonSet.
+func (f *fixture) rhacs() {
+	f.service("sensor", "10.96.0.50", corev1.ServicePort{Name: "https", Port: 443})
+	f.service("sensor-webhook", "10.96.0.51", corev1.ServicePort{Name: "webhook", Port: 443})
+	f.pod("sensor-1", "node-a", map[string]string{"app": "sensor"}, "10.244.1.5", "192.0.2.1")
+	f.endpointSlice("10.244.1.5", "node-a", true)
+	f.collector("sensor." + f.ns + ".svc:443")
+}
+
+// started is a running Discovery with what the test needs to watch it.
+type started struct {
+	d       *Discovery
+	metrics *Metrics
+	mu      sync.Mutex
+	last    Snapshot
+	changes int
+}
+
+// startDiscovery runs a Discovery until the test ends and checks that Run
+// then returns nil.
+func startDiscovery(t *testing.T, c kubernetes.Interface, cfg Config) *started {
+	t.Helper()
+	s := &started{metrics: NewMetrics(nil)}
+	cfg.Metrics = s.metrics
+	cfg.OnChange = func(snap Snapshot) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.last = snap
+		s.changes++
+	}
+	s.d = NewDiscovery(c, cfg, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v, want nil", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("Run did not return 30 s after its context was cancelled")
+		}
+	})
+	return s
+}
+
+// await polls the snapshot until ok accepts it. The limit only bounds a
+// broken test; nothing asserts how long discovery took.
+func (s *started) await(t *testing.T, limit time.Duration, what string, ok func(Snapshot) bool) Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		snap := s.d.Snapshot()
+		if ok(snap) {
+			return snap
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: gave up after %v; last snapshot:\n%+v", what, limit, snap)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func target(s Snapshot, path string) (dial.Target, bool) {
+	i := slices.IndexFunc(s.Targets, func(t dial.Target) bool { return t.Path == path })
+	if i < 0 {
+		return dial.Target{}, false
+	}
+	return s.Targets[i], true
+}
+
+func hasPath(path string) func(Snapshot) bool {
+	return func(s Snapshot) bool { _, ok := target(s, path); return ok }
+}
+
+func ptr[T any](v T) *T { return &v }
+
+const waitLimit = 60 * time.Second
+
+func TestDiscoveryFollowsTheCluster(t *testing.T) {
+	env := sharedKube(t)
+	f := newFixture(t, env, "follow")
+	f.rhacs()
+
+	s := startDiscovery(t, env.AdminClient(t), Config{Namespace: "follow", NodeName: "node-a"})
+	got := s.await(t, waitLimit, "discovery up with all paths", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 5 })
+	sn := "sensor.follow.svc"
+	want := Snapshot{
+		Targets: []dial.Target{
+			{Path: "clusterip", Addr: "10.96.0.50:443", ServerName: sn},
+			{Path: "dns", Addr: "sensor.follow.svc:443", ServerName: sn},
+			{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: sn},
+			{Path: "podip", Addr: "10.244.1.5:8443", ServerName: sn},
+			{Path: "webhook", Addr: "10.96.0.51:443", ServerName: "sensor-webhook.follow.svc"},
+		},
+		RelayPath:              "dns",
+		RelayVSOCKPort:         1818,
+		VirtualMachinesEnabled: ptr(true),
+		Relay: RelayConfig{
+			Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet",
+			AdvertisedEndpoint: "sensor.follow.svc:443", GRPCServer: "sensor.follow.svc:443", SNIHostname: sn,
+		},
+		SensorNode: "node-a", SensorHostIP: "192.0.2.1", SensorOnThisNode: ptr(true),
+		APIUp: true,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("first snapshot (-want +got):\n%s", diff)
+	}
+	if got := testutil.ToFloat64(s.metrics.errors); got != 0 {
+		t.Errorf("discovery errors = %v, want 0", got)
+	}
+
+	t.Run("sensor moves to another node", func(t *testing.T) {
+		f.deletePod("sensor-1")
+		f.pod("sensor-2", "node-b", map[string]string{"app": "sensor"}, "10.244.2.7", "192.0.2.2")
+		f.endpointSlice("10.244.2.7", "node-b", true)
+		got := s.await(t, waitLimit, "sensor on node-b", func(s Snapshot) bool {
+			tg, _ := target(s, "podip")
+			return s.SensorNode == "node-b" && tg.Addr == "10.244.2.7:8443"
+		})
+		if diff := cmp.Diff(ptr(false), got.SensorOnThisNode); diff != "" {
+			t.Errorf("SensorOnThisNode (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("service IP changes", func(t *testing.T) {
+		f.deleteService("sensor")
+		s.await(t, waitLimit, "clusterip path gone", func(s Snapshot) bool { return !hasPath("clusterip")(s) })
+		f.service("sensor", "10.96.0.60", corev1.ServicePort{Name: "https", Port: 443})
+		got := s.await(t, waitLimit, "clusterip path on the new IP", hasPath("clusterip"))
+		if tg, _ := target(got, "clusterip"); tg.Addr != "10.96.0.60:443" {
+			t.Errorf("clusterip target = %q, want 10.96.0.60:443", tg.Addr)
+		}
+	})
+
+	t.Run("endpoints go unready", func(t *testing.T) {
+		f.endpointSlice("10.244.2.7", "node-b", false)
+		got := s.await(t, waitLimit, "podip path gone", func(s Snapshot) bool { return !hasPath("podip")(s) })
+		if !got.APIUp || len(got.Targets) != 4 {
+			t.Errorf("snapshot after endpoints went unready: %+v", got)
+		}
+		f.endpointSlice("10.244.2.7", "node-b", true)
+		s.await(t, waitLimit, "podip path back", hasPath("podip"))
+	})
+
+	t.Run("relay switches to the hostPort workaround", func(t *testing.T) {
+		f.collector("localhost:8443")
+		got := s.await(t, waitLimit, "relay path hostport", func(s Snapshot) bool { return s.RelayPath == "hostport" })
+		if got.Relay.AdvertisedEndpoint != "localhost:8443" {
+			t.Errorf("advertised endpoint = %q", got.Relay.AdvertisedEndpoint)
+		}
+		f.collector("10.96.0.60:443")
+		s.await(t, waitLimit, "relay path clusterip", func(s Snapshot) bool { return s.RelayPath == "clusterip" })
+	})
+
+	t.Run("OnChange saw the latest snapshot", func(t *testing.T) {
+		s.mu.Lock()
+		last, n := s.last, s.changes
+		s.mu.Unlock()
+		if diff := cmp.Diff(s.d.Snapshot(), last); diff != "" {
+			t.Errorf("last OnChange snapshot (-Snapshot() +OnChange):\n%s", diff)
+		}
+		if n < 5 {
+			t.Errorf("OnChange called %d times, want at least 5", n)
+		}
+	})
+}
+
+func TestDiscoveryOverridesWin(t *testing.T) {
+	env := sharedKube(t)
+	f := newFixture(t, env, "overrides")
+	f.rhacs()
+	s := startDiscovery(t, env.AdminClient(t), Config{
+		Namespace: "overrides",
+		Overrides: map[string]string{"clusterip": "10.1.2.3:443", "extra": "sensor.example:8443"},
+	})
+	got := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 6 })
+	want := []dial.Target{
+		{Path: "clusterip", Addr: "10.1.2.3:443", ServerName: "sensor.overrides.svc"},
+		{Path: "dns", Addr: "sensor.overrides.svc:443", ServerName: "sensor.overrides.svc"},
+		{Path: "extra", Addr: "sensor.example:8443"},
+		{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.overrides.svc"},
+		{Path: "podip", Addr: "10.244.1.5:8443", ServerName: "sensor.overrides.svc"},
+		{Path: "webhook", Addr: "10.96.0.51:443", ServerName: "sensor-webhook.overrides.svc"},
+	}
+	if diff := cmp.Diff(want, got.Targets); diff != "" {
+		t.Errorf("targets (-want +got):\n%s", diff)
+	}
+	if got.SensorOnThisNode != nil {
+		t.Errorf("SensorOnThisNode = %v without NODE_NAME, want nil", *got.SensorOnThisNode)
+	}
+}
+
+// TestRBACShippedRules applies deploy/base/rbac.yaml unchanged and runs
+// discovery and events as ServiceAccount stackrox/sensorprobe with a token
+// from the TokenRequest API.
+func TestRBACShippedRules(t *testing.T) {
+	env := sharedKube(t)
+	f := newFixture(t, env, "stackrox")
+	f.rhacs()
+	rbac := loadRBAC(t, shippedRBAC)
+	if ns := rbac.serviceAccounts[0].Namespace; ns != "stackrox" {
+		t.Fatalf("shipped ServiceAccount is in namespace %q, want stackrox", ns)
+	}
+	rbac.apply(t.Context(), t, f.c)
+	self := f.pod("sensorprobe-abcde", "node-a", map[string]string{"app": "sensorprobe"}, "192.0.2.1", "192.0.2.1")
+
+	sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, "stackrox", "sensorprobe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startDiscovery(t, sa, Config{Namespace: "stackrox", NodeName: "node-a"})
+	got := s.await(t, waitLimit, "discovery up as the ServiceAccount", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 5 })
+	if got.RelayPath != "dns" || got.SensorOnThisNode == nil || !*got.SensorOnThisNode || got.LastError != "" {
+		t.Errorf("snapshot as the ServiceAccount: %+v", got)
+	}
+	if got := testutil.ToFloat64(s.metrics.errors); got != 0 {
+		t.Errorf("discovery errors with the shipped rules = %v, want 0", got)
+	}
+
+	t.Run("nothing more than needed", func(t *testing.T) {
+		ctx := t.Context()
+		forbidden := []struct {
+			name string
+			call func() error
+		}{
+			{"list all services", func() error {
+				_, err := sa.CoreV1().Services("stackrox").List(ctx, metav1.ListOptions{})
+				return err
+			}},
+			{"list secrets", func() error {
+				_, err := sa.CoreV1().Secrets("stackrox").List(ctx, metav1.ListOptions{})
+				return err
+			}},
+			{"get sensor pod", func() error {
+				_, err := sa.CoreV1().Pods("stackrox").Get(ctx, "sensor-1", metav1.GetOptions{})
+				return err
+			}},
+			{"list pods in another namespace", func() error {
+				_, err := sa.CoreV1().Pods("follow").List(ctx, metav1.ListOptions{})
+				return err
+			}},
+			{"list nodes", func() error {
+				_, err := sa.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+				return err
+			}},
+			{"delete events", func() error {
+				return sa.EventsV1().Events("stackrox").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+			}},
+			{"update daemonset collector", func() error {
+				ds, err := f.c.AppsV1().DaemonSets("stackrox").Get(ctx, "collector", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				_, err = sa.AppsV1().DaemonSets("stackrox").Update(ctx, ds, metav1.UpdateOptions{})
+				return err
+			}},
+		}
+		for _, tt := range forbidden {
+			t.Run(tt.name, func(t *testing.T) {
+				if err := tt.call(); !apierrors.IsForbidden(err) {
+					t.Errorf("got %v, want forbidden", err)
+				}
+			})
+		}
+	})
+
+	t.Run("events appear on the probe's pod", func(t *testing.T) {
+		clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+		n := NewNotifier(sa, NotifierConfig{
+			PodName: self.Name, PodNamespace: "stackrox", PodUID: string(self.UID), NodeName: "node-a",
+			Burst: 3, Now: clock.now, Metrics: s.metrics,
+		}, testLogger(t))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Notifier.Run: %v", err)
+			}
+		}()
+		// Let Run start the sink before recording: earlier events are dropped.
+		waitUntil(t, "recorder started", func() bool {
+			n.VerdictChanged("unknown", "networkpolicy_blocks_host_network", "8443 times out, 9443 answers")
+			return len(f.events(self.Name, ReasonVerdictChanged)) > 0
+		})
+
+		// A flapping path: 200 changes at one instant of the notifier's clock.
+		for i := range 200 {
+			if i%2 == 0 {
+				n.PathChanged("clusterip", "ok", "connect_timeout")
+			} else {
+				n.PathChanged("clusterip", "connect_timeout", "ok")
+			}
+		}
+		waitUntil(t, "path events", func() bool {
+			return len(f.events(self.Name, ReasonPathDown)) > 0 && len(f.events(self.Name, ReasonPathUp)) > 0
+		})
+		down := f.events(self.Name, ReasonPathDown)
+		ev := down[0]
+		if ev.Type != corev1.EventTypeWarning || ev.ReportingController != ReportingController || ev.Action != "Probe/clusterip" ||
+			ev.Regarding.Kind != "Pod" || ev.Regarding.UID != self.UID || !strings.Contains(ev.Note, "node node-a: path clusterip is connect_timeout") {
+			t.Errorf("PathDown event: %+v", ev)
+		}
+		all := len(f.events(self.Name, ReasonPathDown)) + len(f.events(self.Name, ReasonPathUp))
+		if all > 3 {
+			t.Errorf("%d path events in the API after 200 flaps, want at most the burst of 3", all)
+		}
+	})
+}
+
+// waitUntil polls cond every 200 ms; the limit only bounds a broken test.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: gave up after %v", what, waitLimit)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// events lists the events.k8s.io Events about pod with reason.
+func (f *fixture) events(pod, reason string) []eventsv1.Event {
+	f.t.Helper()
+	list, err := f.c.EventsV1().Events(f.ns).List(f.ctx, metav1.ListOptions{})
+	f.must("list events", err)
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Name == pod && e.Reason == reason {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestRBACMissingRule removes one rule at a time from the shipped Role and
+// checks the degraded behaviour docs/kubernetes.md documents: Run keeps
+// going, discovery reports down with an error naming the resource, errors
+// are counted, and everything the other rules allow is still discovered.
+func TestRBACMissingRule(t *testing.T) {
+	env := sharedKube(t)
+	shipped := loadRBAC(t, shippedRBAC)
+	tests := []struct {
+		name      string
+		resource  string
+		errSubstr string
+		wantPaths []string
+		check     func(t *testing.T, s Snapshot)
+	}{
+		{
+			name: "endpointslices", resource: "endpointslices", errSubstr: "list endpointslices",
+			wantPaths: []string{"clusterip", "dns", "hostport", "webhook"},
+		},
+		{
+			name: "services", resource: "services", errSubstr: "list services/",
+			wantPaths: []string{"dns", "hostport", "podip"},
+		},
+		{
+			name: "pods", resource: "pods", errSubstr: "list pods",
+			wantPaths: []string{"clusterip", "dns", "hostport", "podip", "webhook"},
+			check: func(t *testing.T, s Snapshot) {
+				if s.SensorOnThisNode != nil || s.SensorNode != "" {
+					t.Errorf("sensor placement known without pods: node %q, on this node %v", s.SensorNode, s.SensorOnThisNode)
+				}
+			},
+		},
+		{
+			name: "daemonsets", resource: "daemonsets", errSubstr: "list daemonsets/collector",
+			wantPaths: []string{"clusterip", "dns", "hostport", "podip", "webhook"},
+			check: func(t *testing.T, s Snapshot) {
+				if s.Relay.Found || s.RelayPath != "" || s.RelayVSOCKPort != 0 {
+					t.Errorf("relay known without the daemonset: %+v", s)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := "degraded-" + tt.name
+			f := newFixture(t, env, ns)
+			f.rhacs()
+			shipped.moveTo(ns).withoutRule(tt.resource).apply(t.Context(), t, f.c)
+			sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, ns, "sensorprobe"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := startDiscovery(t, sa, Config{Namespace: ns, NodeName: "node-a"})
+			got := s.await(t, waitLimit, "the forbidden error and the other paths", func(s Snapshot) bool {
+				return strings.Contains(s.LastError, tt.errSubstr) && len(s.Targets) == len(tt.wantPaths)
+			})
+			if got.APIUp {
+				t.Errorf("APIUp = true with a rule missing")
+			}
+			if !strings.Contains(got.LastError, "forbidden") {
+				t.Errorf("LastError = %q, want it to say forbidden", got.LastError)
+			}
+			var paths []string
+			for _, tg := range got.Targets {
+				paths = append(paths, tg.Path)
+			}
+			if diff := cmp.Diff(tt.wantPaths, paths, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("paths (-want +got):\n%s", diff)
+			}
+			if n := testutil.ToFloat64(s.metrics.errors); n < 1 {
+				t.Errorf("discovery errors = %v, want > 0", n)
+			}
+			if s.metrics.discoveryUp() {
+				t.Errorf("sensorprobe_kube_discovery_up = 1, want 0")
+			}
+			if tt.check != nil {
+				tt.check(t, got)
+			}
+		})
+	}
+
+	t.Run("events", func(t *testing.T) {
+		ns := "degraded-events"
+		f := newFixture(t, env, ns)
+		shipped.moveTo(ns).withoutRule("events").apply(t.Context(), t, f.c)
+		self := f.pod("sensorprobe-abcde", "node-a", map[string]string{"app": "sensorprobe"}, "192.0.2.1", "192.0.2.1")
+		sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, ns, "sensorprobe"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := NewNotifier(sa, NotifierConfig{PodName: self.Name, PodNamespace: ns, NodeName: "node-a"}, testLogger(t))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		n.PathChanged("clusterip", "ok", "refused") // the API answers forbidden; nothing may panic or block
+		n.VerdictChanged("healthy", "degraded", "")
+		time.Sleep(time.Second) // give the recorder a chance to try; the assertion below does not depend on it
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Notifier.Run: %v", err)
+		}
+		if evs := f.events(self.Name, ReasonPathDown); len(evs) != 0 {
+			t.Errorf("events written without the rule: %+v", evs)
+		}
+	})
+}
+
+// TestDiscoverySurvivesAPIOutage stops the API server under a running
+// discovery, checks it keeps the last known targets and reports the outage,
+// then restarts the server and checks discovery recovers and follows changes
+// again. It has its own API server.
+func TestDiscoverySurvivesAPIOutage(t *testing.T) {
+	env := kubetest.StartForTest(t)
+	f := newFixture(t, env, "outage")
+	f.rhacs()
+	s := startDiscovery(t, env.AdminClient(t), Config{Namespace: "outage", NodeName: "node-a"})
+	before := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 5 })
+
+	env.StopAPIServer()
+	during := s.await(t, waitLimit, "discovery reports the outage", func(s Snapshot) bool { return !s.APIUp && s.LastError != "" })
+	if diff := cmp.Diff(before.Targets, during.Targets); diff != "" {
+		t.Errorf("targets changed during the outage (-before +during):\n%s", diff)
+	}
+	if n := testutil.ToFloat64(s.metrics.errors); n < 1 {
+		t.Errorf("discovery errors during the outage = %v, want > 0", n)
+	}
+	t.Logf("during the outage: %s", during.LastError)
+
+	if err := env.StartAPIServer(t.Context()); err != nil {
+		t.Fatalf("restart kube-apiserver: %v\n%s", err, env.Logs())
+	}
+	// client-go's reflector backs off up to 30 s (jittered to 60 s) while the server is away.
+	s.await(t, 3*time.Minute, "discovery up again", func(s Snapshot) bool { return s.APIUp && s.LastError == "" })
+	f.deleteService("sensor")
+	f.service("sensor", "10.96.0.70", corev1.ServicePort{Name: "https", Port: 443})
+	s.await(t, 3*time.Minute, "the new service IP after recovery", func(s Snapshot) bool {
+		tg, _ := target(s, "clusterip")
+		return tg.Addr == "10.96.0.70:443"
+	})
+}

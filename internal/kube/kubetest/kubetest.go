@@ -1,0 +1,481 @@
+//go:build linux
+
+// Package kubetest runs a real etcd and kube-apiserver (RBAC on, loopback
+// only) for integration tests. There is no controller-manager or scheduler:
+// tests create Pods, EndpointSlices, ServiceAccounts and statuses themselves.
+//
+// The binaries come from hack/kube-assets.sh, which builds them once into
+// ${XDG_CACHE_HOME:-$HOME/.cache}/sensorprobe/kube-<version>-etcd-<version>/.
+// Set KUBE_ASSETS to use another directory. When the binaries are missing a
+// test is skipped with a hint, unless the environment variable CI is set: then
+// it fails.
+package kubetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// AssetsVersion names the cache directory hack/kube-assets.sh builds into;
+// keep it in step with tools/kube-apiserver/go.mod.
+const AssetsVersion = "kube-v1.37.2-etcd-v3.7.0"
+
+// AssetsDir returns where the kube-apiserver and etcd binaries are expected.
+func AssetsDir() string {
+	if d := os.Getenv("KUBE_ASSETS"); d != "" {
+		return d
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "sensorprobe", AssetsVersion)
+}
+
+// RequireAssets returns the assets directory, or skips t (fails it when the
+// environment variable CI is set) when the binaries are missing.
+func RequireAssets(t testing.TB) string {
+	t.Helper()
+	dir := AssetsDir()
+	var missing []string
+	for _, b := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			missing = append(missing, b)
+		}
+	}
+	if len(missing) == 0 {
+		return dir
+	}
+	msg := fmt.Sprintf("%s missing in %s: run hack/kube-assets.sh first (builds them once, ~15 min cold) or set KUBE_ASSETS",
+		strings.Join(missing, " and "), dir)
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI is set and the integration test assets are missing: %s", msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Env is a running etcd and kube-apiserver. Create it with Start; Stop it
+// when done (Start registers Stop with t.Cleanup only when asked to by
+// StartForTest). Its methods are safe for use from one test goroutine.
+type Env struct {
+	// Admin is a client config for a system:masters user.
+	Admin *rest.Config
+	// Host is the API server's https://127.0.0.1:port.
+	Host string
+
+	dir, assets      string
+	etcdURL          string
+	apiPort          int
+	mu               sync.Mutex
+	etcd, apiserver  *exec.Cmd
+	etcdLog, apiLog  *lockedBuffer
+	apiDone, etcdEnd chan struct{}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process writing and a test reading.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// StartForTest is Start for one test: it skips or fails t when the assets are
+// missing and stops the Env in t.Cleanup.
+func StartForTest(t *testing.T) *Env {
+	t.Helper()
+	assets := RequireAssets(t)
+	e, err := Start(t.Context(), assets, t.TempDir())
+	if err != nil {
+		t.Fatalf("start kube-apiserver: %v", err)
+	}
+	t.Cleanup(e.Stop)
+	return e
+}
+
+// Start runs etcd and kube-apiserver from assets, with their data and
+// certificates in dir, and waits until the API server is ready. The caller
+// must call Stop.
+func Start(ctx context.Context, assets, dir string) (*Env, error) {
+	e := &Env{dir: dir, assets: assets, etcdLog: &lockedBuffer{}, apiLog: &lockedBuffer{}}
+	if err := e.writeCerts(); err != nil {
+		return nil, err
+	}
+	if err := e.startEtcd(ctx); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		e.Stop()
+		return nil, err
+	}
+	e.apiPort = port
+	e.Host = "https://127.0.0.1:" + strconv.Itoa(port)
+	ca, _ := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	e.Admin = &rest.Config{
+		Host: e.Host,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData:   ca,
+			CertFile: filepath.Join(dir, "admin.crt"),
+			KeyFile:  filepath.Join(dir, "admin.key"),
+		},
+		QPS:   100,
+		Burst: 200,
+	}
+	if err := e.StartAPIServer(ctx); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Logs returns what etcd and kube-apiserver have written so far, for failure messages.
+func (e *Env) Logs() string {
+	return "--- etcd ---\n" + tail(e.etcdLog.String(), 4000) + "\n--- kube-apiserver ---\n" + tail(e.apiLog.String(), 8000)
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+func (e *Env) startEtcd(ctx context.Context) error {
+	client, err := freePort()
+	if err != nil {
+		return err
+	}
+	peer, err := freePort()
+	if err != nil {
+		return err
+	}
+	e.etcdURL = "http://127.0.0.1:" + strconv.Itoa(client)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(peer)
+	cmd := exec.Command(filepath.Join(e.assets, "etcd"),
+		"--name=default",
+		"--data-dir="+filepath.Join(e.dir, "etcd"),
+		"--listen-client-urls="+e.etcdURL,
+		"--advertise-client-urls="+e.etcdURL,
+		"--listen-peer-urls="+peerURL,
+		"--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=default="+peerURL,
+		"--unsafe-no-fsync",
+		"--log-level=warn",
+	)
+	cmd.Stdout, cmd.Stderr = e.etcdLog, e.etcdLog
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start etcd: %w", err)
+	}
+	e.etcd = cmd
+	e.etcdEnd = make(chan struct{})
+	go func() { _ = cmd.Wait(); close(e.etcdEnd) }()
+	return waitFor(ctx, 60*time.Second, e.etcdEnd, func() error {
+		resp, err := http.Get(e.etcdURL + "/health")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("etcd /health: %s", resp.Status)
+		}
+		return nil
+	}, e.etcdLog)
+}
+
+// StartAPIServer starts kube-apiserver (again, after StopAPIServer) on the
+// same port and etcd, and waits until /readyz answers.
+func (e *Env) StartAPIServer(ctx context.Context) error {
+	d := e.dir
+	args := []string{
+		"--etcd-servers=" + e.etcdURL,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(e.apiPort),
+		"--tls-cert-file=" + filepath.Join(d, "serving.crt"),
+		"--tls-private-key-file=" + filepath.Join(d, "serving.key"),
+		"--client-ca-file=" + filepath.Join(d, "ca.crt"),
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + filepath.Join(d, "sa.pub"),
+		"--service-account-signing-key-file=" + filepath.Join(d, "sa.key"),
+		"--authorization-mode=RBAC",
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--profiling=false",
+		"--v=0",
+	}
+	if !hasDefaultRoute() {
+		// Without a default route the API server cannot pick an advertise
+		// address for the kubernetes Service's endpoints.
+		args = append(args, "--endpoint-reconciler-type=none")
+	}
+	cmd := exec.Command(filepath.Join(e.assets, "kube-apiserver"), args...)
+	cmd.Stdout, cmd.Stderr = e.apiLog, e.apiLog
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start kube-apiserver: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	e.mu.Lock()
+	e.apiserver, e.apiDone = cmd, done
+	e.mu.Unlock()
+
+	hc, err := rest.HTTPClientFor(e.Admin)
+	if err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	return waitFor(ctx, 120*time.Second, done, func() error {
+		resp, err := hc.Get(e.Host + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %s", resp.Status)
+		}
+		return nil
+	}, e.apiLog)
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM, then SIGKILL after 10 s) and
+// waits for it to exit; etcd keeps running.
+func (e *Env) StopAPIServer() {
+	e.mu.Lock()
+	cmd, done := e.apiserver, e.apiDone
+	e.apiserver = nil
+	e.mu.Unlock()
+	stop(cmd, done)
+}
+
+// Stop stops kube-apiserver and etcd.
+func (e *Env) Stop() {
+	e.StopAPIServer()
+	stop(e.etcd, e.etcdEnd)
+	e.etcd = nil
+}
+
+func stop(cmd *exec.Cmd, done chan struct{}) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// waitFor polls check every 200 ms until it succeeds, the process exits
+// (exited is closed), ctx is done or limit passes.
+func waitFor(ctx context.Context, limit time.Duration, exited <-chan struct{}, check func() error, log *lockedBuffer) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		if last = check(); last == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("process exited before it was ready: %v\n%s", last, tail(log.String(), 4000))
+		case <-ctx.Done():
+			return fmt.Errorf("not ready: %w (last check: %v)\n%s", ctx.Err(), last, tail(log.String(), 4000))
+		case <-tick.C:
+		}
+	}
+}
+
+func hasDefaultRoute() bool {
+	b, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[1] == "00000000" {
+			return true
+		}
+	}
+	return false
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// writeCerts writes a CA, the API server's serving pair (127.0.0.1,
+// localhost), an admin client pair in group system:masters, and the service
+// account signing key pair.
+func (e *Env) writeCerts() error {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("ca key: %w", err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "kubetest CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return fmt.Errorf("ca cert: %w", err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	if err := writePEM(filepath.Join(e.dir, "ca.crt"), "CERTIFICATE", caDER); err != nil {
+		return err
+	}
+	leaf := func(name string, serial int64, tmpl *x509.Certificate) error {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return fmt.Errorf("%s key: %w", name, err)
+		}
+		tmpl.SerialNumber = big.NewInt(serial)
+		tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			return fmt.Errorf("%s cert: %w", name, err)
+		}
+		keyDER, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			return fmt.Errorf("%s key: %w", name, err)
+		}
+		if err := writePEM(filepath.Join(e.dir, name+".crt"), "CERTIFICATE", der); err != nil {
+			return err
+		}
+		return writePEM(filepath.Join(e.dir, name+".key"), "EC PRIVATE KEY", keyDER)
+	}
+	if err := leaf("serving", 2, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}); err != nil {
+		return err
+	}
+	if err := leaf("admin", 3, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kubetest-admin", Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return err
+	}
+	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return fmt.Errorf("service account key: %w", err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
+	if err != nil {
+		return fmt.Errorf("service account key: %w", err)
+	}
+	if err := writePEM(filepath.Join(e.dir, "sa.key"), "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(saKey)); err != nil {
+		return err
+	}
+	return writePEM(filepath.Join(e.dir, "sa.pub"), "PUBLIC KEY", pub)
+}
+
+func writePEM(path, typ string, der []byte) error {
+	b := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// AdminClient returns a clientset for the system:masters user.
+func (e *Env) AdminClient(t testing.TB) kubernetes.Interface {
+	t.Helper()
+	c, err := kubernetes.NewForConfig(e.Admin)
+	if err != nil {
+		t.Fatalf("admin client: %v", err)
+	}
+	return c
+}
+
+// ServiceAccountConfig returns a client config that authenticates as
+// ServiceAccount namespace/name with a token from the TokenRequest API, the
+// way a pod's projected token does. The ServiceAccount must exist.
+func (e *Env) ServiceAccountConfig(ctx context.Context, t testing.TB, namespace, name string) *rest.Config {
+	t.Helper()
+	admin := e.AdminClient(t)
+	exp := int64(3600)
+	tr, err := admin.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token for serviceaccount %s/%s: %v", namespace, name, err)
+	}
+	cfg := rest.AnonymousClientConfig(e.Admin)
+	cfg.BearerToken = tr.Status.Token
+	return cfg
+}
+
+// EnsureNamespace creates namespace ns and its default ServiceAccount (which
+// the ServiceAccount admission plugin requires before Pods can be created, and
+// which no controller-manager creates here). It is not an error if they exist.
+func EnsureNamespace(ctx context.Context, t testing.TB, c kubernetes.Interface, ns string) {
+	t.Helper()
+	_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create namespace %s: %v", ns, err)
+	}
+	_, err = c.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create serviceaccount %s/default: %v", ns, err)
+	}
+}

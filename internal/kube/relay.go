@@ -1,0 +1,182 @@
+package kube
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+)
+
+// Names of the RHACS objects and containers discovery reads (RHACS-FACTS.md).
+const (
+	sensorService        = "sensor"
+	webhookService       = "sensor-webhook"
+	collectorDaemonSet   = "collector"
+	complianceContainer  = "compliance"
+	collectorContainer   = "collector"
+	sensorPodLabel       = "app=sensor"
+	defaultVSOCKPort     = 818
+	defaultHostPort      = 8443
+	defaultServicePort   = 443
+	envAdvertised        = "ROX_ADVERTISED_ENDPOINT"
+	envGRPCServer        = "GRPC_SERVER"
+	envSNIHostname       = "SNI_HOSTNAME"
+	envVSOCKPort         = "ROX_VIRTUAL_MACHINES_VSOCK_PORT"
+	envVirtualMachines   = "ROX_VIRTUAL_MACHINES"
+	serviceNameLabel     = "kubernetes.io/service-name"
+	sensorServicePortTLS = "https"
+	sensorPodPortAPI     = "api"
+)
+
+// RelayConfig is how the collector DaemonSet configures the VM relay, read
+// from its pod template. Empty strings mean "not set in the template".
+type RelayConfig struct {
+	// Found is true when the DaemonSet collector exists in the namespace.
+	Found bool
+	// HostNetwork is the pod template's hostNetwork.
+	HostNetwork bool
+	// DNSPolicy is the pod template's dnsPolicy, e.g. "ClusterFirstWithHostNet".
+	DNSPolicy string
+	// AdvertisedEndpoint is the compliance container's ROX_ADVERTISED_ENDPOINT,
+	// the endpoint the VM relay sends reports to.
+	AdvertisedEndpoint string
+	// GRPCServer is the collector container's GRPC_SERVER.
+	GRPCServer string
+	// SNIHostname is the collector container's SNI_HOSTNAME.
+	SNIHostname string
+}
+
+// relayFromDaemonSet reads the relay's configuration from the collector
+// DaemonSet. ds may be nil (not found). It returns the configuration, the VSOCK
+// port (0 when ds is nil) and whether ROX_VIRTUAL_MACHINES is on (nil when not
+// set or not parseable).
+func relayFromDaemonSet(ds *appsv1.DaemonSet) (RelayConfig, uint32, *bool) {
+	if ds == nil {
+		return RelayConfig{}, 0, nil
+	}
+	spec := ds.Spec.Template.Spec
+	rc := RelayConfig{
+		Found:       true,
+		HostNetwork: spec.HostNetwork,
+		DNSPolicy:   string(spec.DNSPolicy),
+	}
+	port := uint32(defaultVSOCKPort)
+	var vms *bool
+	for _, c := range spec.Containers {
+		switch c.Name {
+		case complianceContainer:
+			rc.AdvertisedEndpoint = envValue(c, envAdvertised)
+			if v := envValue(c, envVSOCKPort); v != "" {
+				if p, err := strconv.ParseUint(v, 10, 32); err == nil && p > 0 {
+					port = uint32(p)
+				}
+			}
+			if v := envValue(c, envVirtualMachines); v != "" {
+				if b, err := strconv.ParseBool(v); err == nil {
+					vms = &b
+				}
+			}
+		case collectorContainer:
+			rc.GRPCServer = envValue(c, envGRPCServer)
+			rc.SNIHostname = envValue(c, envSNIHostname)
+		}
+	}
+	return rc, port, vms
+}
+
+// envValue returns the literal value of env var name in c; values from
+// ConfigMaps or Secrets (valueFrom) are not resolved and read as "".
+func envValue(c corev1.Container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return strings.TrimSpace(e.Value)
+		}
+	}
+	return ""
+}
+
+// RelayPath maps the relay's advertised endpoint to the name of the probed
+// path that goes the same way, or "" when none does.
+//
+// endpoint is ROX_ADVERTISED_ENDPOINT as written in the DaemonSet ("" means
+// unset: the relay then uses its default, sensor.<namespace>.svc:443). targets
+// are the paths being probed. The rules, in order:
+//  1. a target whose address equals the endpoint (after normalising the host
+//     case, a missing port to 443 and a scheme prefix away) is the relay's path;
+//  2. localhost, 127.0.0.1 or ::1 is the hostport path (the hostPort workaround);
+//  3. the sensor Service's DNS names (sensor, sensor.<ns>, sensor.<ns>.svc,
+//     sensor.<ns>.svc.<cluster domain>) are the dns path, and the
+//     sensor-webhook Service's names are the webhook path.
+func RelayPath(endpoint, namespace string, targets []dial.Target) string {
+	if endpoint == "" {
+		endpoint = sensorService + "." + namespace + ".svc:443"
+	}
+	host, port, ok := splitEndpoint(endpoint)
+	if !ok {
+		return ""
+	}
+	norm := net.JoinHostPort(host, port)
+	for _, t := range targets {
+		th, tp, ok := splitEndpoint(t.Addr)
+		if ok && net.JoinHostPort(th, tp) == norm {
+			return t.Path
+		}
+	}
+	if host == "localhost" {
+		return dial.PathHostPort
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.IsLoopback() {
+			return dial.PathHostPort
+		}
+		return ""
+	}
+	switch {
+	case serviceDNSName(host, sensorService, namespace):
+		return dial.PathDNS
+	case serviceDNSName(host, webhookService, namespace):
+		return dial.PathWebhook
+	}
+	return ""
+}
+
+// splitEndpoint splits host:port, tolerating a scheme prefix, a trailing
+// path and a missing port (443). The host is lower-cased, without brackets.
+func splitEndpoint(s string) (host, port string, ok bool) {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		s = s[:i]
+	}
+	if s == "" {
+		return "", "", false
+	}
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		// No port: a bare name, a bare IPv4 or IPv6 address, or [v6].
+		h, p = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), strconv.Itoa(defaultServicePort)
+	}
+	if h == "" {
+		return "", "", false
+	}
+	if ip, err := netip.ParseAddr(h); err == nil {
+		h = ip.Unmap().String()
+	}
+	return strings.ToLower(strings.TrimSuffix(h, ".")), p, true
+}
+
+// serviceDNSName reports whether host is one of the in-cluster DNS names of
+// Service svc in namespace ns.
+func serviceDNSName(host, svc, ns string) bool {
+	if host == svc || host == svc+"."+ns || host == svc+"."+ns+".svc" {
+		return true
+	}
+	return strings.HasPrefix(host, svc+"."+ns+".svc.")
+}

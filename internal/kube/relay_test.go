@@ -1,0 +1,148 @@
+package kube
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+)
+
+func TestRelayPath(t *testing.T) {
+	targets := []dial.Target{
+		{Path: dial.PathClusterIP, Addr: "10.96.0.50:443"},
+		{Path: dial.PathDNS, Addr: "sensor.stackrox.svc:443"},
+		{Path: dial.PathHostPort, Addr: "127.0.0.1:8443"},
+		{Path: dial.PathPodIP, Addr: "10.244.1.5:8443"},
+		{Path: dial.PathWebhook, Addr: "10.96.0.51:443"},
+		{Path: "custom", Addr: "[fd00::7]:9443"},
+	}
+	tests := []struct {
+		name      string
+		endpoint  string
+		namespace string
+		want      string
+	}{
+		{name: "unset means the default service name", endpoint: "", namespace: "stackrox", want: dial.PathDNS},
+		{name: "default service name", endpoint: "sensor.stackrox.svc:443", namespace: "stackrox", want: dial.PathDNS},
+		{name: "short name without port", endpoint: "sensor.stackrox", namespace: "stackrox", want: dial.PathDNS},
+		{name: "bare service name", endpoint: "sensor:443", namespace: "stackrox", want: dial.PathDNS},
+		{name: "fully qualified with cluster domain and dot", endpoint: "sensor.stackrox.svc.cluster.local.:443", namespace: "stackrox", want: dial.PathDNS},
+		{name: "upper case and scheme", endpoint: "https://Sensor.StackRox.svc:443/", namespace: "stackrox", want: dial.PathDNS},
+		{name: "other namespace name does not match", endpoint: "sensor.other.svc:443", namespace: "stackrox", want: ""},
+		{name: "unset in another namespace", endpoint: "", namespace: "rhacs", want: dial.PathDNS},
+		{name: "localhost hostPort", endpoint: "localhost:8443", namespace: "stackrox", want: dial.PathHostPort},
+		{name: "127.0.0.1 exact target", endpoint: "127.0.0.1:8443", namespace: "stackrox", want: dial.PathHostPort},
+		{name: "ipv6 loopback", endpoint: "[::1]:8443", namespace: "stackrox", want: dial.PathHostPort},
+		{name: "cluster IP", endpoint: "10.96.0.50:443", namespace: "stackrox", want: dial.PathClusterIP},
+		{name: "cluster IP without port", endpoint: "10.96.0.50", namespace: "stackrox", want: dial.PathClusterIP},
+		{name: "pod IP", endpoint: "10.244.1.5:8443", namespace: "stackrox", want: dial.PathPodIP},
+		{name: "webhook IP", endpoint: "10.96.0.51:443", namespace: "stackrox", want: dial.PathWebhook},
+		{name: "webhook name", endpoint: "sensor-webhook.stackrox.svc:443", namespace: "stackrox", want: dial.PathWebhook},
+		{name: "override target by address", endpoint: "[fd00::7]:9443", namespace: "stackrox", want: "custom"},
+		{name: "unknown IP", endpoint: "192.0.2.10:8443", namespace: "stackrox", want: ""},
+		{name: "unknown name", endpoint: "central.example.com:443", namespace: "stackrox", want: ""},
+		{name: "garbage", endpoint: ":", namespace: "stackrox", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := RelayPath(tt.endpoint, tt.namespace, targets); got != tt.want {
+				t.Errorf("RelayPath(%q, %q) = %q, want %q", tt.endpoint, tt.namespace, got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzRelayPath(f *testing.F) {
+	for _, s := range []string{"sensor.stackrox.svc:443", "localhost:8443", "[::1]", "https://x/y", ":", "[", "10.0.0.1"} {
+		f.Add(s)
+	}
+	targets := []dial.Target{{Path: dial.PathDNS, Addr: "sensor.stackrox.svc:443"}}
+	f.Fuzz(func(t *testing.T, endpoint string) {
+		got := RelayPath(endpoint, "stackrox", targets)
+		switch got {
+		case "", dial.PathDNS, dial.PathHostPort, dial.PathWebhook:
+		default:
+			t.Errorf("RelayPath(%q) = %q, not a known path", endpoint, got)
+		}
+	})
+}
+
+func collectorDS(hostNetwork bool, compliance, collector []corev1.EnvVar) *appsv1.DaemonSet {
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "collector", Namespace: "stackrox"},
+		Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			HostNetwork: hostNetwork,
+			DNSPolicy:   corev1.DNSClusterFirstWithHostNet,
+			Containers: []corev1.Container{
+				{Name: "collector", Env: collector},
+				{Name: "compliance", Env: compliance},
+				{Name: "node-inventory", Env: []corev1.EnvVar{{Name: "ROX_ADVERTISED_ENDPOINT", Value: "wrong:1"}}},
+			},
+		}}},
+	}
+}
+
+func TestRelayFromDaemonSet(t *testing.T) {
+	yes, no := true, false
+	tests := []struct {
+		name     string
+		ds       *appsv1.DaemonSet
+		want     RelayConfig
+		wantPort uint32
+		wantVMs  *bool
+	}{
+		{name: "no daemonset", ds: nil, want: RelayConfig{}, wantPort: 0},
+		{
+			name: "defaults",
+			ds:   collectorDS(false, nil, nil),
+			want: RelayConfig{Found: true, DNSPolicy: "ClusterFirstWithHostNet"}, wantPort: 818,
+		},
+		{
+			name: "vm relay set up",
+			ds: collectorDS(true,
+				[]corev1.EnvVar{
+					{Name: "ROX_ADVERTISED_ENDPOINT", Value: " localhost:8443 "},
+					{Name: "ROX_VIRTUAL_MACHINES_VSOCK_PORT", Value: "1818"},
+					{Name: "ROX_VIRTUAL_MACHINES", Value: "true"},
+				},
+				[]corev1.EnvVar{{Name: "GRPC_SERVER", Value: "sensor.stackrox.svc:443"}, {Name: "SNI_HOSTNAME", Value: "sensor.stackrox.svc"}}),
+			want: RelayConfig{
+				Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet",
+				AdvertisedEndpoint: "localhost:8443", GRPCServer: "sensor.stackrox.svc:443", SNIHostname: "sensor.stackrox.svc",
+			},
+			wantPort: 1818, wantVMs: &yes,
+		},
+		{
+			name: "bad port and flag keep defaults",
+			ds: collectorDS(false, []corev1.EnvVar{
+				{Name: "ROX_VIRTUAL_MACHINES_VSOCK_PORT", Value: "-3"},
+				{Name: "ROX_VIRTUAL_MACHINES", Value: "maybe"},
+			}, nil),
+			want: RelayConfig{Found: true, DNSPolicy: "ClusterFirstWithHostNet"}, wantPort: 818,
+		},
+		{
+			name:     "vms off, endpoint from a configmap is not resolved",
+			ds:       collectorDS(false, []corev1.EnvVar{{Name: "ROX_VIRTUAL_MACHINES", Value: "false"}, {Name: "ROX_ADVERTISED_ENDPOINT", ValueFrom: &corev1.EnvVarSource{}}}, nil),
+			want:     RelayConfig{Found: true, DNSPolicy: "ClusterFirstWithHostNet"},
+			wantPort: 818, wantVMs: &no,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, port, vms := relayFromDaemonSet(tt.ds)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("relay config (-want +got):\n%s", diff)
+			}
+			if port != tt.wantPort {
+				t.Errorf("port = %d, want %d", port, tt.wantPort)
+			}
+			if diff := cmp.Diff(tt.wantVMs, vms); diff != "" {
+				t.Errorf("virtual machines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

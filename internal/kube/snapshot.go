@@ -1,0 +1,257 @@
+package kube
+
+import (
+	"net"
+	"slices"
+	"sort"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+)
+
+// Snapshot is what discovery knows at one moment. Discovery hands out copies;
+// a receiver may keep and modify its copy.
+type Snapshot struct {
+	// Targets are the paths to probe, sorted by path name, overrides applied.
+	Targets []dial.Target
+	// RelayPath names the probed path the collector's VM relay is configured
+	// to use ("" if unknown); see RelayPath.
+	RelayPath string
+	// RelayVSOCKPort is the VSOCK port the relay listens on
+	// (ROX_VIRTUAL_MACHINES_VSOCK_PORT, default 818); 0 when the collector
+	// DaemonSet is not known.
+	RelayVSOCKPort uint32
+	// VirtualMachinesEnabled is the compliance container's ROX_VIRTUAL_MACHINES;
+	// nil when not set.
+	VirtualMachinesEnabled *bool
+	// Relay is the collector DaemonSet's relay configuration.
+	Relay RelayConfig
+	// SensorNode is the node a running sensor pod is on; "" if none is known.
+	SensorNode string
+	// SensorHostIP is that pod's host IP.
+	SensorHostIP string
+	// SensorOnThisNode tells whether a running sensor pod is on this node
+	// (Config.NodeName); nil when NodeName is empty or the pods are not known yet.
+	SensorOnThisNode *bool
+	// APIUp is true while every informer is synced and its latest list or
+	// watch call succeeded.
+	APIUp bool
+	// LastError is the most recent list/watch error ("" while APIUp). It names
+	// the resource, e.g. "list endpointslices: ... forbidden ...".
+	LastError string
+}
+
+// clone returns a deep copy of s.
+func (s Snapshot) clone() Snapshot {
+	c := s
+	c.Targets = slices.Clone(s.Targets)
+	if s.VirtualMachinesEnabled != nil {
+		v := *s.VirtualMachinesEnabled
+		c.VirtualMachinesEnabled = &v
+	}
+	if s.SensorOnThisNode != nil {
+		v := *s.SensorOnThisNode
+		c.SensorOnThisNode = &v
+	}
+	return c
+}
+
+// objects is the informers' view of the cluster that a Snapshot is built
+// from. A nil or empty field means "not found" (or not listed yet).
+type objects struct {
+	sensor     *corev1.Service
+	webhook    *corev1.Service
+	slices     []*discoveryv1.EndpointSlice
+	pods       []*corev1.Pod
+	podsSynced bool
+	collector  *appsv1.DaemonSet
+}
+
+// build computes the targets and relay facts from objs. It is a pure function
+// of its inputs so that it can be table-tested without an API server.
+func build(namespace, nodeName string, overrides map[string]string, objs objects) Snapshot {
+	serverName := sensorService + "." + namespace + ".svc"
+	byPath := map[string]dial.Target{}
+
+	dnsPort := defaultServicePort
+	if svc := objs.sensor; svc != nil {
+		port, ok := servicePort(svc, sensorServicePortTLS)
+		if ok {
+			dnsPort = int(port)
+		}
+		if ip := clusterIP(svc); ip != "" && ok {
+			byPath[dial.PathClusterIP] = dial.Target{Path: dial.PathClusterIP, Addr: net.JoinHostPort(ip, strconv.Itoa(int(port))), ServerName: serverName}
+		}
+	}
+	byPath[dial.PathDNS] = dial.Target{Path: dial.PathDNS, Addr: net.JoinHostPort(serverName, strconv.Itoa(dnsPort)), ServerName: serverName}
+
+	if svc := objs.webhook; svc != nil {
+		port, ok := servicePort(svc, "")
+		if ip := clusterIP(svc); ip != "" && ok {
+			byPath[dial.PathWebhook] = dial.Target{Path: dial.PathWebhook, Addr: net.JoinHostPort(ip, strconv.Itoa(int(port))), ServerName: webhookService + "." + namespace + ".svc"}
+		}
+	}
+
+	if addr := readyEndpoint(objs.slices); addr != "" {
+		byPath[dial.PathPodIP] = dial.Target{Path: dial.PathPodIP, Addr: addr, ServerName: serverName}
+	}
+
+	sensorNode, hostIP, hostPort, onThisNode := sensorPlacement(objs.pods, nodeName)
+	byPath[dial.PathHostPort] = dial.Target{Path: dial.PathHostPort, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)), ServerName: serverName}
+
+	for path, addr := range overrides {
+		t, ok := byPath[path]
+		if !ok {
+			t = dial.Target{Path: path}
+		}
+		t.Addr = addr
+		byPath[path] = t
+	}
+
+	targets := make([]dial.Target, 0, len(byPath))
+	for _, t := range byPath {
+		targets = append(targets, t)
+	}
+	sort.Slice(targets, func(i, j int) bool { return targets[i].Path < targets[j].Path })
+
+	relay, port, vms := relayFromDaemonSet(objs.collector)
+	snap := Snapshot{
+		Targets:                targets,
+		RelayVSOCKPort:         port,
+		VirtualMachinesEnabled: vms,
+		Relay:                  relay,
+		SensorNode:             sensorNode,
+		SensorHostIP:           hostIP,
+	}
+	if relay.Found {
+		snap.RelayPath = RelayPath(relay.AdvertisedEndpoint, namespace, targets)
+	}
+	if nodeName != "" && objs.podsSynced {
+		snap.SensorOnThisNode = &onThisNode
+	}
+	return snap
+}
+
+// clusterIP returns the Service's ClusterIP, "" for headless or unset.
+func clusterIP(svc *corev1.Service) string {
+	ip := svc.Spec.ClusterIP
+	if ip == "" || ip == corev1.ClusterIPNone {
+		return ""
+	}
+	return ip
+}
+
+// servicePort returns the port named name, or, when there is none (or name is
+// ""), port 443, or else the only port.
+func servicePort(svc *corev1.Service, name string) (int32, bool) {
+	ports := svc.Spec.Ports
+	if name != "" {
+		for _, p := range ports {
+			if p.Name == name {
+				return p.Port, true
+			}
+		}
+	}
+	for _, p := range ports {
+		if p.Port == defaultServicePort {
+			return p.Port, true
+		}
+	}
+	if len(ports) == 1 {
+		return ports[0].Port, true
+	}
+	return 0, false
+}
+
+// readyEndpoint returns IP:port of the first (by address) ready,
+// non-terminating endpoint in the sensor EndpointSlices, or "". The port is the
+// slice's port for the Service port named https (a slice names its ports after
+// the Service's), or one named api, or its only port.
+func readyEndpoint(eps []*discoveryv1.EndpointSlice) string {
+	var addrs []string
+	for _, es := range eps {
+		port, ok := slicePort(es)
+		if !ok {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			c := ep.Conditions
+			// A nil Ready means "unknown" and is to be read as ready (API docs).
+			if (c.Ready != nil && !*c.Ready) || (c.Terminating != nil && *c.Terminating) {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				addrs = append(addrs, net.JoinHostPort(a, strconv.Itoa(int(port))))
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		return ""
+	}
+	slices.Sort(addrs)
+	return addrs[0]
+}
+
+func slicePort(es *discoveryv1.EndpointSlice) (int32, bool) {
+	for _, want := range []string{sensorServicePortTLS, sensorPodPortAPI} {
+		for _, p := range es.Ports {
+			if p.Name != nil && *p.Name == want && p.Port != nil {
+				return *p.Port, true
+			}
+		}
+	}
+	if len(es.Ports) == 1 && es.Ports[0].Port != nil {
+		return *es.Ports[0].Port, true
+	}
+	return 0, false
+}
+
+// sensorPlacement picks the sensor pod that counts (running, not being
+// deleted, ready ones first, then by name) and reports its node and host IP,
+// the hostPort of its api port (8443 when not declared) and whether any
+// running sensor pod is on nodeName.
+func sensorPlacement(pods []*corev1.Pod, nodeName string) (node, hostIP string, hostPort int, onThisNode bool) {
+	hostPort = defaultHostPort
+	var running []*corev1.Pod
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil || p.Spec.NodeName == "" || p.Status.Phase != corev1.PodRunning {
+			continue
+		}
+		running = append(running, p)
+		if nodeName != "" && p.Spec.NodeName == nodeName {
+			onThisNode = true
+		}
+	}
+	if len(running) == 0 {
+		return "", "", hostPort, onThisNode
+	}
+	sort.SliceStable(running, func(i, j int) bool {
+		ri, rj := podReady(running[i]), podReady(running[j])
+		if ri != rj {
+			return ri
+		}
+		return running[i].Name < running[j].Name
+	})
+	p := running[0]
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name == sensorPodPortAPI && cp.HostPort != 0 {
+				hostPort = int(cp.HostPort)
+			}
+		}
+	}
+	return p.Spec.NodeName, p.Status.HostIP, hostPort, onThisNode
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

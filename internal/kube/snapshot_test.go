@@ -1,0 +1,160 @@
+package kube
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+)
+
+func testService(name, ip string, ports ...corev1.ServicePort) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       corev1.ServiceSpec{ClusterIP: ip, Ports: ports},
+	}
+}
+
+func testSlice(port string, portNum int32, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "sensor-abcde", Labels: map[string]string{serviceNameLabel: sensorService}},
+		Ports:      []discoveryv1.EndpointPort{{Name: &port, Port: &portNum}},
+		Endpoints:  eps,
+	}
+}
+
+func testEndpoint(ip string, ready *bool, terminating bool) discoveryv1.Endpoint {
+	return discoveryv1.Endpoint{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ready, Terminating: &terminating}}
+}
+
+func testPod(name, node string, phase corev1.PodPhase, ready bool) *corev1.Pod {
+	st := corev1.ConditionFalse
+	if ready {
+		st = corev1.ConditionTrue
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{
+			Name: "sensor", Ports: []corev1.ContainerPort{{Name: "api", ContainerPort: 8443}},
+		}}},
+		Status: corev1.PodStatus{Phase: phase, HostIP: "192.0.2." + node[len(node)-1:], Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}},
+	}
+}
+
+func TestBuild(t *testing.T) {
+	yes, no := true, false
+	https := corev1.ServicePort{Name: "https", Port: 443}
+	static := []dial.Target{
+		{Path: "dns", Addr: "sensor.stackrox.svc:443", ServerName: "sensor.stackrox.svc"},
+		{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.stackrox.svc"},
+	}
+	full := objects{
+		sensor:     testService("sensor", "10.96.0.50", corev1.ServicePort{Name: "monitoring", Port: 9091}, https),
+		webhook:    testService("sensor-webhook", "10.96.0.51", corev1.ServicePort{Name: "webhook", Port: 443}),
+		slices:     []*discoveryv1.EndpointSlice{testSlice("https", 8443, testEndpoint("10.244.2.9", &no, false), testEndpoint("10.244.1.5", nil, false), testEndpoint("10.244.0.1", &yes, true))},
+		pods:       []*corev1.Pod{testPod("sensor-old", "node-c", corev1.PodSucceeded, false), testPod("sensor-b", "node-b", corev1.PodRunning, false), testPod("sensor-a", "node-a", corev1.PodRunning, true)},
+		podsSynced: true,
+		collector:  collectorDS(true, []corev1.EnvVar{{Name: "ROX_ADVERTISED_ENDPOINT", Value: "localhost:8443"}}, nil),
+	}
+	fullTargets := []dial.Target{
+		{Path: "clusterip", Addr: "10.96.0.50:443", ServerName: "sensor.stackrox.svc"},
+		{Path: "dns", Addr: "sensor.stackrox.svc:443", ServerName: "sensor.stackrox.svc"},
+		{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.stackrox.svc"},
+		{Path: "podip", Addr: "10.244.1.5:8443", ServerName: "sensor.stackrox.svc"},
+		{Path: "webhook", Addr: "10.96.0.51:443", ServerName: "sensor-webhook.stackrox.svc"},
+	}
+	tests := []struct {
+		name      string
+		node      string
+		overrides map[string]string
+		objs      objects
+		want      Snapshot
+	}{
+		{
+			name: "nothing known",
+			want: Snapshot{Targets: static},
+		},
+		{
+			name:      "nothing known, overrides",
+			overrides: map[string]string{"dns": "sensor.example:443", "extra": "10.0.0.9:8443"},
+			want: Snapshot{Targets: []dial.Target{
+				{Path: "dns", Addr: "sensor.example:443", ServerName: "sensor.stackrox.svc"},
+				{Path: "extra", Addr: "10.0.0.9:8443"},
+				{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.stackrox.svc"},
+			}},
+		},
+		{
+			name: "everything, sensor on this node",
+			node: "node-a",
+			objs: full,
+			want: Snapshot{
+				Targets:        fullTargets,
+				RelayPath:      "hostport",
+				RelayVSOCKPort: 818,
+				Relay:          RelayConfig{Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet", AdvertisedEndpoint: "localhost:8443"},
+				SensorNode:     "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &yes,
+			},
+		},
+		{
+			name:      "everything, other node, override wins and is the relay's path",
+			node:      "node-x",
+			overrides: map[string]string{"hostport": "127.0.0.1:18443", "clusterip": "localhost:8443"},
+			objs:      full,
+			want: Snapshot{
+				Targets: []dial.Target{
+					{Path: "clusterip", Addr: "localhost:8443", ServerName: "sensor.stackrox.svc"},
+					fullTargets[1],
+					{Path: "hostport", Addr: "127.0.0.1:18443", ServerName: "sensor.stackrox.svc"},
+					fullTargets[3], fullTargets[4],
+				},
+				RelayPath:      "clusterip",
+				RelayVSOCKPort: 818,
+				Relay:          RelayConfig{Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet", AdvertisedEndpoint: "localhost:8443"},
+				SensorNode:     "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &no,
+			},
+		},
+		{
+			name: "headless service, no ready endpoint, pods not synced, odd port",
+			node: "node-a",
+			objs: objects{
+				sensor: testService("sensor", "None", corev1.ServicePort{Name: "https", Port: 8444}),
+				slices: []*discoveryv1.EndpointSlice{testSlice("https", 8443, testEndpoint("10.244.2.9", &no, false))},
+				pods:   []*corev1.Pod{testPod("sensor-a", "node-a", corev1.PodRunning, true)},
+			},
+			want: Snapshot{
+				Targets: []dial.Target{
+					{Path: "dns", Addr: "sensor.stackrox.svc:8444", ServerName: "sensor.stackrox.svc"},
+					static[1],
+				},
+				SensorNode: "node-a", SensorHostIP: "192.0.2.a",
+			},
+		},
+		{
+			name: "declared hostPort, pending pod ignored",
+			node: "node-b",
+			objs: objects{
+				pods: func() []*corev1.Pod {
+					p := testPod("sensor-a", "node-a", corev1.PodRunning, true)
+					p.Spec.Containers[0].Ports[0].HostPort = 18443
+					return []*corev1.Pod{p, testPod("sensor-b", "node-b", corev1.PodPending, false)}
+				}(),
+				podsSynced: true,
+			},
+			want: Snapshot{
+				Targets:    []dial.Target{static[0], {Path: "hostport", Addr: "127.0.0.1:18443", ServerName: "sensor.stackrox.svc"}},
+				SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &no,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := build("stackrox", tt.node, tt.overrides, tt.objs)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("build (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
