@@ -74,6 +74,7 @@ type Notifier struct {
 	broadcaster events.EventBroadcaster
 	recorder    events.EventRecorder
 	regarding   *corev1.ObjectReference
+	started     chan struct{} // closed once Run records to the API server
 
 	mu    sync.Mutex
 	total *rate.Limiter
@@ -118,6 +119,7 @@ func newNotifier(cfg NotifierConfig, logger *slog.Logger, b events.EventBroadcas
 		keys:        map[string]*keyState{},
 		broadcaster: b,
 		recorder:    rec,
+		started:     make(chan struct{}),
 	}
 	if cfg.PodName != "" && cfg.PodNamespace != "" {
 		n.regarding = &corev1.ObjectReference{
@@ -145,6 +147,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	if err := n.broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
 		return fmt.Errorf("start event recording: %w", err)
 	}
+	close(n.started)
 	<-ctx.Done()
 	n.broadcaster.Shutdown()
 	return nil

@@ -8,6 +8,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -83,17 +84,23 @@ func (w tWriter) Write(p []byte) (int, error) {
 // fixture creates the RHACS objects discovery reads, the way the chart and
 // the (absent) controllers would.
 type fixture struct {
-	t   *testing.T
-	ctx context.Context
-	c   kubernetes.Interface
-	ns  string
+	t      *testing.T
+	ctx    context.Context
+	c      kubernetes.Interface
+	ns     string
+	subnet int
 }
 
-func newFixture(t *testing.T, env *kubetest.Env, ns string) *fixture {
+// newFixture works in namespace ns; its Service IPs are 10.96.<subnet>.x, so
+// tests sharing an API server must use different subnets.
+func newFixture(t *testing.T, env *kubetest.Env, ns string, subnet int) *fixture {
 	c := env.AdminClient(t)
 	kubetest.EnsureNamespace(t.Context(), t, c, ns)
-	return &fixture{t: t, ctx: t.Context(), c: c, ns: ns}
+	return &fixture{t: t, ctx: t.Context(), c: c, ns: ns, subnet: subnet}
 }
+
+// ip returns the fixture's Service IP 10.96.<subnet>.<last>.
+func (f *fixture) ip(last int) string { return fmt.Sprintf("10.96.%d.%d", f.subnet, last) }
 
 func (f *fixture) must(what string, err error) {
 	f.t.Helper()
@@ -222,8 +229,8 @@ func (f *fixture) collector(advertised string) {
 // rhacs creates what a secured cluster has: both Services, a ready sensor
 // pod on node-a with its EndpointSlice, and the collector DaemonSet.
 func (f *fixture) rhacs() {
-	f.service("sensor", "10.96.0.50", corev1.ServicePort{Name: "https", Port: 443})
-	f.service("sensor-webhook", "10.96.0.51", corev1.ServicePort{Name: "webhook", Port: 443})
+	f.service("sensor", f.ip(50), corev1.ServicePort{Name: "https", Port: 443})
+	f.service("sensor-webhook", f.ip(51), corev1.ServicePort{Name: "webhook", Port: 443})
 	f.pod("sensor-1", "node-a", map[string]string{"app": "sensor"}, "10.244.1.5", "192.0.2.1")
 	f.endpointSlice("10.244.1.5", "node-a", true)
 	f.collector("sensor." + f.ns + ".svc:443")
@@ -303,7 +310,7 @@ const waitLimit = 60 * time.Second
 
 func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	env := sharedKube(t)
-	f := newFixture(t, env, "follow")
+	f := newFixture(t, env, "follow", 1)
 	f.rhacs()
 
 	s := startDiscovery(t, env.AdminClient(t), Config{Namespace: "follow", NodeName: "node-a"})
@@ -311,11 +318,11 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	sn := "sensor.follow.svc"
 	want := Snapshot{
 		Targets: []dial.Target{
-			{Path: "clusterip", Addr: "10.96.0.50:443", ServerName: sn},
+			{Path: "clusterip", Addr: f.ip(50) + ":443", ServerName: sn},
 			{Path: "dns", Addr: "sensor.follow.svc:443", ServerName: sn},
 			{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: sn},
 			{Path: "podip", Addr: "10.244.1.5:8443", ServerName: sn},
-			{Path: "webhook", Addr: "10.96.0.51:443", ServerName: "sensor-webhook.follow.svc"},
+			{Path: "webhook", Addr: f.ip(51) + ":443", ServerName: "sensor-webhook.follow.svc"},
 		},
 		RelayPath:              "dns",
 		RelayVSOCKPort:         1818,
@@ -350,10 +357,10 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	t.Run("service IP changes", func(t *testing.T) {
 		f.deleteService("sensor")
 		s.await(t, waitLimit, "clusterip path gone", func(s Snapshot) bool { return !hasPath("clusterip")(s) })
-		f.service("sensor", "10.96.0.60", corev1.ServicePort{Name: "https", Port: 443})
+		f.service("sensor", f.ip(60), corev1.ServicePort{Name: "https", Port: 443})
 		got := s.await(t, waitLimit, "clusterip path on the new IP", hasPath("clusterip"))
-		if tg, _ := target(got, "clusterip"); tg.Addr != "10.96.0.60:443" {
-			t.Errorf("clusterip target = %q, want 10.96.0.60:443", tg.Addr)
+		if tg, _ := target(got, "clusterip"); tg.Addr != f.ip(60)+":443" {
+			t.Errorf("clusterip target = %q, want %s:443", tg.Addr, f.ip(60))
 		}
 	})
 
@@ -373,7 +380,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 		if got.Relay.AdvertisedEndpoint != "localhost:8443" {
 			t.Errorf("advertised endpoint = %q", got.Relay.AdvertisedEndpoint)
 		}
-		f.collector("10.96.0.60:443")
+		f.collector(f.ip(60) + ":443")
 		s.await(t, waitLimit, "relay path clusterip", func(s Snapshot) bool { return s.RelayPath == "clusterip" })
 	})
 
@@ -392,7 +399,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 
 func TestDiscoveryOverridesWin(t *testing.T) {
 	env := sharedKube(t)
-	f := newFixture(t, env, "overrides")
+	f := newFixture(t, env, "overrides", 2)
 	f.rhacs()
 	s := startDiscovery(t, env.AdminClient(t), Config{
 		Namespace: "overrides",
@@ -405,7 +412,7 @@ func TestDiscoveryOverridesWin(t *testing.T) {
 		{Path: "extra", Addr: "sensor.example:8443"},
 		{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.overrides.svc"},
 		{Path: "podip", Addr: "10.244.1.5:8443", ServerName: "sensor.overrides.svc"},
-		{Path: "webhook", Addr: "10.96.0.51:443", ServerName: "sensor-webhook.overrides.svc"},
+		{Path: "webhook", Addr: f.ip(51) + ":443", ServerName: "sensor-webhook.overrides.svc"},
 	}
 	if diff := cmp.Diff(want, got.Targets); diff != "" {
 		t.Errorf("targets (-want +got):\n%s", diff)
@@ -420,7 +427,7 @@ func TestDiscoveryOverridesWin(t *testing.T) {
 // from the TokenRequest API.
 func TestRBACShippedRules(t *testing.T) {
 	env := sharedKube(t)
-	f := newFixture(t, env, "stackrox")
+	f := newFixture(t, env, "stackrox", 3)
 	f.rhacs()
 	rbac := loadRBAC(t, shippedRBAC)
 	if ns := rbac.serviceAccounts[0].Namespace; ns != "stackrox" {
@@ -504,11 +511,14 @@ func TestRBACShippedRules(t *testing.T) {
 				t.Errorf("Notifier.Run: %v", err)
 			}
 		}()
-		// Let Run start the sink before recording: earlier events are dropped.
-		waitUntil(t, "recorder started", func() bool {
-			n.VerdictChanged("unknown", "networkpolicy_blocks_host_network", "8443 times out, 9443 answers")
-			return len(f.events(self.Name, ReasonVerdictChanged)) > 0
-		})
+		// Events recorded before Run has started the sink are dropped.
+		select {
+		case <-n.started:
+		case <-time.After(waitLimit):
+			t.Fatal("Notifier.Run did not start recording")
+		}
+		n.VerdictChanged("unknown", "networkpolicy_blocks_host_network", "8443 times out, 9443 answers")
+		waitUntil(t, "verdict event", func() bool { return len(f.events(self.Name, ReasonVerdictChanged)) > 0 })
 
 		// A flapping path: 200 changes at one instant of the notifier's clock.
 		for i := range 200 {
@@ -601,10 +611,10 @@ func TestRBACMissingRule(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ns := "degraded-" + tt.name
-			f := newFixture(t, env, ns)
+			f := newFixture(t, env, ns, 10+i)
 			f.rhacs()
 			shipped.moveTo(ns).withoutRule(tt.resource).apply(t.Context(), t, f.c)
 			sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, ns, "sensorprobe"))
@@ -642,7 +652,7 @@ func TestRBACMissingRule(t *testing.T) {
 
 	t.Run("events", func(t *testing.T) {
 		ns := "degraded-events"
-		f := newFixture(t, env, ns)
+		f := newFixture(t, env, ns, 20)
 		shipped.moveTo(ns).withoutRule("events").apply(t.Context(), t, f.c)
 		self := f.pod("sensorprobe-abcde", "node-a", map[string]string{"app": "sensorprobe"}, "192.0.2.1", "192.0.2.1")
 		sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, ns, "sensorprobe"))
@@ -672,7 +682,7 @@ func TestRBACMissingRule(t *testing.T) {
 // again. It has its own API server.
 func TestDiscoverySurvivesAPIOutage(t *testing.T) {
 	env := kubetest.StartForTest(t)
-	f := newFixture(t, env, "outage")
+	f := newFixture(t, env, "outage", 4)
 	f.rhacs()
 	s := startDiscovery(t, env.AdminClient(t), Config{Namespace: "outage", NodeName: "node-a"})
 	before := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 5 })
@@ -693,9 +703,9 @@ func TestDiscoverySurvivesAPIOutage(t *testing.T) {
 	// client-go's reflector backs off up to 30 s (jittered to 60 s) while the server is away.
 	s.await(t, 3*time.Minute, "discovery up again", func(s Snapshot) bool { return s.APIUp && s.LastError == "" })
 	f.deleteService("sensor")
-	f.service("sensor", "10.96.0.70", corev1.ServicePort{Name: "https", Port: 443})
+	f.service("sensor", f.ip(70), corev1.ServicePort{Name: "https", Port: 443})
 	s.await(t, 3*time.Minute, "the new service IP after recovery", func(s Snapshot) bool {
 		tg, _ := target(s, "clusterip")
-		return tg.Addr == "10.96.0.70:443"
+		return tg.Addr == f.ip(70)+":443"
 	})
 }
