@@ -132,7 +132,7 @@ func healthyReport() Report {
 	clusterIP.Latest = &res
 	podIP := state.Path{Target: dial.Target{Path: dial.PathPodIP, Addr: "10.128.2.15:8443"}}
 	up := []state.Path{clusterIP, podIP, webhook}
-	r := New("worker-0", fixtureNow, up, verdict.Decide(verdict.Input{Paths: up}))
+	r := New("worker-0", fixtureNow(), up, verdict.Decide(verdict.Input{Paths: up}))
 	r.Version = "0.1.0"
 	return r
 }

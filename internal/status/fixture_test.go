@@ -9,14 +9,14 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
-// fixtureNow is the fixed "now" of the sample report.
-var fixtureNow = time.Date(2026, 11, 28, 16, 40, 5, 0, time.UTC)
+// fixtureNow returns the fixed "now" of the sample report.
+func fixtureNow() time.Time { return time.Date(2026, 11, 28, 16, 40, 5, 0, time.UTC) }
 
 // samplePaths is what a probe on a worker node sees when sensor's
 // NetworkPolicy drops host-network traffic to 8443: every 8443 path times out,
 // the webhook answers, and hostport is refused because sensor runs elsewhere.
 func samplePaths() []state.Path {
-	start := fixtureNow.Add(-5 * time.Second)
+	start := fixtureNow().Add(-5 * time.Second)
 	certExpiry := time.Date(2027, 11, 20, 9, 0, 0, 0, time.UTC)
 	timedOut := func(path, addr string) state.Path {
 		t := dial.Target{Path: path, Addr: addr}
@@ -32,8 +32,8 @@ func samplePaths() []state.Path {
 					{Phase: dial.PhaseConnect, Duration: 2 * time.Second},
 				},
 			},
-			LastSuccess:         fixtureNow.Add(-47 * time.Minute),
-			Since:               fixtureNow.Add(-46 * time.Minute),
+			LastSuccess:         fixtureNow().Add(-47 * time.Minute),
+			Since:               fixtureNow().Add(-46 * time.Minute),
 			ConsecutiveFailures: 93,
 		}
 	}
@@ -54,7 +54,7 @@ func samplePaths() []state.Path {
 			Err:    errors.New("dial tcp 127.0.0.1:8443: connect: connection refused"),
 			Phases: []dial.PhaseTiming{{Phase: dial.PhaseConnect, Duration: 150 * time.Microsecond}},
 		},
-		Since:               fixtureNow.Add(-3 * time.Hour),
+		Since:               fixtureNow().Add(-3 * time.Hour),
 		ConsecutiveFailures: 360,
 	}
 
@@ -78,7 +78,7 @@ func samplePaths() []state.Path {
 			},
 		},
 		LastSuccess: start.Add(9400 * time.Microsecond),
-		Since:       fixtureNow.Add(-3 * time.Hour),
+		Since:       fixtureNow().Add(-3 * time.Hour),
 	}
 	return []state.Path{clusterIP, dns, hostPort, podIP, webhook}
 }
@@ -87,7 +87,7 @@ func samplePaths() []state.Path {
 // traffic while a VM is connecting to the relay, so the verdict escalates.
 func sampleReport() Report {
 	no := false
-	lastVM := fixtureNow.Add(-12 * time.Second)
+	lastVM := fixtureNow().Add(-12 * time.Second)
 	vs := &VSOCK{
 		RelayPort: 818, VSOCKDevice: false, VhostVSOCKDevice: true, DiagSupported: true,
 		RelayListening: true, RelayConnections: 1, ConnectionsRecent: 4, PeerCIDs: 2,
@@ -100,7 +100,7 @@ func sampleReport() Report {
 	}
 	paths := samplePaths()
 	v := verdict.Decide(verdict.Input{Paths: paths, VSOCK: vs.VerdictFacts(), Cluster: k.VerdictFacts()})
-	r := New("worker-2", fixtureNow, paths, v)
+	r := New("worker-2", fixtureNow(), paths, v)
 	r.Version = "0.1.0"
 	r.VSOCK = vs
 	r.Kubernetes = k

@@ -23,8 +23,9 @@ import (
 )
 
 func TestPathOf(t *testing.T) {
-	start := fixtureNow.Add(-time.Second)
-	notAfter := fixtureNow.Add(24 * time.Hour)
+	now := fixtureNow()
+	start := now.Add(-time.Second)
+	notAfter := fixtureNow().Add(24 * time.Hour)
 	target := dial.Target{Path: "podip", Addr: "10.0.0.5:8443", ServerName: "sensor.stackrox.svc"}
 	tests := []struct {
 		name string
@@ -72,14 +73,14 @@ func TestPathOf(t *testing.T) {
 				Latest: &dial.Result{Target: target, ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP,
 					Start: start, Duration: time.Millisecond, Reason: dial.ReasonOK, Detail: "HTTP 200",
 					Phases: []dial.PhaseTiming{{Phase: dial.PhaseCheck, Duration: time.Millisecond}}},
-				LastSuccess: fixtureNow,
+				LastSuccess: fixtureNow(),
 				Since:       start,
 			},
 			want: Path{Name: "podip", Target: "10.0.0.5:8443", ServerName: "sensor.stackrox.svc",
 				Check: "http", State: StateUp, Up: true, Reason: "ok",
 				Phases:          []Phase{{Phase: "check", Seconds: 0.001}},
 				DurationSeconds: 0.001, Detail: "HTTP 200", LastAttempt: &start,
-				LastSuccess: &fixtureNow, Since: &start},
+				LastSuccess: &now, Since: &start},
 		},
 	}
 	for _, tt := range tests {
@@ -93,9 +94,9 @@ func TestPathOf(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	v := verdict.Verdict{Name: verdict.Degraded, Severity: verdict.SeverityWarning, Cause: "c", Fix: "f"}
-	got := New("n1", fixtureNow, []state.Path{{Target: dial.Target{Path: "a"}}}, v)
+	got := New("n1", fixtureNow(), []state.Path{{Target: dial.Target{Path: "a"}}}, v)
 	want := Report{
-		SchemaVersion: SchemaVersion, Node: "n1", GeneratedAt: fixtureNow,
+		SchemaVersion: SchemaVersion, Node: "n1", GeneratedAt: fixtureNow(),
 		Verdict: Verdict{Name: "degraded", Severity: "warning", Cause: "c", Fix: "f"},
 		Paths:   []Path{{Name: "a", State: StatePending, Phases: []Phase{}}},
 	}
@@ -146,7 +147,7 @@ func TestWriteTable(t *testing.T) {
 		file   string
 	}{
 		{name: "networkpolicy with a VM connecting", report: sampleReport(), file: "check.txt"},
-		{name: "nothing configured", report: New("", fixtureNow, nil, verdict.Decide(verdict.Input{})),
+		{name: "nothing configured", report: New("", fixtureNow(), nil, verdict.Decide(verdict.Input{})),
 			file: "check-empty.txt"},
 	}
 	for _, tt := range tests {
@@ -223,7 +224,7 @@ func TestJSONFieldNames(t *testing.T) {
 
 	var empty map[string]any
 	buf.Reset()
-	if err := WriteJSON(&buf, New("n", fixtureNow, nil, verdict.Decide(verdict.Input{}))); err != nil {
+	if err := WriteJSON(&buf, New("n", fixtureNow(), nil, verdict.Decide(verdict.Input{}))); err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(buf.Bytes(), &empty); err != nil {
@@ -348,13 +349,13 @@ func TestAgo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			at := fixtureNow.Add(-tt.d)
-			if got := ago(&at, fixtureNow); got != tt.want {
+			at := fixtureNow().Add(-tt.d)
+			if got := ago(&at, fixtureNow()); got != tt.want {
 				t.Errorf("ago(now-%v) = %q, want %q", tt.d, got, tt.want)
 			}
 		})
 	}
-	if got := ago(nil, fixtureNow); got != "never" {
+	if got := ago(nil, fixtureNow()); got != "never" {
 		t.Errorf("ago(nil) = %q, want never", got)
 	}
 }

@@ -139,9 +139,6 @@ func (l *lab) probe(t *testing.T, targets map[string]string, relay string) []sta
 // TestDecideRealAttempts produces every verdict from real attempts against
 // loopback stand-ins: the same Prober, Store and Decide the daemon uses.
 func TestDecideRealAttempts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("makes real attempts that wait for timeouts; run without -short")
-	}
 	l := newLab(t)
 	on, off := true, false
 	vmsConnecting := &verdict.VSOCK{RelayListening: true, ConnectionsRecent: 2, Established: 1}

@@ -12,17 +12,20 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/state"
 )
 
-var addrs = map[string]string{
-	dial.PathClusterIP: "172.30.12.7:443",
-	dial.PathDNS:       "sensor.stackrox.svc:443",
-	dial.PathHostPort:  "127.0.0.1:8443",
-	dial.PathPodIP:     "10.128.2.15:8443",
-	dial.PathWebhook:   "sensor-webhook.stackrox.svc:443",
+// addrOf returns a realistic address for a known path name, "" for others.
+func addrOf(name string) string {
+	return map[string]string{
+		dial.PathClusterIP: "172.30.12.7:443",
+		dial.PathDNS:       "sensor.stackrox.svc:443",
+		dial.PathHostPort:  "127.0.0.1:8443",
+		dial.PathPodIP:     "10.128.2.15:8443",
+		dial.PathWebhook:   "sensor-webhook.stackrox.svc:443",
+	}[name]
 }
 
 // p returns a path called name whose latest attempt ended with r.
 func p(name string, r dial.Reason) state.Path {
-	t := dial.Target{Path: name, Addr: addrs[name]}
+	t := dial.Target{Path: name, Addr: addrOf(name)}
 	if t.Addr == "" {
 		t.Addr = "192.0.2.1:443"
 	}
@@ -35,7 +38,7 @@ func p(name string, r dial.Reason) state.Path {
 
 // pending returns a configured path called name without a result.
 func pending(name string) state.Path {
-	return state.Path{Target: dial.Target{Path: name, Addr: addrs[name]}}
+	return state.Path{Target: dial.Target{Path: name, Addr: addrOf(name)}}
 }
 
 func relay(sp state.Path) state.Path { sp.Relay = true; return sp }
@@ -259,7 +262,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "tls: a tls_error that carries a verification error",
 			in: Input{Paths: []state.Path{{
-				Target: dial.Target{Path: "podip", Addr: addrs["podip"]},
+				Target: dial.Target{Path: "podip", Addr: addrOf("podip")},
 				Latest: &dial.Result{Reason: dial.ReasonTLSError, TLS: &dial.TLSFacts{VerifyError: "x509: bad"}},
 			}, p("clusterip", ok)}},
 			want:      got{Name: TLSTrust, Severity: SeverityCritical},
