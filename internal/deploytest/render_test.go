@@ -78,6 +78,7 @@ type podSummary struct {
 	PodSecurityContext *corev1.PodSecurityContext
 	Annotations        map[string]string
 	Image              string
+	Command            []string
 	Args               []string
 	EnvFieldRefs       map[string]string
 	Ports              []corev1.ContainerPort
@@ -120,6 +121,7 @@ func summarize(t *testing.T, ds *appsv1.DaemonSet) podSummary {
 		PodSecurityContext: spec.SecurityContext,
 		Annotations:        ds.Spec.Template.Annotations,
 		Image:              c.Image,
+		Command:            c.Command,
 		Args:               c.Args,
 		EnvFieldRefs:       env,
 		Ports:              c.Ports,
@@ -148,9 +150,9 @@ func TestDaemonSet(t *testing.T) {
 			RunAsGroup:     ptr.To[int64](65532),
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
-		Image: "quay.io/sensorprobe/sensorprobe:latest",
+		Image:   "quay.io/sensorprobe/sensorprobe:latest",
+		Command: []string{"probe"},
 		Args: []string{
-			"probe",
 			"--web.listen-address=:" + strconv.Itoa(metricsPort),
 			"--ca-file=/run/secrets/stackrox.io/certs/ca.pem",
 			"--log.format=json",
