@@ -93,8 +93,15 @@ var (
 	all         = []dial.Phase{dial.PhaseResolve, dial.PhaseConnect, dial.PhaseTLS, dial.PhaseCheck}
 )
 
-// TestMain fails the package if any attempt leaves a goroutine behind.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails the package if any attempt leaves a goroutine behind. With
+// SENSORPROBE_BENCH_SERVER set, the test binary instead serves as the
+// benchmarks' out-of-process sensor stand-in (see bench_test.go).
+func TestMain(m *testing.M) {
+	if os.Getenv(benchServerEnv) != "" {
+		os.Exit(serveBench())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func TestProbeReasons(t *testing.T) {
 	k := newPKI(t)
