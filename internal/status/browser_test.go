@@ -25,8 +25,13 @@ const browserTimeout = 2 * time.Minute
 // needTool returns the path of the first of names found on PATH. When none
 // is, the test is skipped with hint, or fails when the environment variable
 // CI is set: CI must run every test.
+//
+// Browser tests are skipped under -short (make test-short).
 func needTool(t *testing.T, hint string, names ...string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("renders the page in a browser; run without -short")
+	}
 	for _, n := range names {
 		if p, err := exec.LookPath(n); err == nil {
 			return p
