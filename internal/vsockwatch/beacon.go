@@ -1,0 +1,141 @@
+package vsockwatch
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mdlayher/vsock"
+)
+
+// GreetingPrefix starts every beacon greeting, so a ping can tell the beacon
+// from some other listener on the port.
+const GreetingPrefix = "sensorprobe-beacon"
+
+// maxGreeting bounds the greeting a ping reads.
+const maxGreeting = 512
+
+// Beacon answers every connection on a listener with one greeting line and
+// closes it. It lets an operator test VM→node VSOCK with `probe vsock-ping`
+// without touching the relay.
+type Beacon struct {
+	// Node names this node in the greeting; may be empty.
+	Node string
+	// OnAccept is called for every accepted connection; may be nil.
+	OnAccept func(peer net.Addr)
+	// WriteTimeout bounds writing the greeting to one peer.
+	WriteTimeout time.Duration
+}
+
+// Greeting is the line sent to peer, without its newline.
+func (b *Beacon) Greeting(peer net.Addr) string {
+	node := b.Node
+	if node == "" {
+		node = "-"
+	}
+	return fmt.Sprintf("%s node=%s peer=%s", GreetingPrefix, node, peer)
+}
+
+// Serve accepts connections on ln until ctx is done, then closes ln, waits
+// for the connections in hand and returns nil. It returns an error only when
+// Accept fails for a reason other than the listener being closed. Serve owns
+// ln: it closes it in every case.
+func (b *Beacon) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("beacon accept on %s: %w", ln.Addr(), err)
+		}
+		if b.OnAccept != nil {
+			b.OnAccept(conn.RemoteAddr())
+		}
+		wg.Go(func() { b.greet(conn) })
+	}
+}
+
+func (b *Beacon) greet(conn net.Conn) {
+	defer conn.Close()
+	timeout := b.WriteTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	_, _ = conn.Write([]byte(b.Greeting(conn.RemoteAddr()) + "\n"))
+}
+
+// DialFunc opens one connection, bounded by ctx.
+type DialFunc func(ctx context.Context) (net.Conn, error)
+
+// DialVSOCK returns a DialFunc for (cid, port). vsock.DialContext gives up
+// when ctx ends; the connection's reads are bounded by Ping.
+func DialVSOCK(cid, port uint32) DialFunc {
+	return func(ctx context.Context) (net.Conn, error) {
+		return vsock.DialContext(ctx, cid, port, nil)
+	}
+}
+
+// ListenVSOCK listens for VSOCK connections on port on every local context ID
+// (VMADDR_CID_ANY), so both VMs (through vhost-vsock) and the host can reach
+// it. The caller closes the listener (Beacon.Serve does).
+func ListenVSOCK(port uint32) (net.Listener, error) {
+	return vsock.ListenContextID(CIDAny, port, nil)
+}
+
+// PingResult is the outcome of one ping.
+type PingResult struct {
+	// Connect is the time to establish the connection.
+	Connect time.Duration
+	// RoundTrip is the time from the start of the dial to the greeting's end.
+	RoundTrip time.Duration
+	// Greeting is the line the beacon sent, without its newline.
+	Greeting string
+	// Local and Remote are the connection's addresses.
+	Local, Remote string
+}
+
+// Ping dials a beacon, reads its greeting and reports the round trip. The
+// whole exchange is bounded by ctx; it fails when the peer is not a beacon.
+func Ping(ctx context.Context, dial DialFunc) (PingResult, error) {
+	start := time.Now()
+	conn, err := dial(ctx)
+	if err != nil {
+		return PingResult{}, fmt.Errorf("dial: %w", err)
+	}
+	defer conn.Close()
+	res := PingResult{Connect: time.Since(start), Local: conn.LocalAddr().String(), Remote: conn.RemoteAddr().String()}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	line, err := bufio.NewReaderSize(conn, maxGreeting).ReadSlice('\n')
+	res.RoundTrip = time.Since(start)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return res, fmt.Errorf("read greeting from %s: %w", res.Remote, err)
+	}
+	res.Greeting = strings.TrimRight(string(line), "\r\n")
+	if !strings.HasPrefix(res.Greeting, GreetingPrefix) {
+		return res, fmt.Errorf("read greeting from %s: %q is not a sensorprobe beacon", res.Remote, res.Greeting)
+	}
+	return res, nil
+}
