@@ -49,6 +49,7 @@ package verdict
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
@@ -441,10 +442,19 @@ func dnsBroken(seen, relevant []observed, all map[string]observed) (Verdict, boo
 func degraded(down []observed, all map[string]observed, sensorOff bool, cl *Cluster) Verdict {
 	cause := fmt.Sprintf("some paths are down without a known pattern: %s", names(down))
 	var notes []string
-	if _, ok := all[dial.PathWebhook]; !ok {
+	failsWith := func(name string, classes ...class) bool {
+		o, ok := all[name]
+		return ok && slices.Contains(classes, o.class)
+	}
+	// A timeout on 8443 is a NetworkPolicy only if the webhook answers.
+	if _, ok := all[dial.PathWebhook]; !ok &&
+		(failsWith(dial.PathClusterIP, classTimeout) || failsWith(dial.PathDNS, classTimeout) ||
+			failsWith(dial.PathPodIP, classTimeout)) {
 		notes = append(notes, "no webhook result to tell a NetworkPolicy from an outage")
 	}
-	if _, ok := all[dial.PathPodIP]; !ok {
+	// A failing Service is a routing problem only if the pod IP answers.
+	if _, ok := all[dial.PathPodIP]; !ok &&
+		(failsWith(dial.PathClusterIP, classTimeout, classRefused) || failsWith(dial.PathDNS, classTimeout, classRefused)) {
 		notes = append(notes, "no podip result to tell Service routing from an outage")
 	}
 	if hp, ok := all[dial.PathHostPort]; ok && hp.class != classUp && !sensorOff {

@@ -70,6 +70,7 @@ func TestDecide(t *testing.T) {
 		in        Input
 		want      got
 		wantCause []string // substrings of Cause
+		notCause  []string // must not be in Cause
 		wantFix   []string // substrings of Fix
 	}{
 		{
@@ -237,7 +238,14 @@ func TestDecide(t *testing.T) {
 			name:      "not unavailable: only custom paths, all refused",
 			in:        Input{Paths: []state.Path{p("a", refused), p("b", refused)}},
 			want:      got{Name: Degraded, Severity: SeverityWarning},
-			wantCause: []string{"a (refused)", "b (refused)", "no webhook result", "no podip result"},
+			wantCause: []string{"a (refused)", "b (refused)"},
+			notCause:  []string{"no webhook result", "no podip result"},
+		},
+		{
+			name:      "ambiguous: clusterip times out, neither webhook nor podip configured",
+			in:        Input{Paths: []state.Path{p("clusterip", timeout), p("mysensor", ok)}},
+			want:      got{Name: Degraded, Severity: SeverityWarning},
+			wantCause: []string{"clusterip (connect_timeout)", "no webhook result", "no podip result"},
 		},
 		{
 			name: "tls: wrong CA on every 8443 path",
@@ -416,6 +424,11 @@ func TestDecide(t *testing.T) {
 			for _, s := range tt.wantCause {
 				if !strings.Contains(v.Cause, s) {
 					t.Errorf("Cause = %q, want it to contain %q", v.Cause, s)
+				}
+			}
+			for _, s := range tt.notCause {
+				if strings.Contains(v.Cause, s) {
+					t.Errorf("Cause = %q, want it not to contain %q", v.Cause, s)
 				}
 			}
 			for _, s := range tt.wantFix {
