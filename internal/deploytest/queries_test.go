@@ -35,9 +35,11 @@ func relayMetrics() []string {
 }
 
 // externalMetrics are the few series the rules use that other exporters
-// provide: Prometheus' own `up`, and kube-state-metrics' kube_node_info
+// provide: Prometheus' own `up`, and kube-state-metrics' DaemonSet status
 // (shipped with OpenShift monitoring and kube-prometheus-stack).
-func externalMetrics() []string { return []string{"up", "kube_node_info"} }
+func externalMetrics() []string {
+	return []string{"up", "kube_daemonset_status_desired_number_scheduled"}
+}
 
 // dashboard is the part of a Grafana dashboard the tests read.
 type dashboard struct {

@@ -257,9 +257,15 @@ func TestEveryAlertHasFiringAndSilentCases(t *testing.T) {
 	}
 }
 
+// clusterWideAlerts are the alerts that cannot name a node: they compare
+// the DaemonSet's desired pods with the probes reporting, and the nodes that
+// have no probe have no sensorprobe series to take a node label from.
+func clusterWideAlerts() []string { return []string{"SensorProbeMissingOnNodes"} }
+
 // TestAlertLabelsAndAnnotations checks what every alert carries: a
-// severity, a summary, a description naming the node and the path, and a
-// runbook_url whose anchor is a section of docs/runbooks.md.
+// severity, a summary, a description naming the node (the DaemonSet for
+// clusterWideAlerts) and the path, and a runbook_url whose anchor is a
+// section of docs/runbooks.md.
 func TestAlertLabelsAndAnnotations(t *testing.T) {
 	anchors := markdownAnchors(string(readRepoFile(t, runbooksFile)))
 	for _, r := range alertRules(loadRules(t)) {
@@ -271,7 +277,11 @@ func TestAlertLabelsAndAnnotations(t *testing.T) {
 				t.Error("no summary")
 			}
 			d := r.Annotations["description"]
-			if !strings.Contains(d, "{{ $labels.node }}") {
+			if slices.Contains(clusterWideAlerts(), r.Alert) {
+				if !strings.Contains(d, "{{ $labels.daemonset }}") {
+					t.Errorf("description of a cluster-wide alert does not name the DaemonSet: %q", d)
+				}
+			} else if !strings.Contains(d, "{{ $labels.node }}") {
 				t.Errorf("description does not name the node ({{ $labels.node }}): %q", d)
 			}
 			if !strings.Contains(d, "path") {
