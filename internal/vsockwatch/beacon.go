@@ -128,8 +128,12 @@ func Ping(ctx context.Context, dial DialFunc) (PingResult, error) {
 	line, err := bufio.NewReaderSize(conn, maxGreeting).ReadSlice('\n')
 	res.RoundTrip = time.Since(start)
 	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		// The only deadlines on conn come from ctx: a timeout is ctx's.
+		var ne net.Error
+		if cerr := ctx.Err(); cerr != nil {
+			err = fmt.Errorf("%w (%w)", cerr, err)
+		} else if errors.As(err, &ne) && ne.Timeout() {
+			err = fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
 		}
 		return res, fmt.Errorf("read greeting from %s: %w", res.Remote, err)
 	}

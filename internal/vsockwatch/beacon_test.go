@@ -1,0 +1,255 @@
+package vsockwatch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/vsock"
+)
+
+// tcpDialer dials addr over TCP loopback, standing in for a VSOCK dial.
+func tcpDialer(addr string) DialFunc {
+	return func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+}
+
+func listenLoopback(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln
+}
+
+// serveBeacon runs w's beacon on a loopback listener and returns its address
+// and a stop func that waits for Serve to return.
+func serveBeacon(t *testing.T, w *Watcher) (string, func()) {
+	t.Helper()
+	ln := listenLoopback(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.ServeBeacon(ctx, ln, "worker-1") }()
+	return ln.Addr().String(), func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeBeacon() = %v, want nil", err)
+		}
+	}
+}
+
+func TestBeaconAndPing(t *testing.T) {
+	w, _, _ := newTestWatcher(t, reply{})
+	addr, stop := serveBeacon(t, w)
+	for i := range 3 {
+		res, err := Ping(context.Background(), tcpDialer(addr))
+		if err != nil {
+			t.Fatalf("ping %d: %v", i, err)
+		}
+		want := fmt.Sprintf("%s node=worker-1 peer=%s", GreetingPrefix, res.Local)
+		if res.Greeting != want {
+			t.Errorf("greeting %q, want %q", res.Greeting, want)
+		}
+		if res.Remote != addr || res.RoundTrip < res.Connect {
+			t.Errorf("remote %s (want %s), connect %s, round trip %s", res.Remote, addr, res.Connect, res.RoundTrip)
+		}
+	}
+	if s := w.Snapshot(); !s.BeaconEnabled || s.BeaconConnections != 3 {
+		t.Errorf("beacon enabled %v, connections %d; want true, 3", s.BeaconEnabled, s.BeaconConnections)
+	}
+	stop()
+	if s := w.Snapshot(); s.BeaconEnabled {
+		t.Error("beacon still enabled after Serve returned")
+	}
+	if _, err := Ping(context.Background(), tcpDialer(addr)); err == nil {
+		t.Error("ping after the beacon stopped succeeded; the listener was not closed")
+	}
+}
+
+func TestPingFailures(t *testing.T) {
+	// Not a beacon: a server that greets with something else.
+	other := listenLoopback(t)
+	go func() {
+		for {
+			c, err := other.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n"))
+			_ = c.Close()
+		}
+	}()
+	// Silent: accepts and never writes.
+	silent := listenLoopback(t)
+	var held []net.Conn
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = silent.Close()
+		<-acceptDone
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	// Refused: a port nothing listens on.
+	closed := listenLoopback(t)
+	refusedAddr := closed.Addr().String()
+	_ = closed.Close()
+
+	tests := []struct {
+		name  string
+		addr  string
+		check func(error) bool
+	}{
+		{name: "not a beacon", addr: other.Addr().String(), check: func(err error) bool { return strings.Contains(err.Error(), "not a sensorprobe beacon") }},
+		{name: "silent peer bounded by the context", addr: silent.Addr().String(), check: func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }},
+		{name: "refused", addr: refusedAddr, check: func(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			_, err := Ping(ctx, tcpDialer(tt.addr))
+			if err == nil || !tt.check(err) {
+				t.Errorf("Ping() error = %v", err)
+			}
+		})
+	}
+}
+
+func TestPingCommand(t *testing.T) {
+	w, _, _ := newTestWatcher(t, reply{})
+	addr, stop := serveBeacon(t, w)
+	defer stop()
+	var dialled []string
+	dialer := func(cid, port uint32) DialFunc {
+		dialled = append(dialled, (&vsock.Addr{ContextID: cid, Port: port}).String())
+		return tcpDialer(addr)
+	}
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout []string
+		wantStderr []string
+		wantDial   string
+	}{
+		{name: "one ping", args: []string{"--port", "7000"}, wantCode: 0,
+			wantStdout: []string{"vsock-ping host(2):7000: seq=1 connect=", `greeting="sensorprobe-beacon node=worker-1`}, wantDial: "host(2):7000"},
+		{name: "three pings to another CID", args: []string{"--cid", "3", "--port", "7001", "--count", "3", "--interval", "1ms"}, wantCode: 0,
+			wantStdout: []string{"seq=3", "3 sent, 3 answered, 0 failed"}, wantDial: "vm(3):7001"},
+		{name: "port missing", args: nil, wantCode: 2, wantStderr: []string{"--port=0"}},
+		{name: "every bad value named", args: []string{"--port", "4294967295", "--count", "0", "--timeout", "0s", "extra"}, wantCode: 2,
+			wantStderr: []string{"--port=4294967295", "--count=0", "--timeout=0s", `unexpected argument "extra"`}},
+		{name: "unknown flag", args: []string{"--bogus"}, wantCode: 2, wantStderr: []string{"flag provided but not defined: -bogus"}},
+		{name: "help", args: []string{"--help"}, wantCode: 0, wantStderr: []string{"Usage: probe vsock-ping"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dialled = nil
+			var stdout, stderr bytes.Buffer
+			code := pingCommand(context.Background(), tt.args, &stdout, &stderr, dialer)
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, stdout.String(), stderr.String())
+			}
+			for _, s := range tt.wantStdout {
+				if !strings.Contains(stdout.String(), s) {
+					t.Errorf("stdout lacks %q:\n%s", s, stdout.String())
+				}
+			}
+			for _, s := range tt.wantStderr {
+				if !strings.Contains(stderr.String(), s) {
+					t.Errorf("stderr lacks %q:\n%s", s, stderr.String())
+				}
+			}
+			if tt.wantDial != "" && (len(dialled) != 1 || dialled[0] != tt.wantDial) {
+				t.Errorf("dialled %v, want [%s]", dialled, tt.wantDial)
+			}
+		})
+	}
+}
+
+func TestPingCommandFailure(t *testing.T) {
+	closed := listenLoopback(t)
+	addr := closed.Addr().String()
+	_ = closed.Close()
+	var stdout, stderr bytes.Buffer
+	code := pingCommand(context.Background(), []string{"--port", "7000", "--count", "2", "--interval", "0s"}, &stdout, &stderr,
+		func(uint32, uint32) DialFunc { return tcpDialer(addr) })
+	if code != 1 || !strings.Contains(stdout.String(), "2 sent, 0 answered, 2 failed") {
+		t.Errorf("exit code %d, want 1; stdout:\n%s", code, stdout.String())
+	}
+}
+
+// TestListenVSOCK opens a real AF_VSOCK listener. It never dials: this
+// machine may have no loopback transport, and CIDs 1 and 2 are off limits.
+func TestListenVSOCK(t *testing.T) {
+	ln, err := ListenVSOCK(0)
+	if err != nil {
+		if FamilyUnsupported(err) || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.EADDRNOTAVAIL) {
+			t.Skipf("this kernel cannot listen on AF_VSOCK (%v); load vsock (and a transport: vhost_vsock, virtio or vsock_loopback) to run it", err)
+		}
+		t.Fatalf("ListenVSOCK(0): %v", err)
+	}
+	addr, ok := ln.Addr().(*vsock.Addr)
+	if !ok || addr.ContextID != CIDAny || addr.Port == 0 {
+		t.Errorf("listener address %v (%T), want CID any and an assigned port", ln.Addr(), ln.Addr())
+	}
+	// Serve it briefly through the watcher and stop: the listener must close.
+	w := New(Config{Dial: conversation(t, reply{}), ContextID: func() (uint32, error) { return 3, nil }}, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.ServeBeacon(ctx, ln, "") }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("ServeBeacon on a real VSOCK listener: %v", err)
+	}
+	if _, err := ln.Accept(); err == nil {
+		t.Error("Accept after ServeBeacon returned succeeded; the listener was not closed")
+	}
+}
+
+func TestCheckCapability(t *testing.T) {
+	dev := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dev, DeviceVsock), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := CheckCapability(dev, func() (uint32, error) { return 0, fmt.Errorf("open /dev/vsock: %w", os.ErrNotExist) })
+	if !c.Devices[DeviceVsock] || c.Devices[DeviceVhostVsock] {
+		t.Errorf("devices %v, want vsock only", c.Devices)
+	}
+	if c.ContextIDError == "" {
+		t.Error("context ID error not reported")
+	}
+	c = CheckCapability(dev, func() (uint32, error) { return 2, nil })
+	if c.ContextID != 2 || c.ContextIDError != "" {
+		t.Errorf("context ID %d (%q), want 2", c.ContextID, c.ContextIDError)
+	}
+	// The socket check runs against this kernel: it either works or says why.
+	if c.SocketsSupported == (c.SocketError != "") {
+		t.Errorf("sockets supported %v with error %q", c.SocketsSupported, c.SocketError)
+	}
+	t.Logf("this kernel: AF_VSOCK sockets supported %v %s", c.SocketsSupported, c.SocketError)
+}
