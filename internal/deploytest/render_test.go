@@ -151,7 +151,7 @@ func TestDaemonSet(t *testing.T) {
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 		Image:   "quay.io/sensorprobe/sensorprobe:latest",
-		Command: []string{"probe"},
+		Command: nil, // the image's entrypoint, /probe
 		Args: []string{
 			"--web.listen-address=:" + strconv.Itoa(metricsPort),
 			"--ca-file=/run/secrets/stackrox.io/certs/ca.pem",
