@@ -111,7 +111,7 @@ func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		return err
 	}
 	logger.Info("starting sensorprobe", "version", version.Version, "node", cfg.Node,
-		"listen", ln.Addr().String(), "interval", cfg.Interval, "timeout", cfg.Dial.Timeout,
+		"listen", ln.Addr().String(), "interval", cfg.Interval.String(), "timeout", cfg.Dial.Timeout.String(),
 		"check", cfg.Dial.Check, "server_name", cfg.Dial.ServerName, "verify", cfg.Dial.RootCAs != nil)
 	return e.Run(ctx, ln, cfg.WebConfigFile)
 }
