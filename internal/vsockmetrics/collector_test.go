@@ -1,0 +1,141 @@
+package vsockmetrics
+
+import (
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/sensorprobe/sensorprobe/internal/relaylog"
+	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden expositions in testdata")
+
+// fixed is a Source that returns one snapshot.
+type fixed vsockwatch.Snapshot
+
+func (f fixed) Snapshot() vsockwatch.Snapshot { return vsockwatch.Snapshot(f) }
+
+func events(counts map[relaylog.Event]uint64) map[relaylog.Event]uint64 {
+	out := map[relaylog.Event]uint64{}
+	for _, e := range relaylog.Events() {
+		out[e] = counts[e]
+	}
+	return out
+}
+
+func TestCollector(t *testing.T) {
+	tests := []struct {
+		name   string
+		golden string
+		snap   vsockwatch.Snapshot
+	}{
+		{
+			// A hypervisor node where everything works: the relay listens,
+			// VMs connect, the beacon and the relay log watch are on.
+			name:   "active node",
+			golden: "active.prom",
+			snap: vsockwatch.Snapshot{
+				Capability: vsockwatch.Capability{
+					Devices:          map[string]bool{vsockwatch.DeviceVsock: true, vsockwatch.DeviceVhostVsock: true},
+					SocketsSupported: true, ContextID: 2,
+				},
+				RelayPort:         818,
+				Diag:              vsockwatch.DiagStatus{Support: vsockwatch.DiagSupported, Dumps: 40, Errors: 1},
+				RelayKnown:        true,
+				RelayListening:    true,
+				RelayConnections:  2,
+				ConnectionsSeen:   7,
+				ConnectionsRecent: 5,
+				PeerCIDs:          []uint32{3001, 3002, 3003},
+				LastActivity:      time.Unix(1795000000, 500_000_000),
+				BeaconEnabled:     true,
+				BeaconConnections: 4,
+				RelayLog:          vsockwatch.RelayLogStatus{Enabled: true, Status: relaylog.Status{Following: true, Opens: 1}},
+				RelayLogEvents:    events(map[relaylog.Event]uint64{relaylog.EventConnection: 5, relaylog.EventReportSent: 5, relaylog.EventSendError: 2}),
+			},
+		},
+		{
+			// A node whose kernel has no vsock_diag and no context ID, with
+			// the beacon and the relay log watch off: what cannot be known is
+			// absent, the rest is there.
+			name:   "no vsock_diag",
+			golden: "no_diag.prom",
+			snap: vsockwatch.Snapshot{
+				Capability: vsockwatch.Capability{
+					Devices:        map[string]bool{vsockwatch.DeviceVsock: true},
+					SocketError:    "socket AF_VSOCK: address family not supported by protocol",
+					ContextIDError: "open /dev/vsock: no such file or directory",
+				},
+				RelayPort:      818,
+				Diag:           vsockwatch.DiagStatus{Support: vsockwatch.DiagNoModule},
+				RelayLogEvents: events(nil),
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(fixed(tt.snap))
+			if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+				t.Errorf("CollectAndLint: %v %+v", err, problems)
+			}
+			path := filepath.Join("testdata", tt.golden)
+			if *update {
+				writeGolden(t, c, path)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := testutil.CollectAndCompare(c, f); err != nil {
+				t.Errorf("CollectAndCompare with %s: %v", path, err)
+			}
+		})
+	}
+}
+
+// writeGolden writes c's exposition to path (go test -update).
+func writeGolden(t *testing.T, c prometheus.Collector, path string) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(f, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCollectorReadsWatcher registers the collector over a real Watcher on
+// this machine and checks the families every node exports are there.
+func TestCollectorReadsWatcher(t *testing.T) {
+	w := vsockwatch.New(vsockwatch.Config{}, slog.New(slog.DiscardHandler))
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(New(w))
+	n, err := testutil.GatherAndCount(reg,
+		"sensorprobe_vsock_device_present", "sensorprobe_vsock_relay_info", "sensorprobe_vsock_peer_cids",
+		"sensorprobe_vsock_connections_seen_total", "sensorprobe_vsock_diag_errors_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 { // two devices, one of each other family
+		t.Errorf("gathered %d series, want 6", n)
+	}
+}
