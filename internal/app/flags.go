@@ -46,6 +46,11 @@ type Config struct {
 	CheckConfig bool
 }
 
+// DefaultCAFile is where the StackRox CA is mounted in the sensorprobe and
+// collector pods; --ca-file defaults to it when the file exists, so that
+// `probe check` run inside the pod verifies without more flags.
+const DefaultCAFile = "/run/secrets/stackrox.io/certs/ca.pem"
+
 // ErrHelp is returned by the parsers when -h or --help was given; the usage
 // has been written and the process should exit 0.
 var ErrHelp = flag.ErrHelp
@@ -148,7 +153,7 @@ type commonFlags struct {
 func (c *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Var(&c.targets, "target", "a path to probe, `NAME=HOST:PORT` (repeatable; adds a path or overrides a discovered one). Names: clusterip, dns, hostport, podip, webhook, or your own")
 	fs.StringVar(&c.serverName, "server-name", dial.DefaultServerName, "TLS server name (SNI and verification) for every path but webhook")
-	fs.StringVar(&c.caFile, "ca-file", "", "PEM CA bundle that sensor's certificate must chain to (StackRox ca.pem); without it the handshake completes unverified")
+	fs.StringVar(&c.caFile, "ca-file", "", "PEM CA bundle that sensor's certificate must chain to (StackRox ca.pem); default "+DefaultCAFile+" when that file exists; without a CA the handshake completes unverified")
 	fs.StringVar(&c.certFile, "cert-file", "", "client certificate to present (PEM); needs --key-file")
 	fs.StringVar(&c.keyFile, "key-file", "", "key of --cert-file (PEM)")
 	fs.StringVar(&c.check, "check", string(dial.CheckHTTP), "what to do after connecting: http (TLS + GET /ready), grpc (TLS + grpc.health.v1 Check; Unimplemented counts as reachable) or tcp (connect only)")
@@ -186,6 +191,11 @@ func (c *commonFlags) resolve(p *problems, cfg *Config) {
 		}
 		byName[t.Path] = len(cfg.Targets)
 		cfg.Targets = append(cfg.Targets, t)
+	}
+	if c.caFile == "" {
+		if _, err := os.Stat(DefaultCAFile); err == nil {
+			c.caFile = DefaultCAFile
+		}
 	}
 	if c.caFile != "" {
 		pool, err := dial.LoadCA(c.caFile)
