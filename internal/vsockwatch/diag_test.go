@@ -27,6 +27,9 @@ type reply struct {
 func conversation(t testing.TB, replies ...reply) func() (DiagConn, error) {
 	t.Helper()
 	n := 0
+	// The bodies are encoded once per reply, so a benchmark measures the
+	// client, not the fake kernel's encoding.
+	encoded := map[*reply][][]byte{}
 	fn := func(req []netlink.Message) ([]netlink.Message, error) {
 		if len(req) != 1 {
 			return nil, fmt.Errorf("got %d request messages, want 1", len(req))
@@ -34,7 +37,7 @@ func conversation(t testing.TB, replies ...reply) func() (DiagConn, error) {
 		if got, want := req[0].Data, diagRequest(); !bytes.Equal(got, want) {
 			return nil, fmt.Errorf("request body %x, want %x", got, want)
 		}
-		r := replies[min(n, len(replies)-1)]
+		r := &replies[min(n, len(replies)-1)]
 		n++
 		if r.errno != 0 {
 			msgs, err := nltest.Error(int(r.errno), req)
@@ -45,11 +48,14 @@ func conversation(t testing.TB, replies ...reply) func() (DiagConn, error) {
 			}
 			return msgs, err
 		}
-		bodies := r.raw
-		for _, s := range r.sockets {
-			bodies = append(bodies, marshalSocket(s))
+		if encoded[r] == nil {
+			bodies := r.raw
+			for _, s := range r.sockets {
+				bodies = append(bodies, marshalSocket(s))
+			}
+			encoded[r] = bodies
 		}
-		return dumpReply(req[0].Header, bodies), nil
+		return dumpReply(req[0].Header, encoded[r]), nil
 	}
 	check := nltest.CheckRequest(
 		[]netlink.HeaderType{sockDiagByFamily},
