@@ -1,6 +1,9 @@
 package relaylog
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -127,4 +130,18 @@ func FuzzMatchLine(f *testing.F) {
 		}
 		_, _ = SplitTimestamp(line)
 	})
+}
+
+// TestPatternsDocumented keeps docs/vsock.md's table in step with the code.
+func TestPatternsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "vsock.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range Patterns() {
+		row := fmt.Sprintf("| `%s` | %s | `%s` |", p.Event, p.Versions, p.Text)
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/vsock.md lacks the row %s", row)
+		}
+	}
 }
