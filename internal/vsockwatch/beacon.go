@@ -41,28 +41,34 @@ func (b *Beacon) Greeting(peer net.Addr) string {
 	return fmt.Sprintf("%s node=%s peer=%s", GreetingPrefix, node, peer)
 }
 
-// Serve accepts connections on ln until ctx is done, then closes ln, waits
-// for the connections in hand and returns nil. It returns an error only when
-// Accept fails for a reason other than the listener being closed. Serve owns
-// ln: it closes it in every case.
+// Serve accepts connections on ln until ctx is done or ln is closed, then
+// closes ln, waits for the connections in hand and returns nil. A failed
+// Accept (too many open files, an aborted connection) is retried after a
+// pause that doubles from 5 ms to 1 s, as net/http does. Serve owns ln.
 func (b *Beacon) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer ln.Close()
+	var pause time.Duration
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
 			}
-			return fmt.Errorf("beacon accept on %s: %w", ln.Addr(), err)
+			continue
 		}
+		pause = 0
 		if b.OnAccept != nil {
 			b.OnAccept(conn.RemoteAddr())
 		}

@@ -208,7 +208,7 @@ func TestPingCommandFailure(t *testing.T) {
 func TestListenVSOCK(t *testing.T) {
 	ln, err := ListenVSOCK(0)
 	if err != nil {
-		if FamilyUnsupported(err) || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.EADDRNOTAVAIL) {
+		if errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EPROTONOSUPPORT) || errors.Is(err, syscall.EADDRNOTAVAIL) {
 			t.Skipf("this kernel cannot listen on AF_VSOCK (%v); load vsock (and a transport: vhost_vsock, virtio or vsock_loopback) to run it", err)
 		}
 		t.Fatalf("ListenVSOCK(0): %v", err)
@@ -252,4 +252,36 @@ func TestCheckCapability(t *testing.T) {
 		t.Errorf("sockets supported %v with error %q", c.SocketsSupported, c.SocketError)
 	}
 	t.Logf("this kernel: AF_VSOCK sockets supported %v %s", c.SocketsSupported, c.SocketError)
+}
+
+// flakyListener fails its first Accept calls, as a listener out of file
+// descriptors does.
+type flakyListener struct {
+	net.Listener
+	failures int
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.failures > 0 {
+		l.failures--
+		return nil, fmt.Errorf("accept: %w", syscall.EMFILE)
+	}
+	return l.Listener.Accept()
+}
+
+func TestBeaconSurvivesAcceptErrors(t *testing.T) {
+	ln := &flakyListener{Listener: listenLoopback(t), failures: 3}
+	b := &Beacon{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Serve(ctx, ln) }()
+	pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer pcancel()
+	if _, err := Ping(pctx, tcpDialer(ln.Addr().String())); err != nil {
+		t.Errorf("ping after accept errors: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve() = %v, want nil", err)
+	}
 }

@@ -1,10 +1,8 @@
 package vsockwatch
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // Device names under the device directory.
@@ -52,9 +50,4 @@ func CheckCapability(devDir string, contextID func() (uint32, error)) Capability
 		c.ContextID = cid
 	}
 	return c
-}
-
-// FamilyUnsupported reports whether err says the kernel has no AF_VSOCK.
-func FamilyUnsupported(err error) bool {
-	return errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EPROTONOSUPPORT)
 }
