@@ -162,6 +162,7 @@ type Watcher struct {
 	recentDump, recentLog []time.Time
 	peers                 map[uint32]time.Time // peer CID → last seen
 	logged                DiagSupport          // support level last logged
+	failing               bool                 // a dump failed for a passing reason since the last success (logged)
 }
 
 // New checks the node's VSOCK capability and returns a Watcher. It opens
@@ -238,7 +239,10 @@ func (w *Watcher) recordErrorLocked(err error) {
 	support, lasting := ClassifyDiagError(err)
 	if !lasting {
 		d.Errors++
-		w.log.Debug("vsock: sock_diag dump failed", "err", err)
+		if !w.failing {
+			w.log.Warn("vsock: sock_diag dump failed; keeping the last known state", "err", err)
+			w.failing = true
+		}
 		return
 	}
 	d.Support, d.Hint = support, support.Hint()
@@ -255,6 +259,10 @@ func (w *Watcher) recordDumpLocked(sockets []Socket) {
 	d := &w.snap.Diag
 	if w.logged != DiagSupported && w.logged != DiagUnknown {
 		w.log.Info("vsock: sock_diag dumps work again", "was", string(w.logged))
+	}
+	if w.failing {
+		w.log.Info("vsock: sock_diag dumps work again")
+		w.failing = false
 	}
 	w.logged = DiagSupported
 	d.Support, d.Hint = DiagSupported, DiagSupported.Hint()

@@ -66,7 +66,7 @@ func viewOf(s Snapshot) relayView {
 }
 
 func TestWatcherDumps(t *testing.T) {
-	w, clock, _ := newTestWatcher(t,
+	w, clock, logs := newTestWatcher(t,
 		// 1: the relay listens, nothing connected; sockets elsewhere are ignored.
 		reply{sockets: []Socket{relayListener, otherListener, otherConn, outgoingConn, dgramOnRelay}},
 		// 2: two VMs connected.
@@ -96,6 +96,13 @@ func TestWatcherDumps(t *testing.T) {
 		if diff := cmp.Diff(wv, viewOf(w.Snapshot())); diff != "" {
 			t.Errorf("after dump %d (-want +got):\n%s", i+1, diff)
 		}
+	}
+
+	if n := strings.Count(logs.String(), "sock_diag dump failed"); n != 1 {
+		t.Errorf("logged the failed dump %d times, want once:\n%s", n, logs)
+	}
+	if !strings.Contains(logs.String(), "sock_diag dumps work again") {
+		t.Errorf("recovery after the failed dump not logged:\n%s", logs)
 	}
 
 	// Past the window, the peers and recent connections age out; the totals stay.
