@@ -236,14 +236,14 @@ func TestCheckCapability(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dev, DeviceVsock), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := CheckCapability(dev, func() (uint32, error) { return 0, fmt.Errorf("open /dev/vsock: %w", os.ErrNotExist) })
+	c := CheckCapability(dev, ProbeSocket, func() (uint32, error) { return 0, fmt.Errorf("open /dev/vsock: %w", os.ErrNotExist) })
 	if !c.Devices[DeviceVsock] || c.Devices[DeviceVhostVsock] {
 		t.Errorf("devices %v, want vsock only", c.Devices)
 	}
 	if c.ContextIDError == "" {
 		t.Error("context ID error not reported")
 	}
-	c = CheckCapability(dev, func() (uint32, error) { return 2, nil })
+	c = CheckCapability(dev, ProbeSocket, func() (uint32, error) { return 2, nil })
 	if c.ContextID != 2 || c.ContextIDError != "" {
 		t.Errorf("context ID %d (%q), want 2", c.ContextID, c.ContextIDError)
 	}

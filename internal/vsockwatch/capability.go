@@ -31,15 +31,16 @@ type Capability struct {
 
 // CheckCapability looks at the VSOCK devices under devDir (normally "/dev";
 // a container sees the host's devices only where they are mounted), tries to
-// create an AF_VSOCK socket, and reads the local context ID with contextID
-// (vsock.ContextID in production). It opens nothing that outlives the call.
-func CheckCapability(devDir string, contextID func() (uint32, error)) Capability {
+// create an AF_VSOCK socket with socket (ProbeSocket in production), and
+// reads the local context ID with contextID (vsock.ContextID). It opens
+// nothing that outlives the call.
+func CheckCapability(devDir string, socket func() error, contextID func() (uint32, error)) Capability {
 	c := Capability{Devices: map[string]bool{}}
 	for _, d := range Devices() {
 		_, err := os.Stat(filepath.Join(devDir, d))
 		c.Devices[d] = err == nil
 	}
-	if err := probeSocket(); err != nil {
+	if err := socket(); err != nil {
 		c.SocketError = err.Error()
 	} else {
 		c.SocketsSupported = true

@@ -7,7 +7,7 @@ import (
 	"syscall"
 )
 
-// probeSocket fails: AF_VSOCK is only probed on Linux.
-func probeSocket() error {
+// ProbeSocket fails: AF_VSOCK is only probed on Linux.
+func ProbeSocket() error {
 	return fmt.Errorf("socket AF_VSOCK: %w", syscall.EAFNOSUPPORT)
 }

@@ -40,6 +40,8 @@ type Config struct {
 	DevDir string
 	// Dial opens the sock_diag socket (DialDiag); tests pass nltest.Dial.
 	Dial func() (DiagConn, error)
+	// ProbeSocket tells whether AF_VSOCK sockets can be created (ProbeSocket).
+	ProbeSocket func() error
 	// ContextID reads the local context ID (vsock.ContextID).
 	ContextID func() (uint32, error)
 	// Now is the clock (time.Now).
@@ -64,6 +66,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Dial == nil {
 		c.Dial = DialDiag
+	}
+	if c.ProbeSocket == nil {
+		c.ProbeSocket = ProbeSocket
 	}
 	if c.ContextID == nil {
 		c.ContextID = vsock.ContextID
@@ -165,8 +170,9 @@ type Watcher struct {
 	failing               bool                 // a dump failed for a passing reason since the last success (logged)
 }
 
-// New checks the node's VSOCK capability and returns a Watcher. It opens
-// nothing: Run opens the sock_diag socket and closes it when it returns.
+// New checks the node's VSOCK capability, logs it once, and returns a
+// Watcher. It keeps nothing open: Run opens the sock_diag socket and closes
+// it when it returns.
 func New(cfg Config, logger *slog.Logger) *Watcher {
 	cfg = cfg.withDefaults()
 	w := &Watcher{
@@ -177,7 +183,14 @@ func New(cfg Config, logger *slog.Logger) *Watcher {
 		peers:  map[uint32]time.Time{},
 		logged: DiagUnknown,
 	}
-	w.snap.Capability = CheckCapability(cfg.DevDir, cfg.ContextID)
+	c := CheckCapability(cfg.DevDir, cfg.ProbeSocket, cfg.ContextID)
+	w.snap.Capability = c
+	logger.Info("vsock: capability", "vsock", c.Devices[DeviceVsock], "vhost_vsock", c.Devices[DeviceVhostVsock],
+		"sockets", c.SocketsSupported, "context_id", c.ContextID, "relay_port", cfg.RelayPort)
+	if !c.SocketsSupported {
+		logger.Warn("vsock: AF_VSOCK sockets cannot be created on this node; the beacon cannot listen, the rest reports what it can",
+			"err", c.SocketError)
+	}
 	w.snap.RelayPort = cfg.RelayPort
 	w.snap.Window = cfg.Window
 	w.snap.Diag = DiagStatus{Support: DiagUnknown, Hint: DiagUnknown.Hint()}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -241,5 +242,30 @@ func TestWatcherRealKernel(t *testing.T) {
 		}
 	default:
 		t.Errorf("real dump: support %q, error %q; want a definite answer", s.Diag.Support, s.Diag.LastError)
+	}
+}
+
+// TestWatcherWithoutAFVSOCK: a kernel without AF_VSOCK is reported in the
+// snapshot and logged once, and dumps go on (they say no_vsock_diag then).
+func TestWatcherWithoutAFVSOCK(t *testing.T) {
+	var logs bytes.Buffer
+	w := New(Config{
+		DevDir:      t.TempDir(),
+		Dial:        conversation(t, reply{errno: syscall.ENOENT}),
+		ProbeSocket: func() error { return fmt.Errorf("socket AF_VSOCK: %w", syscall.EAFNOSUPPORT) },
+		ContextID:   func() (uint32, error) { return 0, fmt.Errorf("open /dev/vsock: %w", os.ErrNotExist) },
+	}, slog.New(slog.NewTextHandler(&logs, nil)))
+	defer w.dumper.Close()
+	w.DumpOnce(context.Background())
+	w.DumpOnce(context.Background())
+	s := w.Snapshot()
+	if s.Capability.SocketsSupported || !strings.Contains(s.Capability.SocketError, "address family not supported") {
+		t.Errorf("capability %+v, want sockets unsupported with the reason", s.Capability)
+	}
+	if s.Diag.Support != DiagNoModule {
+		t.Errorf("diag support %q, want %q", s.Diag.Support, DiagNoModule)
+	}
+	if n := strings.Count(logs.String(), "AF_VSOCK sockets cannot be created"); n != 1 {
+		t.Errorf("logged the missing AF_VSOCK %d times, want once:\n%s", n, logs.String())
 	}
 }
