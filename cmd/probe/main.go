@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/sensorprobe/sensorprobe/internal/app"
+	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
 )
 
 // Exit codes.
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	case "vsock-ping":
-		return exitUsage // TODO(vsock): wired when vsockwatch lands
+		return vsockwatch.PingCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version.Print("sensorprobe"))
 		return exitOK

@@ -289,6 +289,9 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 	cfg.VSOCKListenPort = listenPort.resolve(&p, "vsock.listen-port", 0, 1<<32-2)
 	cfg.VSOCKInterval = vInterval.resolve(&p, "vsock.interval", 10*time.Second, true)
 	cfg.VSOCKWindow = vWindow.resolve(&p, "vsock.window", 10*time.Minute, true)
+	if cfg.VSOCKListenPort != 0 && cfg.VSOCKListenPort == cfg.VSOCKRelayPort {
+		p.add("--vsock.listen-port: %d is the relay's port (--vsock.relay-port); the beacon needs a port of its own", cfg.VSOCKListenPort)
+	}
 	if cfg.Interval > 0 && cfg.Dial.Timeout > cfg.Interval {
 		p.add("--timeout: %v is longer than --interval %v; an attempt must end before the next is due", cfg.Dial.Timeout, cfg.Interval)
 	}
