@@ -39,7 +39,7 @@ func New(src Source) *Collector {
 	}
 	return &Collector{
 		src:               src,
-		devicePresent:     d("device_present", "1 if /dev/<device> exists on this node, else 0.", "device"),
+		devicePresent:     d("device_present", "1 if the device exists on this node: its node under /dev, or its /sys/class/misc entry (module loaded), else 0.", "device"),
 		socketsSupported:  d("sockets_supported", "1 if AF_VSOCK sockets can be created on this node, else 0."),
 		localCID:          d("local_context_id", "The node's local VSOCK context ID (2 on a hypervisor host). Absent when it cannot be read."),
 		diagSupported:     d("diag_supported", "1 if the kernel answers AF_VSOCK sock_diag dumps, 0 if it cannot (module vsock_diag missing, no sock_diag, denied). Absent before the first dump."),

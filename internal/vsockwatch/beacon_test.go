@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -229,29 +227,6 @@ func TestListenVSOCK(t *testing.T) {
 	if _, err := ln.Accept(); err == nil {
 		t.Error("Accept after ServeBeacon returned succeeded; the listener was not closed")
 	}
-}
-
-func TestCheckCapability(t *testing.T) {
-	dev := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dev, DeviceVsock), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c := CheckCapability(dev, ProbeSocket, func() (uint32, error) { return 0, fmt.Errorf("open /dev/vsock: %w", os.ErrNotExist) })
-	if !c.Devices[DeviceVsock] || c.Devices[DeviceVhostVsock] {
-		t.Errorf("devices %v, want vsock only", c.Devices)
-	}
-	if c.ContextIDError == "" {
-		t.Error("context ID error not reported")
-	}
-	c = CheckCapability(dev, ProbeSocket, func() (uint32, error) { return 2, nil })
-	if c.ContextID != 2 || c.ContextIDError != "" {
-		t.Errorf("context ID %d (%q), want 2", c.ContextID, c.ContextIDError)
-	}
-	// The socket check runs against this kernel: it either works or says why.
-	if c.SocketsSupported == (c.SocketError != "") {
-		t.Errorf("sockets supported %v with error %q", c.SocketsSupported, c.SocketError)
-	}
-	t.Logf("this kernel: AF_VSOCK sockets supported %v %s", c.SocketsSupported, c.SocketError)
 }
 
 // flakyListener fails its first Accept calls, as a listener out of file

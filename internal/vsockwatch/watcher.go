@@ -35,9 +35,12 @@ type Config struct {
 	UnsupportedRetry time.Duration
 	// DumpTimeout bounds one dump (2 s).
 	DumpTimeout time.Duration
-	// DevDir holds the vsock and vhost-vsock devices ("/dev"; in a container,
-	// where the host's /dev is mounted).
+	// DevDir holds the vsock and vhost-vsock device nodes ("/dev"). A
+	// container's own /dev lacks them unless they are mounted.
 	DevDir string
+	// SysMiscDir lists the misc devices whose modules are loaded
+	// ("/sys/class/misc"); a container sees the host's without a mount.
+	SysMiscDir string
 	// Dial opens the sock_diag socket (DialDiag); tests pass nltest.Dial.
 	Dial func() (DiagConn, error)
 	// ProbeSocket tells whether AF_VSOCK sockets can be created (ProbeSocket).
@@ -63,6 +66,9 @@ func (c Config) withDefaults() Config {
 	def(&c.DumpTimeout, 2*time.Second)
 	if c.DevDir == "" {
 		c.DevDir = "/dev"
+	}
+	if c.SysMiscDir == "" {
+		c.SysMiscDir = "/sys/class/misc"
 	}
 	if c.Dial == nil {
 		c.Dial = DialDiag
@@ -183,9 +189,10 @@ func New(cfg Config, logger *slog.Logger) *Watcher {
 		peers:  map[uint32]time.Time{},
 		logged: DiagUnknown,
 	}
-	c := CheckCapability(cfg.DevDir, cfg.ProbeSocket, cfg.ContextID)
+	c := CheckCapability(cfg.DevDir, cfg.SysMiscDir, cfg.ProbeSocket, cfg.ContextID)
 	w.snap.Capability = c
 	logger.Info("vsock: capability", "vsock", c.Devices[DeviceVsock], "vhost_vsock", c.Devices[DeviceVhostVsock],
+		"vsock_seen", c.DeviceSources[DeviceVsock], "vhost_vsock_seen", c.DeviceSources[DeviceVhostVsock],
 		"sockets", c.SocketsSupported, "context_id", c.ContextID, "relay_port", cfg.RelayPort)
 	if !c.SocketsSupported {
 		logger.Warn("vsock: AF_VSOCK sockets cannot be created on this node; the beacon cannot listen, the rest reports what it can",
@@ -428,6 +435,7 @@ func (w *Watcher) Snapshot() Snapshot {
 	defer w.mu.Unlock()
 	s := w.snap
 	s.Capability.Devices = maps.Clone(w.snap.Capability.Devices)
+	s.Capability.DeviceSources = maps.Clone(w.snap.Capability.DeviceSources)
 	s.RelayLogEvents = maps.Clone(w.snap.RelayLogEvents)
 	now := w.cfg.Now()
 	s.PeerCIDs = make([]uint32, 0, len(w.peers))
