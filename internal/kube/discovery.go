@@ -247,12 +247,16 @@ func (d *Discovery) newResources() []*resource {
 		lw := &cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 				obj, err := r.list(ctx, o)
-				d.report(r, "list", err)
+				if ctx.Err() == nil { // a call cut short by shutdown is no API failure
+					d.report(r, "list", err)
+				}
 				return obj, err
 			},
 			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 				w, err := r.watch(ctx, o)
-				d.report(r, "watch", err)
+				if ctx.Err() == nil {
+					d.report(r, "watch", err)
+				}
 				return w, err
 			},
 		}

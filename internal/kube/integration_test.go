@@ -585,15 +585,15 @@ func TestRBACMissingRule(t *testing.T) {
 		check     func(t *testing.T, s Snapshot)
 	}{
 		{
-			name: "endpointslices", resource: "endpointslices", errSubstr: "list endpointslices",
+			name: "endpointslices", resource: "endpointslices", errSubstr: "endpointslices: ",
 			wantPaths: []string{"clusterip", "dns", "hostport", "webhook"},
 		},
 		{
-			name: "services", resource: "services", errSubstr: "list services/",
+			name: "services", resource: "services", errSubstr: "services/",
 			wantPaths: []string{"dns", "hostport", "podip"},
 		},
 		{
-			name: "pods", resource: "pods", errSubstr: "list pods",
+			name: "pods", resource: "pods", errSubstr: "pods: ",
 			wantPaths: []string{"clusterip", "dns", "hostport", "podip", "webhook"},
 			check: func(t *testing.T, s Snapshot) {
 				if s.SensorOnThisNode != nil || s.SensorNode != "" {
@@ -602,7 +602,7 @@ func TestRBACMissingRule(t *testing.T) {
 			},
 		},
 		{
-			name: "daemonsets", resource: "daemonsets", errSubstr: "list daemonsets/collector",
+			name: "daemonsets", resource: "daemonsets", errSubstr: "daemonsets/collector: ",
 			wantPaths: []string{"clusterip", "dns", "hostport", "podip", "webhook"},
 			check: func(t *testing.T, s Snapshot) {
 				if s.Relay.Found || s.RelayPath != "" || s.RelayVSOCKPort != 0 {
