@@ -127,8 +127,8 @@ func BenchmarkAttempt(b *testing.B) {
 	}
 	tlsConf := &tls.Config{RootCAs: pool, ServerName: dial.DefaultServerName}
 
-	b.Run("check=tcp/sensorprobe", func(b *testing.B) { measure(b, probe(dial.CheckTCP)) })
-	b.Run("check=tcp/bare", func(b *testing.B) {
+	b.Run("check=tcp/client=sensorprobe", func(b *testing.B) { measure(b, probe(dial.CheckTCP)) })
+	b.Run("check=tcp/client=bare", func(b *testing.B) {
 		measure(b, func() error {
 			var d net.Dialer
 			c, err := d.DialContext(ctx, "tcp", addr)
@@ -139,8 +139,8 @@ func BenchmarkAttempt(b *testing.B) {
 		})
 	})
 
-	b.Run("check=http/sensorprobe", func(b *testing.B) { measure(b, probe(dial.CheckHTTP)) })
-	b.Run("check=http/bare", func(b *testing.B) {
+	b.Run("check=http/client=sensorprobe", func(b *testing.B) { measure(b, probe(dial.CheckHTTP)) })
+	b.Run("check=http/client=bare", func(b *testing.B) {
 		// A fresh transport per attempt: a new connection and handshake each
 		// time, as the probe does, HTTP/2 as negotiated with sensor.
 		measure(b, func() error {
@@ -159,8 +159,8 @@ func BenchmarkAttempt(b *testing.B) {
 		})
 	})
 
-	b.Run("check=grpc/sensorprobe", func(b *testing.B) { measure(b, probe(dial.CheckGRPC)) })
-	b.Run("check=grpc/bare", func(b *testing.B) {
+	b.Run("check=grpc/client=sensorprobe", func(b *testing.B) { measure(b, probe(dial.CheckGRPC)) })
+	b.Run("check=grpc/client=bare", func(b *testing.B) {
 		measure(b, func() error {
 			cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsConf.Clone())))
 			if err != nil {

@@ -135,7 +135,7 @@ func (a *attempt) end(err error) error {
 // leaves no connection or goroutine behind.
 func (p *Prober) Probe(ctx context.Context, t Target) Result {
 	start := p.cfg.Now()
-	res := Result{Target: t, Check: p.cfg.Check, Start: start, Reason: ReasonOK}
+	res := Result{Target: t, Check: p.cfg.Check, Start: start, Reason: ReasonOK, Phases: make([]PhaseTiming, 0, 4)}
 	ctx, cancel := context.WithDeadline(ctx, start.Add(p.cfg.Timeout))
 	defer cancel()
 	a := &attempt{res: &res, now: p.cfg.Now}
