@@ -14,7 +14,7 @@
 #
 # Sources: tools/kube-apiserver (a separate Go module) pins k8s.io/kubernetes
 # and go.etcd.io/etcd/server/v3; both binaries come from the Go module proxy,
-# nothing else is downloaded. A cold build takes about 13-20 minutes on 2 cores.
+# nothing else is downloaded. A cold build takes about 15-30 minutes on 2 cores.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,7 +65,7 @@ ldflags="-s -w \
  -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 echo "kube-assets: BUILDING kube-apiserver $kube_version and etcd $etcd_version from source" >&2
-echo "kube-assets: this takes about 13-20 minutes on 2 cores (cold), a few seconds when cached" >&2
+echo "kube-assets: this takes about 15-30 minutes on 2 cores (cold; 28 min measured on 2 busy shared cores), a few seconds when cached" >&2
 echo "kube-assets: output goes to $dir" >&2
 start=$(date +%s)
 tmp="$(mktemp -d "$dir/.build.XXXXXX")"

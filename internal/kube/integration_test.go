@@ -8,6 +8,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,6 +28,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
@@ -707,5 +709,28 @@ func TestDiscoverySurvivesAPIOutage(t *testing.T) {
 	s.await(t, 3*time.Minute, "the new service IP after recovery", func(s Snapshot) bool {
 		tg, _ := target(s, "clusterip")
 		return tg.Addr == f.ip(70)+":443"
+	})
+}
+
+func TestNewClient(t *testing.T) {
+	t.Run("not in a pod", func(t *testing.T) {
+		t.Setenv("KUBERNETES_SERVICE_HOST", "")
+		t.Setenv("KUBERNETES_SERVICE_PORT", "")
+		if _, err := NewInClusterClient(); !errors.Is(err, rest.ErrNotInCluster) {
+			t.Errorf("NewInClusterClient outside a pod: %v, want rest.ErrNotInCluster", err)
+		}
+	})
+	t.Run("user agent", func(t *testing.T) {
+		env := sharedKube(t)
+		c, err := newClient(env.Admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CoreV1().Namespaces().Get(t.Context(), "default", metav1.GetOptions{}); err != nil {
+			t.Errorf("get namespace default: %v", err)
+		}
+		if env.Admin.UserAgent != "" {
+			t.Errorf("newClient changed the caller's config: UserAgent %q", env.Admin.UserAgent)
+		}
 	})
 }

@@ -77,7 +77,7 @@ func RequireAssets(t testing.TB) string {
 	if len(missing) == 0 {
 		return dir
 	}
-	msg := fmt.Sprintf("%s missing in %s: run hack/kube-assets.sh first (builds them once, ~15 min cold) or set KUBE_ASSETS",
+	msg := fmt.Sprintf("%s missing in %s: run hack/kube-assets.sh first (builds them once, 15-30 min cold) or set KUBE_ASSETS",
 		strings.Join(missing, " and "), dir)
 	if os.Getenv("CI") != "" {
 		t.Fatalf("CI is set and the integration test assets are missing: %s", msg)
