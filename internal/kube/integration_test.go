@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -34,41 +33,12 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
 )
 
-// shared is one API server for every test that does not stop it; each test
-// works in its own namespace. TestMain stops it.
-var shared struct {
-	once sync.Once
-	env  *kubetest.Env
-	dir  string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.env != nil {
-		shared.env.Stop()
-	}
-	if shared.dir != "" {
-		_ = os.RemoveAll(shared.dir)
-	}
-	os.Exit(code)
-}
-
+// sharedKube starts an API server for one top-level test (its subtests
+// share it, each in its own namespace) and stops it when the test ends, so
+// tests stay independent and -count=N works.
 func sharedKube(t *testing.T) *kubetest.Env {
 	t.Helper()
-	assets := kubetest.RequireAssets(t)
-	shared.once.Do(func() {
-		shared.dir, shared.err = os.MkdirTemp("", "sensorprobe-kubetest-")
-		if shared.err != nil {
-			return
-		}
-		// Not t.Context(): the server outlives this test.
-		shared.env, shared.err = kubetest.Start(context.Background(), assets, shared.dir)
-	})
-	if shared.err != nil {
-		t.Fatalf("start kube-apiserver: %v", shared.err)
-	}
-	return shared.env
+	return kubetest.StartForTest(t)
 }
 
 // testLogger writes through t.Log, so logs show up with the failing test.
