@@ -13,6 +13,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -23,6 +24,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -306,34 +308,7 @@ func (d *Discovery) report(r *resource, verb string, err error) {
 func (d *Discovery) recompute() {
 	var objs objects
 	for _, r := range d.resources {
-		items := r.informer.GetStore().List()
-		switch r.example.(type) {
-		case *corev1.Service:
-			for _, it := range items {
-				svc := it.(*corev1.Service)
-				switch svc.Name {
-				case sensorService:
-					objs.sensor = svc
-				case webhookService:
-					objs.webhook = svc
-				}
-			}
-		case *discoveryv1.EndpointSlice:
-			for _, it := range items {
-				objs.slices = append(objs.slices, it.(*discoveryv1.EndpointSlice))
-			}
-		case *corev1.Pod:
-			objs.podsSynced = r.informer.HasSynced()
-			for _, it := range items {
-				objs.pods = append(objs.pods, it.(*corev1.Pod))
-			}
-		case *appsv1.DaemonSet:
-			for _, it := range items {
-				if ds := it.(*appsv1.DaemonSet); ds.Name == collectorDaemonSet {
-					objs.collector = ds
-				}
-			}
-		}
+		objs.add(r.example, r.informer.GetStore().List(), r.informer.HasSynced())
 	}
 	snap := build(d.cfg.Namespace, d.cfg.NodeName, d.cfg.Overrides, objs)
 
@@ -372,4 +347,69 @@ func (d *Discovery) recompute() {
 			d.cfg.OnChange(snap.clone())
 		}
 	}
+}
+
+// add sorts the listed items of one resource (of example's type) into objs;
+// synced tells whether the list is complete.
+func (objs *objects) add(example runtime.Object, items []any, synced bool) {
+	switch example.(type) {
+	case *corev1.Service:
+		for _, it := range items {
+			svc := it.(*corev1.Service)
+			switch svc.Name {
+			case sensorService:
+				objs.sensor = svc
+			case webhookService:
+				objs.webhook = svc
+			}
+		}
+	case *discoveryv1.EndpointSlice:
+		for _, it := range items {
+			objs.slices = append(objs.slices, it.(*discoveryv1.EndpointSlice))
+		}
+	case *corev1.Pod:
+		objs.podsSynced = synced
+		for _, it := range items {
+			objs.pods = append(objs.pods, it.(*corev1.Pod))
+		}
+	case *appsv1.DaemonSet:
+		for _, it := range items {
+			if ds := it.(*appsv1.DaemonSet); ds.Name == collectorDaemonSet {
+				objs.collector = ds
+			}
+		}
+	}
+}
+
+// DiscoverOnce lists what Discovery watches once, without informers, and
+// returns the snapshot; it is for one-shot checks. The snapshot is built from
+// the calls that succeeded; every failed call is in the returned error (joined)
+// and in Snapshot.LastError, and then Snapshot.APIUp is false.
+func DiscoverOnce(ctx context.Context, client kubernetes.Interface, cfg Config) (Snapshot, error) {
+	d := NewDiscovery(client, cfg, nil)
+	var (
+		objs objects
+		errs []error
+	)
+	for _, r := range d.resources {
+		obj, err := r.list(ctx, metav1.ListOptions{})
+		if err == nil {
+			var list []runtime.Object
+			if list, err = meta.ExtractList(obj); err == nil {
+				items := make([]any, len(list))
+				for i, o := range list {
+					items[i] = o
+				}
+				objs.add(r.example, items, true)
+				continue
+			}
+		}
+		errs = append(errs, fmt.Errorf("list %s: %w", r.name, err))
+	}
+	snap := build(d.cfg.Namespace, d.cfg.NodeName, d.cfg.Overrides, objs)
+	snap.APIUp = len(errs) == 0
+	if len(errs) > 0 {
+		snap.LastError = errs[len(errs)-1].Error()
+	}
+	return snap, errors.Join(errs...)
 }

@@ -303,7 +303,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 			Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet",
 			AdvertisedEndpoint: "sensor.follow.svc:443", GRPCServer: "sensor.follow.svc:443", SNIHostname: sn,
 		},
-		SensorNode: "node-a", SensorHostIP: "192.0.2.1", SensorOnThisNode: ptr(true),
+		SensorPod: "follow/sensor-1", SensorNode: "node-a", SensorHostIP: "192.0.2.1", SensorOnThisNode: ptr(true),
 		APIUp: true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -392,6 +392,19 @@ func TestDiscoveryOverridesWin(t *testing.T) {
 	if got.SensorOnThisNode != nil {
 		t.Errorf("SensorOnThisNode = %v without NODE_NAME, want nil", *got.SensorOnThisNode)
 	}
+
+	t.Run("DiscoverOnce agrees", func(t *testing.T) {
+		once, err := DiscoverOnce(t.Context(), env.AdminClient(t), Config{
+			Namespace: "overrides",
+			Overrides: map[string]string{"clusterip": "10.1.2.3:443", "extra": "sensor.example:8443"},
+		})
+		if err != nil {
+			t.Fatalf("DiscoverOnce: %v", err)
+		}
+		if diff := cmp.Diff(got, once); diff != "" {
+			t.Errorf("DiscoverOnce (-informers +once):\n%s", diff)
+		}
+	})
 }
 
 // TestRBACShippedRules applies deploy/base/rbac.yaml unchanged and runs
@@ -618,6 +631,13 @@ func TestRBACMissingRule(t *testing.T) {
 			}
 			if tt.check != nil {
 				tt.check(t, got)
+			}
+			once, err := DiscoverOnce(t.Context(), sa, Config{Namespace: ns, NodeName: "node-a"})
+			if !apierrors.IsForbidden(err) || once.APIUp || !strings.Contains(once.LastError, tt.errSubstr) {
+				t.Errorf("DiscoverOnce: err %v, APIUp %v, LastError %q; want forbidden", err, once.APIUp, once.LastError)
+			}
+			if diff := cmp.Diff(got.Targets, once.Targets); diff != "" {
+				t.Errorf("DiscoverOnce targets (-informers +once):\n%s", diff)
 			}
 		})
 	}

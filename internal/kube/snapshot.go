@@ -30,7 +30,10 @@ type Snapshot struct {
 	VirtualMachinesEnabled *bool
 	// Relay is the collector DaemonSet's relay configuration.
 	Relay RelayConfig
-	// SensorNode is the node a running sensor pod is on; "" if none is known.
+	// SensorPod is the running sensor pod that counts, as namespace/name;
+	// "" if none is known. Ready pods win, then the first by name.
+	SensorPod string
+	// SensorNode is the node SensorPod is on; "" if none is known.
 	SensorNode string
 	// SensorHostIP is that pod's host IP.
 	SensorHostIP string
@@ -100,7 +103,7 @@ func build(namespace, nodeName string, overrides map[string]string, objs objects
 		byPath[dial.PathPodIP] = dial.Target{Path: dial.PathPodIP, Addr: addr, ServerName: serverName}
 	}
 
-	sensorNode, hostIP, hostPort, onThisNode := sensorPlacement(objs.pods, nodeName)
+	sensorPod, sensorNode, hostIP, hostPort, onThisNode := sensorPlacement(objs.pods, nodeName)
 	byPath[dial.PathHostPort] = dial.Target{Path: dial.PathHostPort, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)), ServerName: serverName}
 
 	for path, addr := range overrides {
@@ -125,6 +128,7 @@ func build(namespace, nodeName string, overrides map[string]string, objs objects
 		VirtualMachinesEnabled: vms,
 		Relay:                  relay,
 		SensorNode:             sensorNode,
+		SensorPod:              sensorPod,
 		SensorHostIP:           hostIP,
 	}
 	if relay.Found {
@@ -214,7 +218,7 @@ func slicePort(es *discoveryv1.EndpointSlice) (int32, bool) {
 // deleted, ready ones first, then by name) and reports its node and host IP,
 // the hostPort of its api port (8443 when not declared) and whether any
 // running sensor pod is on nodeName.
-func sensorPlacement(pods []*corev1.Pod, nodeName string) (node, hostIP string, hostPort int, onThisNode bool) {
+func sensorPlacement(pods []*corev1.Pod, nodeName string) (pod, node, hostIP string, hostPort int, onThisNode bool) {
 	hostPort = defaultHostPort
 	var running []*corev1.Pod
 	for _, p := range pods {
@@ -227,7 +231,7 @@ func sensorPlacement(pods []*corev1.Pod, nodeName string) (node, hostIP string, 
 		}
 	}
 	if len(running) == 0 {
-		return "", "", hostPort, onThisNode
+		return "", "", "", hostPort, onThisNode
 	}
 	sort.SliceStable(running, func(i, j int) bool {
 		ri, rj := podReady(running[i]), podReady(running[j])
@@ -244,7 +248,7 @@ func sensorPlacement(pods []*corev1.Pod, nodeName string) (node, hostIP string, 
 			}
 		}
 	}
-	return p.Spec.NodeName, p.Status.HostIP, hostPort, onThisNode
+	return p.Namespace + "/" + p.Name, p.Spec.NodeName, p.Status.HostIP, hostPort, onThisNode
 }
 
 func podReady(p *corev1.Pod) bool {

@@ -36,7 +36,7 @@ func testPod(name, node string, phase corev1.PodPhase, ready bool) *corev1.Pod {
 		st = corev1.ConditionTrue
 	}
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "stackrox"},
 		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{
 			Name: "sensor", Ports: []corev1.ContainerPort{{Name: "api", ContainerPort: 8443}},
 		}}},
@@ -95,7 +95,7 @@ func TestBuild(t *testing.T) {
 				RelayPath:      "hostport",
 				RelayVSOCKPort: 818,
 				Relay:          RelayConfig{Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet", AdvertisedEndpoint: "localhost:8443"},
-				SensorNode:     "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &yes,
+				SensorPod:      "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &yes,
 			},
 		},
 		{
@@ -113,7 +113,7 @@ func TestBuild(t *testing.T) {
 				RelayPath:      "clusterip",
 				RelayVSOCKPort: 818,
 				Relay:          RelayConfig{Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet", AdvertisedEndpoint: "localhost:8443"},
-				SensorNode:     "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &no,
+				SensorPod:      "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &no,
 			},
 		},
 		{
@@ -129,7 +129,7 @@ func TestBuild(t *testing.T) {
 					{Path: "dns", Addr: "sensor.stackrox.svc:8444", ServerName: "sensor.stackrox.svc"},
 					static[1],
 				},
-				SensorNode: "node-a", SensorHostIP: "192.0.2.a",
+				SensorPod: "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a",
 			},
 		},
 		{
@@ -144,8 +144,8 @@ func TestBuild(t *testing.T) {
 				podsSynced: true,
 			},
 			want: Snapshot{
-				Targets:    []dial.Target{static[0], {Path: "hostport", Addr: "127.0.0.1:18443", ServerName: "sensor.stackrox.svc"}},
-				SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &no,
+				Targets:   []dial.Target{static[0], {Path: "hostport", Addr: "127.0.0.1:18443", ServerName: "sensor.stackrox.svc"}},
+				SensorPod: "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &no,
 			},
 		},
 	}
