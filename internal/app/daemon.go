@@ -35,7 +35,31 @@ type Engine struct {
 	Log       *slog.Logger
 
 	runners []func(context.Context) error
+	// collectors is every collector registered through Register, so that
+	// tests can compare what the probe can export with docs/metrics.md.
+	collectors []prometheus.Collector
 }
+
+// Register registers c on the engine's registry and remembers it.
+func (e *Engine) Register(c prometheus.Collector) error {
+	if err := e.Registry.Register(c); err != nil {
+		return err
+	}
+	e.collectors = append(e.collectors, c)
+	return nil
+}
+
+// MustRegister is Register for collectors that cannot clash.
+func (e *Engine) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := e.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// Unregister removes c from the registry.
+func (e *Engine) Unregister(c prometheus.Collector) bool { return e.Registry.Unregister(c) }
 
 // NewEngine builds the core from a prober configuration and an interval.
 func NewEngine(dcfg dial.Config, interval time.Duration, node string, logger *slog.Logger) (*Engine, error) {
@@ -46,14 +70,14 @@ func NewEngine(dcfg dial.Config, interval time.Duration, node string, logger *sl
 	e := &Engine{Registry: prometheus.NewRegistry(), Store: state.New(), Prober: prober, Log: logger}
 	var mon *monitor.Monitor
 	pc := prober.Config()
-	e.Metrics, err = metrics.New(e.Registry, e.Store, metrics.Options{
+	e.Metrics, err = metrics.New(e, e.Store, metrics.Options{
 		ServerName: pc.ServerName, Check: pc.Check,
 		Verdict: func() string { return mon.VerdictName() }, Verdicts: verdict.Names(),
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.Registry.MustRegister(
+	e.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -34,6 +34,11 @@ type Config struct {
 	Kubeconfig string
 	Namespace  string
 	Node       string
+	// PodName, PodNamespace and PodUID identify the probe's own pod, which
+	// its Kubernetes Events are about (downward API).
+	PodName, PodNamespace, PodUID string
+	// RelayLog follows the relay's log through the API server.
+	RelayLog bool
 
 	VSOCKRelayPort  uint32
 	VSOCKListenPort uint32
@@ -278,12 +283,14 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 	fs.Var(&listenPort, "vsock.listen-port", "VSOCK port for the probe's own beacon that probe vsock-ping dials from a VM; 0 disables it (default 0)")
 	fs.Var(&vInterval, "vsock.interval", "time between two VSOCK socket dumps (default 10s)")
 	fs.Var(&vWindow, "vsock.window", "window over which distinct VM peers are counted (default 10m)")
+	fs.BoolVar(&cfg.RelayLog, "relay-log", true, "in a cluster, follow the compliance container's log of the collector pod on this node and count the VM relay's events (needs get on pods/log)")
 	fs.BoolVar(&cfg.CheckConfig, "check-config", false, "validate the flags and files, print the configuration, and exit")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
 	var p problems
 	c.resolve(&p, cfg)
+	cfg.PodName, cfg.PodNamespace, cfg.PodUID = getenv("POD_NAME"), getenv("POD_NAMESPACE"), getenv("POD_UID")
 	cfg.Interval = interval.resolve(&p, "interval", 10*time.Second, true)
 	cfg.VSOCKRelayPort = relayPort.resolve(&p, "vsock.relay-port", 818, 1<<32-2)
 	cfg.VSOCKListenPort = listenPort.resolve(&p, "vsock.listen-port", 0, 1<<32-2)

@@ -2,26 +2,172 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/status"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
 	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
 )
 
-// addKube adds Kubernetes discovery when configured and reachable. It
-// returns the source of cluster facts for the verdict and the status page.
-func addKube(_ context.Context, e *Engine, cfg *Config, _ *vsockwatch.Watcher) (func() *status.Kubernetes, error) {
-	targets, err := staticTargets(cfg)
+// kubeClient returns a client when Kubernetes discovery is on and a cluster
+// is at hand: the pod's ServiceAccount, or --kubeconfig. It returns nil, nil
+// when not in a cluster.
+func kubeClient(cfg *Config) (kubernetes.Interface, error) {
+	if !cfg.Kube {
+		return nil, nil
+	}
+	if cfg.Kubeconfig != "" {
+		c, err := kube.NewClientFromKubeconfig(cfg.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig %q: %w", cfg.Kubeconfig, err)
+		}
+		return c, nil
+	}
+	c, err := kube.NewInClusterClient()
+	if errors.Is(err, rest.ErrNotInCluster) {
+		return nil, nil
+	}
+	return c, err
+}
+
+func (cfg *Config) kubeConfig() kube.Config {
+	overrides := map[string]string{}
+	for _, t := range cfg.Targets {
+		overrides[t.Path] = t.Addr
+	}
+	return kube.Config{Namespace: cfg.Namespace, NodeName: cfg.Node, Overrides: overrides}
+}
+
+// addKube adds Kubernetes discovery, events and the relay log follower when
+// a cluster is at hand; otherwise the --target paths are probed as given.
+// It returns the source of cluster facts for the verdict and the status page.
+func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (func() *status.Kubernetes, error) {
+	client, err := kubeClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	e.SetTargets(targets, "")
-	return nil, nil
+	km := kube.NewMetrics(e)
+	if client == nil {
+		targets, err := staticTargets(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Kube {
+			e.Log.Info("not running in a cluster: probing the --target paths only")
+		}
+		e.SetTargets(targets, "")
+		return nil, nil
+	}
+
+	kcfg := cfg.kubeConfig()
+	kcfg.Metrics = km
+	kcfg.OnChange = func(s kube.Snapshot) {
+		e.SetTargets(s.Targets, s.RelayPath)
+		if s.RelayVSOCKPort != 0 {
+			w.SetRelayPort(s.RelayVSOCKPort)
+		}
+	}
+	// Probe the static paths (dns, hostport, overrides) until the informers answer.
+	first := kube.StaticSnapshot(kcfg)
+	e.SetTargets(first.Targets, "")
+	d := kube.NewDiscovery(client, kcfg, e.Log)
+	e.Add(d.Run)
+
+	n := kube.NewNotifier(client, kube.NotifierConfig{
+		PodName: cfg.PodName, PodNamespace: cfg.PodNamespace, PodUID: cfg.PodUID,
+		NodeName: cfg.Node, Metrics: km,
+	}, e.Log)
+	e.Add(n.Run)
+	e.Monitor.AddListener(eventListener{n})
+
+	if cfg.RelayLog && cfg.Node != "" {
+		open := relayLogOpener(client, cfg.Namespace, cfg.Node)
+		e.Add(func(ctx context.Context) error { return w.FollowRelayLog(ctx, open) })
+	}
+	return func() *status.Kubernetes { return kubeStatus(d.Snapshot()) }, nil
+}
+
+// kubeStatus converts a discovery snapshot to its status-report form.
+func kubeStatus(s kube.Snapshot) *status.Kubernetes {
+	return &status.Kubernetes{
+		DiscoveryUp:      s.APIUp,
+		SensorOnThisNode: s.SensorOnThisNode,
+		SensorPod:        s.SensorPod,
+		SensorNode:       s.SensorNode,
+		RelayEndpoint:    s.Relay.AdvertisedEndpoint,
+		RelayPath:        s.RelayPath,
+		Error:            s.LastError,
+	}
+}
+
+// eventListener turns the monitor's transitions into Kubernetes Events.
+type eventListener struct{ n *kube.Notifier }
+
+func (l eventListener) PathChanged(path string, old, new dial.Reason, _ error) {
+	l.n.PathChanged(path, string(old), string(new))
+}
+
+func (l eventListener) VerdictChanged(old, new verdict.Verdict) {
+	l.n.VerdictChanged(old.Name, new.Name, new.Cause)
+}
+
+// relayLogOpener follows the compliance container's log of the collector
+// pod on this node, where the VM relay logs each connection and send.
+func relayLogOpener(client kubernetes.Interface, namespace, node string) func(ctx context.Context, since time.Time) (io.ReadCloser, error) {
+	return func(ctx context.Context, since time.Time) (io.ReadCloser, error) {
+		pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
+			LabelSelector: "app=collector",
+			FieldSelector: "spec.nodeName=" + node,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list collector pods on %s: %w", node, err)
+		}
+		var pod string
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				pod = p.Name
+				break
+			}
+		}
+		if pod == "" {
+			return nil, fmt.Errorf("no running collector pod on node %s", node)
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		return client.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{
+			Container:  "compliance",
+			Follow:     true,
+			Timestamps: true,
+			SinceTime:  &metav1.Time{Time: since},
+		}).Stream(ctx)
+	}
 }
 
 // discoverOnce returns the paths to check: discovered ones when a cluster
 // answers, with --target overrides, else the --target paths alone.
-func discoverOnce(_ context.Context, cfg *Config) ([]dial.Target, string, *status.Kubernetes, error) {
-	targets, err := staticTargets(cfg)
-	return targets, "", nil, err
+func discoverOnce(ctx context.Context, cfg *Config) ([]dial.Target, string, *status.Kubernetes, error) {
+	client, err := kubeClient(cfg)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if client == nil {
+		targets, err := staticTargets(cfg)
+		return targets, "", nil, err
+	}
+	s, err := kube.DiscoverOnce(ctx, client, cfg.kubeConfig())
+	if err != nil && len(s.Targets) == 0 {
+		return nil, "", nil, fmt.Errorf("discover sensor's paths: %w", err)
+	}
+	return s.Targets, s.RelayPath, kubeStatus(s), nil
 }

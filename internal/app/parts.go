@@ -20,7 +20,7 @@ func addOptionalParts(ctx context.Context, e *Engine, cfg *Config) error {
 		Interval:  cfg.VSOCKInterval,
 		Window:    cfg.VSOCKWindow,
 	}, e.Log)
-	if err := e.Registry.Register(vsockmetrics.New(w)); err != nil {
+	if err := e.Register(vsockmetrics.New(w)); err != nil {
 		return err
 	}
 	e.Add(w.Run)

@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // UserAgent is the User-Agent of the probe's API requests (visible in audit logs).
@@ -33,4 +34,14 @@ func newClient(cfg *rest.Config) (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	return c, nil
+}
+
+// NewClientFromKubeconfig returns a clientset from a kubeconfig file, for
+// running the probe or `probe check` outside a pod.
+func NewClientFromKubeconfig(path string) (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig: %w", err)
+	}
+	return newClient(cfg)
 }
