@@ -157,7 +157,7 @@ type commonFlags struct {
 
 func (c *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Var(&c.targets, "target", "a path to probe, `NAME=HOST:PORT` (repeatable; adds a path or overrides a discovered one). Names: clusterip, dns, hostport, podip, webhook, or your own")
-	fs.StringVar(&c.serverName, "server-name", dial.DefaultServerName, "TLS server name (SNI and verification) for every path but webhook")
+	fs.StringVar(&c.serverName, "server-name", "", "TLS server name (SNI and verification) of the --target paths but webhook (default sensor.<namespace>.svc; webhook uses sensor-webhook.<namespace>.svc; discovered paths always use these names)")
 	fs.StringVar(&c.caFile, "ca-file", "", "PEM CA bundle that sensor's certificate must chain to (StackRox ca.pem); default "+DefaultCAFile+" when that file exists; without a CA the handshake completes unverified")
 	fs.StringVar(&c.certFile, "cert-file", "", "client certificate to present (PEM); needs --key-file")
 	fs.StringVar(&c.keyFile, "key-file", "", "key of --cert-file (PEM)")
@@ -175,7 +175,7 @@ func (c *commonFlags) resolve(p *problems, cfg *Config) {
 	cfg.Dial.Timeout = c.timeout.resolve(p, "timeout", 5*time.Second, true)
 	cfg.Dial.ServerName = c.serverName
 	if c.serverName == "" {
-		p.add("--server-name: must not be empty")
+		cfg.Dial.ServerName = "sensor." + c.namespace + ".svc"
 	}
 	switch dial.CheckMode(c.check) {
 	case dial.CheckHTTP, dial.CheckGRPC, dial.CheckTCP:
@@ -189,6 +189,10 @@ func (c *commonFlags) resolve(p *problems, cfg *Config) {
 		if err != nil {
 			p.add("--target: %v", err)
 			continue
+		}
+		if t.Path == dial.PathWebhook {
+			// sensor-webhook's own name is on sensor's certificate.
+			t.ServerName = "sensor-webhook." + c.namespace + ".svc"
 		}
 		if i, ok := byName[t.Path]; ok {
 			cfg.Targets[i] = t
