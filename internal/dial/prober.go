@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -138,8 +139,8 @@ func (p *Prober) Probe(ctx context.Context, t Target) Result {
 	res := Result{Target: t, Check: p.cfg.Check, Start: start, Reason: ReasonOK, Phases: make([]PhaseTiming, 0, 4)}
 	ctx, cancel := context.WithDeadline(ctx, start.Add(p.cfg.Timeout))
 	defer cancel()
-	a := &attempt{res: &res, now: p.cfg.Now}
-	p.run(ctx, a, t)
+	a := attempt{res: &res, now: p.cfg.Now}
+	p.run(ctx, &a, t)
 	res.Duration = p.cfg.Now().Sub(start)
 	return res
 }
@@ -153,7 +154,7 @@ func (p *Prober) run(ctx context.Context, a *attempt, t Target) {
 		return
 	}
 	ip := host
-	if net.ParseIP(host) == nil {
+	if _, err := netip.ParseAddr(host); err != nil {
 		a.start(PhaseResolve)
 		addrs, err := p.cfg.Resolver.LookupHost(ctx, host)
 		if err == nil && len(addrs) == 0 {
