@@ -1,0 +1,722 @@
+//go:build linux
+
+package app
+
+// The daemon end to end against a real etcd and kube-apiserver (package
+// kubetest): API server → discovery → scheduler → dialer → /metrics and
+// /status. It skips with a hint when the binaries are missing or when not
+// root, and fails instead when the environment variable CI is set.
+//
+// Safety: the probe dials what discovery finds, so the test first makes the
+// Service range 10.96.0.0/16 and the pod range 10.244.0.0/16 unreachable in
+// this network namespace (routes of type unreachable, removed at the end):
+// those dials fail at once with "no route to host" and no packet leaves the
+// machine. The dns path resolves through a loopback DNS stand-in, not the
+// node's resolver, so no DNS query leaves either. A watchdog stops the daemon
+// if a route goes away while it runs. Only the hostport path connects: to a
+// sensor stand-in on loopback, over verified TLS.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
+	"github.com/sensorprobe/sensorprobe/internal/standin"
+	"github.com/sensorprobe/sensorprobe/internal/status"
+)
+
+const (
+	e2eNamespace = "rhacs-e2e"
+	e2eNode      = "node-a"
+	e2eSensorIP  = "10.96.0.50" // Service sensor, then moved to e2eMovedIP
+	e2eMovedIP   = "10.96.0.60"
+	e2eWebhookIP = "10.96.0.51" // Service sensor-webhook
+	e2ePodIP     = "10.244.1.5" // the sensor pod, in its EndpointSlice
+	// e2eWaitLimit only bounds a broken test; nothing asserts how long a step took.
+	e2eWaitLimit = 60 * time.Second
+)
+
+// e2eBlockedNetworks are the Service and pod ranges the test makes unreachable.
+func e2eBlockedNetworks() []string { return []string{"10.96.0.0/16", "10.244.0.0/16"} }
+
+// TestDaemonKubeEndToEnd runs the daemon as the DaemonSet does, with
+// --kubeconfig pointing at a real API server that holds what a secured
+// cluster has, and checks that what discovery finds is what the probe dials
+// and exports: every discovered path on sensorprobe_path_info with its
+// target, the relay's path marked, the blocked paths failing as
+// unreachable, hostport up over TLS, and the Kubernetes facts on /metrics and
+// /status. Then sensor's Service moves to another ClusterIP and the probe
+// follows it, dropping the old target.
+func TestDaemonKubeEndToEnd(t *testing.T) {
+	env := kubetest.StartForTest(t)
+	e2eBlockClusterNetworks(t, e2eSensorIP, e2eMovedIP, e2eWebhookIP, e2ePodIP)
+
+	ns, svc := e2eNamespace, "sensor."+e2eNamespace+".svc"
+	f := newE2EFixture(t, env.AdminClient(t), ns)
+	f.service("sensor", e2eSensorIP, corev1.ServicePort{Name: "https", Port: 443})
+	f.service("sensor-webhook", e2eWebhookIP, corev1.ServicePort{Name: "webhook", Port: 443})
+	f.sensorPod("sensor-1", e2eNode, e2ePodIP, "192.0.2.10")
+	f.endpointSlice(e2ePodIP, e2eNode)
+	f.collector(svc + ":443")
+
+	// The hostport path: a sensor stand-in on loopback with sensor's SANs,
+	// verified against a test CA given by --ca-file.
+	ca, err := standin.NewCA(standin.CAName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(standin.LeafOptions{CommonName: "sensor." + ns, DNSNames: standin.SensorSANs(ns)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sensor, err := standin.NewSensor(standin.SensorConfig{Cert: cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sensor.Close() })
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The cluster DNS: the dns path resolves sensor.<ns>.svc here, never
+	// through the node's resolver.
+	dns, err := standin.NewDNS(map[string]string{svc: e2eSensorIP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dns.Close() })
+
+	cfg, err := ParseDaemon([]string{
+		"--kubeconfig=" + e2eKubeconfig(t, env, dir),
+		"--namespace=" + ns,
+		"--node=" + e2eNode,
+		"--interval=1s",
+		"--timeout=500ms",
+		"--web.listen-address=127.0.0.1:0",
+		"--ca-file=" + caFile,
+		"--target=hostport=" + sensor.Addr(),
+	}, io.Discard, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("ParseDaemon: %v", err)
+	}
+	cfg.Dial.Resolver = dns.Resolver()
+	d := startE2EDaemon(t, cfg)
+
+	wantInfo := map[string]map[string]string{
+		"clusterip": {"target": e2eSensorIP + ":443", "server_name": svc, "check": "http", "relay": "false"},
+		"dns":       {"target": svc + ":443", "server_name": svc, "check": "http", "relay": "true"},
+		"hostport":  {"target": sensor.Addr(), "server_name": svc, "check": "http", "relay": "false"},
+		"podip":     {"target": e2ePodIP + ":8443", "server_name": svc, "check": "http", "relay": "false"},
+		"webhook":   {"target": e2eWebhookIP + ":443", "server_name": "sensor-webhook." + ns + ".svc", "check": "http", "relay": "false"},
+	}
+	blocked := []string{"clusterip", "dns", "podip", "webhook"}
+	var rep status.Report
+	var m e2eMetrics
+	e2eAwait(t, "discovered paths probed and exported", func() error {
+		var err error
+		if m, err = d.metrics(); err != nil {
+			return err
+		}
+		if rep, err = d.status(); err != nil {
+			return err
+		}
+		var errs []error
+		if diff := cmp.Diff(wantInfo, m.pathInfo()); diff != "" {
+			errs = append(errs, fmt.Errorf("sensorprobe_path_info (-want +got):\n%s", diff))
+		}
+		for _, p := range blocked {
+			if v := m.value("sensorprobe_probe_attempts_total", "path", p, "reason", "unreachable"); v <= 0 {
+				errs = append(errs, fmt.Errorf(`sensorprobe_probe_attempts_total{path=%q,reason="unreachable"} = %v, want > 0`, p, v))
+			}
+		}
+		for _, g := range []struct {
+			name string
+			kv   []string
+		}{
+			{"sensorprobe_path_up", []string{"path", "hostport"}},
+			{"sensorprobe_kube_discovery_up", nil},
+			{"sensorprobe_sensor_on_this_node", nil},
+		} {
+			if got := m.value(g.name, g.kv...); got != 1 {
+				errs = append(errs, fmt.Errorf("%s%v = %v, want 1", g.name, g.kv, got))
+			}
+		}
+		if rep.Kubernetes == nil || rep.Kubernetes.RelayPath == "" {
+			errs = append(errs, fmt.Errorf("/status kubernetes section without a relay path: %+v", rep.Kubernetes))
+		}
+		return errors.Join(errs...)
+	})
+
+	t.Run("blocked paths fail as unreachable only", func(t *testing.T) {
+		// Any other outcome would mean a dial got past the unreachable routes.
+		for _, p := range blocked {
+			for _, r := range m.series("sensorprobe_probe_attempts_total") {
+				if r.labels["path"] == p && r.labels["reason"] != "unreachable" && r.value != 0 {
+					t.Errorf(`sensorprobe_probe_attempts_total{path=%q,reason=%q} = %v, want 0`, p, r.labels["reason"], r.value)
+				}
+			}
+			if got := m.value("sensorprobe_path_up", "path", p); got != 0 {
+				t.Errorf("sensorprobe_path_up{path=%q} = %v, want 0", p, got)
+			}
+		}
+		if got := m.value("sensorprobe_probe_attempts_total", "path", "hostport", "reason", "ok"); got <= 0 {
+			t.Errorf(`sensorprobe_probe_attempts_total{path="hostport",reason="ok"} = %v, want > 0`, got)
+		}
+	})
+
+	t.Run("status page", func(t *testing.T) {
+		k := rep.Kubernetes
+		want := &status.Kubernetes{
+			DiscoveryUp: true, SensorOnThisNode: e2ePtr(true), SensorPod: ns + "/sensor-1", SensorNode: e2eNode,
+			RelayEndpoint: svc + ":443", RelayPath: "dns",
+		}
+		if diff := cmp.Diff(want, k); diff != "" {
+			t.Errorf("/status kubernetes (-want +got):\n%s", diff)
+		}
+		got := map[string]string{}
+		for _, p := range rep.Paths {
+			got[p.Name] = fmt.Sprintf("target=%s relay=%v up=%v", p.Target, p.Relay, p.Up)
+			if p.Name == "hostport" && (p.TLS == nil || !p.TLS.Verified) {
+				t.Errorf("/status hostport TLS = %+v, want verified against --ca-file", p.TLS)
+			}
+		}
+		wantPaths := map[string]string{}
+		for name, l := range wantInfo {
+			wantPaths[name] = fmt.Sprintf("target=%s relay=%s up=%v", l["target"], l["relay"], name == "hostport")
+		}
+		if diff := cmp.Diff(wantPaths, got); diff != "" {
+			t.Errorf("/status paths (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("sensor Service moves to another ClusterIP", func(t *testing.T) {
+		f.deleteService("sensor")
+		f.service("sensor", e2eMovedIP, corev1.ServicePort{Name: "https", Port: 443})
+		dns.Set(svc, e2eMovedIP)
+		old := e2eSensorIP + ":443"
+		e2eAwait(t, "clusterip path on the new IP, old target gone", func() error {
+			m, err := d.metrics()
+			if err != nil {
+				return err
+			}
+			if got := m.pathInfo()["clusterip"]["target"]; got != e2eMovedIP+":443" {
+				return fmt.Errorf("clusterip target = %q, want %s:443", got, e2eMovedIP)
+			}
+			if strings.Contains(m.text, old) {
+				return fmt.Errorf("/metrics still mentions %s", old)
+			}
+			rep, err := d.status()
+			if err != nil {
+				return err
+			}
+			if i := slices.IndexFunc(rep.Paths, func(p status.Path) bool { return p.Target == old }); i >= 0 {
+				return fmt.Errorf("/status path %s still targets %s", rep.Paths[i].Name, old)
+			}
+			return nil
+		})
+		// The new target is probed, and fails as the old one did.
+		m, err := d.metrics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := m.value("sensorprobe_probe_attempts_total", "path", "clusterip", "reason", "unreachable")
+		e2eAwait(t, "attempts on the new clusterip target", func() error {
+			m, err := d.metrics()
+			if err != nil {
+				return err
+			}
+			rep, err := d.status()
+			if err != nil {
+				return err
+			}
+			i := slices.IndexFunc(rep.Paths, func(p status.Path) bool { return p.Name == "clusterip" })
+			if i < 0 || !strings.Contains(rep.Paths[i].Error, e2eMovedIP) {
+				return fmt.Errorf("/status has no failed attempt on %s yet", e2eMovedIP)
+			}
+			if got := m.value("sensorprobe_probe_attempts_total", "path", "clusterip", "reason", "unreachable"); got <= before {
+				return fmt.Errorf("clusterip unreachable attempts = %v, want more than %v", got, before)
+			}
+			return nil
+		})
+	})
+
+	if err := d.stop(t); err != nil {
+		t.Errorf("RunDaemon returned %v after its context was cancelled, want nil", err)
+	}
+}
+
+func e2ePtr[T any](v T) *T { return &v }
+
+// e2eAwait polls check until it returns nil; the limit only bounds a broken test.
+func e2eAwait(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(e2eWaitLimit)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: gave up after %v:\n%v", what, e2eWaitLimit, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// e2eBlockClusterNetworks adds routes of type unreachable for the Service and
+// pod ranges, removes them when the test ends, and checks that every address
+// in probed is unreachable. It skips (fails under CI) when not root; it fails
+// when a route cannot be added, for instance because another test holds it.
+func e2eBlockClusterNetworks(t *testing.T, probed ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		msg := "needs root: it adds unreachable routes for " + strings.Join(e2eBlockedNetworks(), " and ") +
+			" so that no probe leaves this machine; run as root, e.g. sudo -E go test -race -run TestDaemonKubeEndToEnd ./internal/app"
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set and the test is not root: %s", msg)
+		}
+		t.Skip(msg)
+	}
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		t.Fatalf("iproute2's ip is needed to block the cluster networks: %v", err)
+	}
+	for _, cidr := range e2eBlockedNetworks() {
+		if out, err := exec.Command(ip, "route", "add", "unreachable", cidr).CombinedOutput(); err != nil {
+			t.Fatalf("ip route add unreachable %s: %v: %s (does another test hold it? see ip route show type unreachable)", cidr, err, bytes.TrimSpace(out))
+		}
+		t.Cleanup(func() {
+			if out, err := exec.Command(ip, "route", "del", "unreachable", cidr).CombinedOutput(); err != nil {
+				t.Errorf("ip route del unreachable %s: %v: %s", cidr, err, bytes.TrimSpace(out))
+			}
+		})
+	}
+	for _, addr := range probed {
+		// ip route get fails with "No route to host" for an unreachable route.
+		out, err := exec.Command(ip, "route", "get", addr).CombinedOutput()
+		if err == nil || !bytes.Contains(out, []byte("No route to host")) {
+			t.Fatalf("%s is not unreachable after adding the routes (a more specific route or a policy rule?): ip route get: %v: %s", addr, err, bytes.TrimSpace(out))
+		}
+	}
+	if err := e2eRoutesPresent(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// e2eRoutesPresent reports whether the unreachable routes are still in the
+// main routing table, read from /proc/net/route (RTF_REJECT set).
+func e2eRoutesPresent() error {
+	b, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return fmt.Errorf("read routes: %w", err)
+	}
+	const rtfReject = 0x0200
+	found := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		flags, err := strconv.ParseUint(f[3], 16, 32)
+		if err != nil || flags&rtfReject == 0 {
+			continue
+		}
+		found[f[1]+"/"+f[7]] = true
+	}
+	for _, cidr := range e2eBlockedNetworks() {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			return err
+		}
+		// /proc/net/route prints addresses as little-endian hex words.
+		le := func(b []byte) string { return fmt.Sprintf("%02X%02X%02X%02X", b[3], b[2], b[1], b[0]) }
+		if !found[le(n.IP.To4())+"/"+le(n.Mask)] {
+			return fmt.Errorf("the unreachable route for %s is gone: the probe could dial out of this machine", cidr)
+		}
+	}
+	return nil
+}
+
+// e2eKubeconfig writes a kubeconfig for the API server's admin user into dir.
+func e2eKubeconfig(t *testing.T, env *kubetest.Env, dir string) string {
+	t.Helper()
+	a := env.Admin
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["e2e"] = &clientcmdapi.Cluster{Server: a.Host, CertificateAuthorityData: a.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificate: a.CertFile, ClientKey: a.KeyFile}
+	kc.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: "admin"}
+	kc.CurrentContext = "e2e"
+	path := filepath.Join(dir, "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatalf("write kubeconfig: %v", err)
+	}
+	return path
+}
+
+// e2eDaemon is RunDaemon running in a goroutine.
+type e2eDaemon struct {
+	base      string
+	client    *http.Client
+	cancel    context.CancelFunc
+	exited    chan struct{}
+	watchDone chan struct{}
+	err       error // RunDaemon's result, set before exited is closed
+	once      sync.Once
+	stopErr   error // what stop returns
+}
+
+// startE2EDaemon runs RunDaemon(cfg) until stop or the end of the test. Its
+// logs are shown when the test fails. A watchdog stops it if the unreachable
+// routes go away.
+func startE2EDaemon(t *testing.T, cfg *Config) *e2eDaemon {
+	t.Helper()
+	logs := &e2eLog{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("daemon log (tail):\n%s", logs.tail(20000))
+		}
+	})
+	listen := make(chan string, 1)
+	logger := slog.New(e2eListenCatcher{slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), listen})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	d := &e2eDaemon{client: &http.Client{Timeout: 5 * time.Second}, cancel: cancel, exited: make(chan struct{}), watchDone: make(chan struct{})}
+	go func() {
+		defer close(d.watchDone)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if err := e2eRoutesPresent(); err != nil {
+				cancel()
+				t.Errorf("stopped the daemon: %v", err)
+				return
+			}
+		}
+	}()
+	go func() {
+		d.err = RunDaemon(ctx, cfg, logger)
+		close(d.exited)
+	}()
+	t.Cleanup(func() { d.stop(t) })
+
+	// RunDaemon binds --web.listen-address 127.0.0.1:0 and logs the address it got.
+	select {
+	case addr := <-listen:
+		d.base = "http://" + addr
+	case <-d.exited:
+		t.Fatalf("RunDaemon returned before serving: %v", d.err)
+	case <-time.After(e2eWaitLimit):
+		t.Fatal("RunDaemon logged no listen address")
+	}
+	return d
+}
+
+// stop cancels the daemon and returns what RunDaemon returned.
+func (d *e2eDaemon) stop(t *testing.T) error {
+	d.once.Do(func() {
+		d.cancel()
+		<-d.watchDone
+		select {
+		case <-d.exited:
+			d.stopErr = d.err
+		case <-time.After(30 * time.Second):
+			d.stopErr = errors.New("RunDaemon did not return 30 s after its context was cancelled")
+			t.Error(d.stopErr)
+		}
+	})
+	return d.stopErr
+}
+
+func (d *e2eDaemon) get(path string) ([]byte, error) {
+	resp, err := d.client.Get(d.base + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return b, nil
+}
+
+func (d *e2eDaemon) metrics() (e2eMetrics, error) {
+	b, err := d.get("/metrics")
+	if err != nil {
+		return e2eMetrics{}, err
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		return e2eMetrics{}, fmt.Errorf("parse /metrics: %w", err)
+	}
+	return e2eMetrics{text: string(b), fams: fams}, nil
+}
+
+func (d *e2eDaemon) status() (status.Report, error) {
+	var rep status.Report
+	b, err := d.get("/status")
+	if err != nil {
+		return rep, err
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return rep, fmt.Errorf("parse /status: %w", err)
+	}
+	return rep, nil
+}
+
+// e2eMetrics is one scrape of /metrics.
+type e2eMetrics struct {
+	text string
+	fams map[string]*dto.MetricFamily
+}
+
+type e2eSeries struct {
+	labels map[string]string
+	value  float64
+}
+
+func (m e2eMetrics) series(name string) []e2eSeries {
+	mf := m.fams[name]
+	if mf == nil {
+		return nil
+	}
+	var out []e2eSeries
+	for _, s := range mf.GetMetric() {
+		l := map[string]string{}
+		for _, lp := range s.GetLabel() {
+			l[lp.GetName()] = lp.GetValue()
+		}
+		v := s.GetUntyped().GetValue()
+		switch mf.GetType() {
+		case dto.MetricType_GAUGE:
+			v = s.GetGauge().GetValue()
+		case dto.MetricType_COUNTER:
+			v = s.GetCounter().GetValue()
+		}
+		out = append(out, e2eSeries{labels: l, value: v})
+	}
+	return out
+}
+
+// value returns the value of the series of name with the label pairs kv
+// (name, value, name, value…), or -1 when there is none.
+func (m e2eMetrics) value(name string, kv ...string) float64 {
+	for _, s := range m.series(name) {
+		ok := true
+		for i := 0; i+1 < len(kv); i += 2 {
+			ok = ok && s.labels[kv[i]] == kv[i+1]
+		}
+		if ok {
+			return s.value
+		}
+	}
+	return -1
+}
+
+// pathInfo returns sensorprobe_path_info's labels by path, without the path label.
+func (m e2eMetrics) pathInfo() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, s := range m.series("sensorprobe_path_info") {
+		p := s.labels["path"]
+		delete(s.labels, "path")
+		out[p] = s.labels
+	}
+	return out
+}
+
+// e2eLog collects the daemon's log lines; safe while the daemon writes.
+type e2eLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *e2eLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *e2eLog) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.b.String()
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// e2eListenCatcher passes records on and sends the first "listen" attribute
+// (the address RunDaemon bound) to addr.
+type e2eListenCatcher struct {
+	slog.Handler
+	addr chan<- string
+}
+
+func (h e2eListenCatcher) Handle(ctx context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "listen" {
+			return true
+		}
+		select {
+		case h.addr <- a.Value.String():
+		default:
+		}
+		return false
+	})
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h e2eListenCatcher) WithAttrs(as []slog.Attr) slog.Handler {
+	return e2eListenCatcher{h.Handler.WithAttrs(as), h.addr}
+}
+
+func (h e2eListenCatcher) WithGroup(name string) slog.Handler {
+	return e2eListenCatcher{h.Handler.WithGroup(name), h.addr}
+}
+
+// e2eFixture creates the RHACS objects discovery reads, the way the chart and
+// the (absent) controllers would.
+type e2eFixture struct {
+	t   *testing.T
+	ctx context.Context
+	c   kubernetes.Interface
+	ns  string
+}
+
+func newE2EFixture(t *testing.T, c kubernetes.Interface, ns string) *e2eFixture {
+	kubetest.EnsureNamespace(t.Context(), t, c, ns)
+	return &e2eFixture{t: t, ctx: t.Context(), c: c, ns: ns}
+}
+
+func (f *e2eFixture) must(what string, err error) {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (f *e2eFixture) service(name, ip string, port corev1.ServicePort) {
+	f.t.Helper()
+	port.Protocol = corev1.ProtocolTCP
+	_, err := f.c.CoreV1().Services(f.ns).Create(f.ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{port}, Selector: map[string]string{"app": "sensor"}},
+	}, metav1.CreateOptions{})
+	f.must("create service "+name, err)
+}
+
+func (f *e2eFixture) deleteService(name string) {
+	f.t.Helper()
+	f.must("delete service "+name, f.c.CoreV1().Services(f.ns).Delete(f.ctx, name, metav1.DeleteOptions{}))
+}
+
+// sensorPod creates a sensor pod bound to node and gives it the status a kubelet would.
+func (f *e2eFixture) sensorPod(name, node, podIP, hostIP string) {
+	f.t.Helper()
+	p, err := f.c.CoreV1().Pods(f.ns).Create(f.ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "sensor"}},
+		Spec: corev1.PodSpec{
+			NodeName: node,
+			Containers: []corev1.Container{{
+				Name: "sensor", Image: "registry.invalid/sensor:test",
+				Ports: []corev1.ContainerPort{{Name: "api", ContainerPort: 8443, Protocol: corev1.ProtocolTCP}},
+			}},
+		},
+	}, metav1.CreateOptions{})
+	f.must("create pod "+name, err)
+	p.Status = corev1.PodStatus{
+		Phase:  corev1.PodRunning,
+		HostIP: hostIP, HostIPs: []corev1.HostIP{{IP: hostIP}},
+		PodIP: podIP, PodIPs: []corev1.PodIP{{IP: podIP}},
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}},
+	}
+	_, err = f.c.CoreV1().Pods(f.ns).UpdateStatus(f.ctx, p, metav1.UpdateOptions{})
+	f.must("update pod status "+name, err)
+}
+
+// endpointSlice creates the sensor EndpointSlice with one ready endpoint.
+func (f *e2eFixture) endpointSlice(ip, node string) {
+	f.t.Helper()
+	name, port, proto, ready := "https", int32(8443), corev1.ProtocolTCP, true
+	_, err := f.c.DiscoveryV1().EndpointSlices(f.ns).Create(f.ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "sensor-x1", Labels: map[string]string{"kubernetes.io/service-name": "sensor"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &port, Protocol: &proto}},
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{ip},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			NodeName:   &node,
+		}},
+	}, metav1.CreateOptions{})
+	f.must("create endpointslice", err)
+}
+
+// collector creates DaemonSet collector with the relay set-up of a
+// VM-scanning cluster: hostNetwork, and the given advertised endpoint.
+func (f *e2eFixture) collector(advertised string) {
+	f.t.Helper()
+	labels := map[string]string{"app": "collector"}
+	_, err := f.c.AppsV1().DaemonSets(f.ns).Create(f.ctx, &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "collector"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					HostNetwork: true,
+					DNSPolicy:   corev1.DNSClusterFirstWithHostNet,
+					Containers: []corev1.Container{
+						{Name: "collector", Image: "registry.invalid/collector:test", Env: []corev1.EnvVar{
+							{Name: "GRPC_SERVER", Value: "sensor." + f.ns + ".svc:443"},
+							{Name: "SNI_HOSTNAME", Value: "sensor." + f.ns + ".svc"},
+						}},
+						{Name: "compliance", Image: "registry.invalid/main:test", Env: []corev1.EnvVar{
+							{Name: "ROX_ADVERTISED_ENDPOINT", Value: advertised},
+							{Name: "ROX_VIRTUAL_MACHINES", Value: "true"},
+						}},
+					},
+				},
+			},
+		},
+	}, metav1.CreateOptions{})
+	f.must("create daemonset collector", err)
+}
