@@ -39,6 +39,24 @@ type CheckError struct {
 // Error returns the answer the check received.
 func (e *CheckError) Error() string { return "unexpected answer: " + e.Detail }
 
+// ClientCertRejectedError marks a connection that the server dropped right
+// after a TLS 1.3 handshake in which a client certificate was presented. In
+// TLS 1.3 the server checks the client certificate after the client has
+// finished its handshake; when it rejects it, its alert can be lost to the
+// reset that follows the client's first write. Classify counts it as a TLS
+// error, not as a network reset.
+type ClientCertRejectedError struct {
+	Err error
+}
+
+// Error says what most likely happened, then the error seen.
+func (e *ClientCertRejectedError) Error() string {
+	return "connection dropped right after presenting the client certificate (rejected by the server?): " + e.Err.Error()
+}
+
+// Unwrap returns the error seen.
+func (e *ClientCertRejectedError) Unwrap() error { return e.Err }
+
 // Classify maps an attempt's error to a Reason. It relies only on error types
 // and values (errors.Is / errors.As), never on error text. A nil error is
 // ReasonOK. Errors wrapped in a *PhaseError are classified in the light of
@@ -61,6 +79,11 @@ func Classify(err error) Reason {
 	}
 	if r, ok := classifyCert(err); ok {
 		return r
+	}
+	// A TLS alert names the cause better than the reset that follows it,
+	// as when sensor rejects a client certificate.
+	if cr := (*ClientCertRejectedError)(nil); errors.As(err, &cr) || isTLSAlert(err) {
+		return ReasonTLSError
 	}
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -89,9 +112,6 @@ func Classify(err error) Reason {
 			return ReasonCheckTimeout
 		}
 		return ReasonCheckFailed
-	}
-	if isTLSAlert(err) {
-		return ReasonTLSError
 	}
 	switch phase {
 	case PhaseTLS:

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"syscall"
 	"time"
 )
 
@@ -205,7 +206,12 @@ func (p *Prober) run(ctx context.Context, a *attempt, t Target) {
 		detail, err = p.httpCheck(ctx, tconn, res.ServerName)
 	}
 	res.Detail = detail
-	_ = a.end(withPendingAlert(tconn, err))
+	err = withPendingAlert(tconn, err)
+	if err != nil && len(p.cfg.Certificates) > 0 && cs.Version == tls.VersionTLS13 &&
+		!isTLSAlert(err) && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF)) {
+		err = &ClientCertRejectedError{Err: err}
+	}
+	_ = a.end(err)
 }
 
 // withPendingAlert adds to a failed check the TLS alert the server sent, if
