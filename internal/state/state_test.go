@@ -480,8 +480,8 @@ func TestReadyFollowsTargets(t *testing.T) {
 func TestConcurrentRecordSnapshot(t *testing.T) {
 	const (
 		paths   = 4
-		writers = 4 // per path
-		each    = 200
+		writers = 2 // per path
+		each    = 100
 	)
 	s := state.New()
 	var targets []dial.Target
