@@ -498,3 +498,33 @@ func TestServeBadWebConfig(t *testing.T) {
 		})
 	}
 }
+
+// A context cancelled before Serve starts (another part of the daemon failed
+// at start-up) makes Serve return nil promptly, with or without a web config.
+func TestServeCancelledBeforeStart(t *testing.T) {
+	tests := []struct {
+		name      string
+		webConfig func(t *testing.T) string
+	}{
+		{name: "plain HTTP", webConfig: func(*testing.T) string { return "" }},
+		{name: "basic auth", webConfig: func(t *testing.T) string { return writeWebConfig(t, "prometheus", "s3cret") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := web.Listen(t.Context(), "127.0.0.1:0", "--web.listen-address")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			h := web.Handler(web.Options{Gatherer: registry(t), Ready: func() bool { return true }, Logger: discard()})
+			cfg := tt.webConfig(t)
+			errc := make(chan error, 1)
+			go func() { errc <- web.Serve(ctx, ln, h, cfg, discard()) }()
+			if err := wait(t, errc); err != nil {
+				t.Errorf("Serve with a cancelled context = %v, want nil", err)
+			}
+		})
+	}
+}
