@@ -113,9 +113,16 @@ func (m *Metrics) SetPaths(paths []string) {
 	}
 }
 
-// Observe counts one result.
+// Observe counts one result. A result for a path that is not (or no
+// longer) in the set given to SetPaths is ignored, so that an attempt that
+// finishes just after its path was removed cannot bring its series back.
 func (m *Metrics) Observe(r dial.Result) {
 	p := r.Target.Path
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.paths[p] {
+		return
+	}
 	m.attempts.WithLabelValues(p, string(r.Reason)).Inc()
 	if r.Reason.IsTimeout() {
 		m.ioTimeouts.WithLabelValues(p, string(r.FailedPhase)).Inc()

@@ -137,3 +137,30 @@ func TestEveryReasonPreinitialised(t *testing.T) {
 		t.Errorf("io timeout series = %d, want 3 (connect, tls, check)", n)
 	}
 }
+
+// TestObserveIgnoresRemovedPath checks that a result arriving after its path
+// was removed does not bring the path's series back.
+func TestObserveIgnoresRemovedPath(t *testing.T) {
+	reg, m, _ := fixture(t)
+	m.SetPaths([]string{"hostport"})
+	m.Observe(dial.Result{Target: dial.Target{Path: "clusterip"}, Reason: dial.ReasonConnectTimeout, FailedPhase: dial.PhaseConnect,
+		Phases: []dial.PhaseTiming{{Phase: dial.PhaseConnect, Duration: time.Second}}})
+	for _, name := range []string{"sensorprobe_probe_attempts_total", "sensorprobe_io_timeouts_total", "sensorprobe_probe_duration_seconds"} {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, metric := range mf.GetMetric() {
+				for _, l := range metric.GetLabel() {
+					if l.GetName() == "path" && l.GetValue() == "clusterip" {
+						t.Errorf("%s has a series for the removed path clusterip", name)
+					}
+				}
+			}
+		}
+	}
+}

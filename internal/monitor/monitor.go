@@ -66,8 +66,9 @@ func New(cfg Config, store *state.Store, m *metrics.Metrics, logger *slog.Logger
 // or return nil when unknown.
 func (m *Monitor) SetFacts(vsock func() *status.VSOCK, kube func() *status.Kubernetes) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.vsock, m.kube = vsock, kube
+	m.mu.Unlock()
+	m.Reevaluate()
 }
 
 // AddListener registers l for transitions.

@@ -23,7 +23,8 @@ type Path struct {
 	Latest *dial.Result
 	// LastSuccess is when the path last succeeded; zero if never.
 	LastSuccess time.Time
-	// Since is when the path entered its current state (up or down).
+	// Since is when the path entered its current state: up, or down for its
+	// current reason (a new failure reason restarts it).
 	Since time.Time
 	// ConsecutiveFailures counts failed attempts since the last success.
 	ConsecutiveFailures int
