@@ -169,9 +169,9 @@ func TestDaemonSet(t *testing.T) {
 		Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{
 				corev1.ResourceCPU:    mustQuantity(t, "10m"),
-				corev1.ResourceMemory: mustQuantity(t, "32Mi"),
+				corev1.ResourceMemory: mustQuantity(t, "48Mi"),
 			},
-			Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity(t, "64Mi")},
+			Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity(t, "96Mi")},
 		},
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
