@@ -155,11 +155,11 @@ func (m *Monitor) Reevaluate() {
 	if old.Name == next.Name {
 		return
 	}
-	level := slog.LevelInfo
+	logf := m.log.Info
 	if next.Severity == verdict.SeverityCritical || next.Severity == verdict.SeverityWarning {
-		level = slog.LevelWarn
+		logf = m.log.Warn
 	}
-	m.log.Log(context.Background(), level, "verdict changed", "from", old.Name, "to", next.Name, "cause", next.Cause, "fix", next.Fix)
+	logf("verdict changed", "from", old.Name, "to", next.Name, "cause", next.Cause, "fix", next.Fix)
 	for _, l := range listeners {
 		l.VerdictChanged(old, next)
 	}
