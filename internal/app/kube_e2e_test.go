@@ -40,11 +40,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -80,12 +76,12 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 	e2eBlockClusterNetworks(t, e2eSensorIP, e2eMovedIP, e2eWebhookIP, e2ePodIP)
 
 	ns, svc := e2eNamespace, "sensor."+e2eNamespace+".svc"
-	f := newE2EFixture(t, env.AdminClient(t), ns)
-	f.service("sensor", e2eSensorIP, corev1.ServicePort{Name: "https", Port: 443})
-	f.service("sensor-webhook", e2eWebhookIP, corev1.ServicePort{Name: "webhook", Port: 443})
-	f.sensorPod("sensor-1", e2eNode, e2ePodIP, "192.0.2.10")
-	f.endpointSlice(e2ePodIP, e2eNode)
-	f.collector(svc + ":443")
+	f := kubetest.NewFixture(t, env.AdminClient(t), ns)
+	f.Service("sensor", e2eSensorIP, corev1.ServicePort{Name: "https", Port: 443})
+	f.Service("sensor-webhook", e2eWebhookIP, corev1.ServicePort{Name: "webhook", Port: 443})
+	f.Pod("sensor-1", e2eNode, map[string]string{"app": "sensor"}, e2ePodIP, "192.0.2.10")
+	f.EndpointSlice(e2ePodIP, e2eNode, true)
+	f.Collector(svc + ":443")
 
 	// The hostport path: a sensor stand-in on loopback with sensor's SANs,
 	// verified against a test CA given by --ca-file.
@@ -219,8 +215,8 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 	})
 
 	t.Run("sensor Service moves to another ClusterIP", func(t *testing.T) {
-		f.deleteService("sensor")
-		f.service("sensor", e2eMovedIP, corev1.ServicePort{Name: "https", Port: 443})
+		f.DeleteService("sensor")
+		f.Service("sensor", e2eMovedIP, corev1.ServicePort{Name: "https", Port: 443})
 		dns.Set(svc, e2eMovedIP)
 		old := e2eSensorIP + ":443"
 		e2eAwait(t, "clusterip path on the new IP, old target gone", func() error {
@@ -611,112 +607,4 @@ func (h e2eListenCatcher) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h e2eListenCatcher) WithGroup(name string) slog.Handler {
 	return e2eListenCatcher{h.Handler.WithGroup(name), h.addr}
-}
-
-// e2eFixture creates the RHACS objects discovery reads, the way the chart and
-// the (absent) controllers would.
-type e2eFixture struct {
-	t   *testing.T
-	ctx context.Context
-	c   kubernetes.Interface
-	ns  string
-}
-
-func newE2EFixture(t *testing.T, c kubernetes.Interface, ns string) *e2eFixture {
-	kubetest.EnsureNamespace(t.Context(), t, c, ns)
-	return &e2eFixture{t: t, ctx: t.Context(), c: c, ns: ns}
-}
-
-func (f *e2eFixture) must(what string, err error) {
-	f.t.Helper()
-	if err != nil {
-		f.t.Fatalf("%s: %v", what, err)
-	}
-}
-
-func (f *e2eFixture) service(name, ip string, port corev1.ServicePort) {
-	f.t.Helper()
-	port.Protocol = corev1.ProtocolTCP
-	_, err := f.c.CoreV1().Services(f.ns).Create(f.ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{port}, Selector: map[string]string{"app": "sensor"}},
-	}, metav1.CreateOptions{})
-	f.must("create service "+name, err)
-}
-
-func (f *e2eFixture) deleteService(name string) {
-	f.t.Helper()
-	f.must("delete service "+name, f.c.CoreV1().Services(f.ns).Delete(f.ctx, name, metav1.DeleteOptions{}))
-}
-
-// sensorPod creates a sensor pod bound to node and gives it the status a kubelet would.
-func (f *e2eFixture) sensorPod(name, node, podIP, hostIP string) {
-	f.t.Helper()
-	p, err := f.c.CoreV1().Pods(f.ns).Create(f.ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "sensor"}},
-		Spec: corev1.PodSpec{
-			NodeName: node,
-			Containers: []corev1.Container{{
-				Name: "sensor", Image: "registry.invalid/sensor:test",
-				Ports: []corev1.ContainerPort{{Name: "api", ContainerPort: 8443, Protocol: corev1.ProtocolTCP}},
-			}},
-		},
-	}, metav1.CreateOptions{})
-	f.must("create pod "+name, err)
-	p.Status = corev1.PodStatus{
-		Phase:  corev1.PodRunning,
-		HostIP: hostIP, HostIPs: []corev1.HostIP{{IP: hostIP}},
-		PodIP: podIP, PodIPs: []corev1.PodIP{{IP: podIP}},
-		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}},
-	}
-	_, err = f.c.CoreV1().Pods(f.ns).UpdateStatus(f.ctx, p, metav1.UpdateOptions{})
-	f.must("update pod status "+name, err)
-}
-
-// endpointSlice creates the sensor EndpointSlice with one ready endpoint.
-func (f *e2eFixture) endpointSlice(ip, node string) {
-	f.t.Helper()
-	name, port, proto, ready := "https", int32(8443), corev1.ProtocolTCP, true
-	_, err := f.c.DiscoveryV1().EndpointSlices(f.ns).Create(f.ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: "sensor-x1", Labels: map[string]string{"kubernetes.io/service-name": "sensor"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &port, Protocol: &proto}},
-		Endpoints: []discoveryv1.Endpoint{{
-			Addresses:  []string{ip},
-			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
-			NodeName:   &node,
-		}},
-	}, metav1.CreateOptions{})
-	f.must("create endpointslice", err)
-}
-
-// collector creates DaemonSet collector with the relay set-up of a
-// VM-scanning cluster: hostNetwork, and the given advertised endpoint.
-func (f *e2eFixture) collector(advertised string) {
-	f.t.Helper()
-	labels := map[string]string{"app": "collector"}
-	_, err := f.c.AppsV1().DaemonSets(f.ns).Create(f.ctx, &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "collector"},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					HostNetwork: true,
-					DNSPolicy:   corev1.DNSClusterFirstWithHostNet,
-					Containers: []corev1.Container{
-						{Name: "collector", Image: "registry.invalid/collector:test", Env: []corev1.EnvVar{
-							{Name: "GRPC_SERVER", Value: "sensor." + f.ns + ".svc:443"},
-							{Name: "SNI_HOSTNAME", Value: "sensor." + f.ns + ".svc"},
-						}},
-						{Name: "compliance", Image: "registry.invalid/main:test", Env: []corev1.EnvVar{
-							{Name: "ROX_ADVERTISED_ENDPOINT", Value: advertised},
-							{Name: "ROX_VIRTUAL_MACHINES", Value: "true"},
-						}},
-					},
-				},
-			},
-		},
-	}, metav1.CreateOptions{})
-	f.must("create daemonset collector", err)
 }

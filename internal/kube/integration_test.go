@@ -20,9 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,159 +51,28 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// fixture creates the RHACS objects discovery reads, the way the chart and
-// the (absent) controllers would.
+// fixture is a kubetest.Fixture whose Service IPs are 10.96.<subnet>.x, so
+// that tests sharing an API server use different addresses.
 type fixture struct {
-	t      *testing.T
-	ctx    context.Context
-	c      kubernetes.Interface
-	ns     string
+	*kubetest.Fixture
 	subnet int
 }
 
-// newFixture works in namespace ns; its Service IPs are 10.96.<subnet>.x, so
-// tests sharing an API server must use different subnets.
 func newFixture(t *testing.T, env *kubetest.Env, ns string, subnet int) *fixture {
-	c := env.AdminClient(t)
-	kubetest.EnsureNamespace(t.Context(), t, c, ns)
-	return &fixture{t: t, ctx: t.Context(), c: c, ns: ns, subnet: subnet}
+	return &fixture{Fixture: kubetest.NewFixture(t, env.AdminClient(t), ns), subnet: subnet}
 }
 
 // ip returns the fixture's Service IP 10.96.<subnet>.<last>.
 func (f *fixture) ip(last int) string { return fmt.Sprintf("10.96.%d.%d", f.subnet, last) }
 
-func (f *fixture) must(what string, err error) {
-	f.t.Helper()
-	if err != nil {
-		f.t.Fatalf("%s: %v", what, err)
-	}
-}
-
-func (f *fixture) service(name, ip string, port corev1.ServicePort) {
-	f.t.Helper()
-	port.Protocol = corev1.ProtocolTCP
-	_, err := f.c.CoreV1().Services(f.ns).Create(f.ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{port}, Selector: map[string]string{"app": "sensor"}},
-	}, metav1.CreateOptions{})
-	f.must("create service "+name, err)
-}
-
-func (f *fixture) deleteService(name string) {
-	f.t.Helper()
-	f.must("delete service "+name, f.c.CoreV1().Services(f.ns).Delete(f.ctx, name, metav1.DeleteOptions{}))
-}
-
-// pod creates a pod bound to node and gives it the status a kubelet would.
-func (f *fixture) pod(name, node string, labels map[string]string, podIP, hostIP string) *corev1.Pod {
-	f.t.Helper()
-	p, err := f.c.CoreV1().Pods(f.ns).Create(f.ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: corev1.PodSpec{
-			NodeName: node,
-			Containers: []corev1.Container{{
-				Name: "main", Image: "registry.invalid/sensor:test",
-				Ports: []corev1.ContainerPort{{Name: "api", ContainerPort: 8443, Protocol: corev1.ProtocolTCP}},
-			}},
-		},
-	}, metav1.CreateOptions{})
-	f.must("create pod "+name, err)
-	p.Status = corev1.PodStatus{
-		Phase:  corev1.PodRunning,
-		HostIP: hostIP, HostIPs: []corev1.HostIP{{IP: hostIP}},
-		PodIP: podIP, PodIPs: []corev1.PodIP{{IP: podIP}},
-		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}},
-	}
-	p, err = f.c.CoreV1().Pods(f.ns).UpdateStatus(f.ctx, p, metav1.UpdateOptions{})
-	f.must("update pod status "+name, err)
-	return p
-}
-
-func (f *fixture) deletePod(name string) {
-	f.t.Helper()
-	zero := int64(0)
-	f.must("delete pod "+name, f.c.CoreV1().Pods(f.ns).Delete(f.ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}))
-}
-
-// endpointSlice creates or updates the sensor EndpointSlice with one endpoint.
-func (f *fixture) endpointSlice(ip, node string, ready bool) {
-	f.t.Helper()
-	name, port, proto := "https", int32(8443), corev1.ProtocolTCP
-	es := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: "sensor-x1", Labels: map[string]string{"kubernetes.io/service-name": "sensor"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &port, Protocol: &proto}},
-		Endpoints: []discoveryv1.Endpoint{{
-			Addresses:  []string{ip},
-			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
-			NodeName:   &node,
-		}},
-	}
-	cur, err := f.c.DiscoveryV1().EndpointSlices(f.ns).Get(f.ctx, es.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = f.c.DiscoveryV1().EndpointSlices(f.ns).Create(f.ctx, es, metav1.CreateOptions{})
-		f.must("create endpointslice", err)
-	case err != nil:
-		f.must("get endpointslice", err)
-	default:
-		es.ResourceVersion = cur.ResourceVersion
-		_, err = f.c.DiscoveryV1().EndpointSlices(f.ns).Update(f.ctx, es, metav1.UpdateOptions{})
-		f.must("update endpointslice", err)
-	}
-}
-
-// collector creates or updates DaemonSet collector with the relay set-up of a
-// VM-scanning cluster: hostNetwork, and the given advertised endpoint.
-func (f *fixture) collector(advertised string) {
-	f.t.Helper()
-	labels := map[string]string{"app": "collector"}
-	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "collector"},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					HostNetwork: true,
-					DNSPolicy:   corev1.DNSClusterFirstWithHostNet,
-					Containers: []corev1.Container{
-						{Name: "collector", Image: "registry.invalid/collector:test", Env: []corev1.EnvVar{
-							{Name: "GRPC_SERVER", Value: "sensor." + f.ns + ".svc:443"},
-							{Name: "SNI_HOSTNAME", Value: "sensor." + f.ns + ".svc"},
-						}},
-						{Name: "compliance", Image: "registry.invalid/main:test", Env: []corev1.EnvVar{
-							{Name: "ROX_ADVERTISED_ENDPOINT", Value: advertised},
-							{Name: "ROX_VIRTUAL_MACHINES_VSOCK_PORT", Value: "1818"},
-							{Name: "ROX_VIRTUAL_MACHINES", Value: "true"},
-						}},
-					},
-				},
-			},
-		},
-	}
-	cur, err := f.c.AppsV1().DaemonSets(f.ns).Get(f.ctx, "collector", metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = f.c.AppsV1().DaemonSets(f.ns).Create(f.ctx, ds, metav1.CreateOptions{})
-		f.must("create daemonset", err)
-	case err != nil:
-		f.must("get daemonset", err)
-	default:
-		ds.ResourceVersion = cur.ResourceVersion
-		_, err = f.c.AppsV1().DaemonSets(f.ns).Update(f.ctx, ds, metav1.UpdateOptions{})
-		f.must("update daemonset", err)
-	}
-}
-
 // rhacs creates what a secured cluster has: both Services, a ready sensor
 // pod on node-a with its EndpointSlice, and the collector DaemonSet.
 func (f *fixture) rhacs() {
-	f.service("sensor", f.ip(50), corev1.ServicePort{Name: "https", Port: 443})
-	f.service("sensor-webhook", f.ip(51), corev1.ServicePort{Name: "webhook", Port: 443})
-	f.pod("sensor-1", "node-a", map[string]string{"app": "sensor"}, "10.244.1.5", "192.0.2.1")
-	f.endpointSlice("10.244.1.5", "node-a", true)
-	f.collector("sensor." + f.ns + ".svc:443")
+	f.Service("sensor", f.ip(50), corev1.ServicePort{Name: "https", Port: 443})
+	f.Service("sensor-webhook", f.ip(51), corev1.ServicePort{Name: "webhook", Port: 443})
+	f.Pod("sensor-1", "node-a", map[string]string{"app": "sensor"}, "10.244.1.5", "192.0.2.1")
+	f.EndpointSlice("10.244.1.5", "node-a", true)
+	f.Collector("sensor." + f.Namespace + ".svc:443")
 }
 
 // started is a running Discovery with what the test needs to watch it.
@@ -314,9 +181,9 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	}
 
 	t.Run("sensor moves to another node", func(t *testing.T) {
-		f.deletePod("sensor-1")
-		f.pod("sensor-2", "node-b", map[string]string{"app": "sensor"}, "10.244.2.7", "192.0.2.2")
-		f.endpointSlice("10.244.2.7", "node-b", true)
+		f.DeletePod("sensor-1")
+		f.Pod("sensor-2", "node-b", map[string]string{"app": "sensor"}, "10.244.2.7", "192.0.2.2")
+		f.EndpointSlice("10.244.2.7", "node-b", true)
 		got := s.await(t, waitLimit, "sensor on node-b", func(s Snapshot) bool {
 			tg, _ := target(s, "podip")
 			return s.SensorNode == "node-b" && tg.Addr == "10.244.2.7:8443"
@@ -327,9 +194,9 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	})
 
 	t.Run("service IP changes", func(t *testing.T) {
-		f.deleteService("sensor")
+		f.DeleteService("sensor")
 		s.await(t, waitLimit, "clusterip path gone", func(s Snapshot) bool { return !hasPath("clusterip")(s) })
-		f.service("sensor", f.ip(60), corev1.ServicePort{Name: "https", Port: 443})
+		f.Service("sensor", f.ip(60), corev1.ServicePort{Name: "https", Port: 443})
 		got := s.await(t, waitLimit, "clusterip path on the new IP", hasPath("clusterip"))
 		if tg, _ := target(got, "clusterip"); tg.Addr != f.ip(60)+":443" {
 			t.Errorf("clusterip target = %q, want %s:443", tg.Addr, f.ip(60))
@@ -337,22 +204,22 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	})
 
 	t.Run("endpoints go unready", func(t *testing.T) {
-		f.endpointSlice("10.244.2.7", "node-b", false)
+		f.EndpointSlice("10.244.2.7", "node-b", false)
 		got := s.await(t, waitLimit, "podip path gone", func(s Snapshot) bool { return !hasPath("podip")(s) })
 		if !got.APIUp || len(got.Targets) != 4 {
 			t.Errorf("snapshot after endpoints went unready: %+v", got)
 		}
-		f.endpointSlice("10.244.2.7", "node-b", true)
+		f.EndpointSlice("10.244.2.7", "node-b", true)
 		s.await(t, waitLimit, "podip path back", hasPath("podip"))
 	})
 
 	t.Run("relay switches to the hostPort workaround", func(t *testing.T) {
-		f.collector("localhost:8443")
+		f.Collector("localhost:8443")
 		got := s.await(t, waitLimit, "relay path hostport", func(s Snapshot) bool { return s.RelayPath == "hostport" })
 		if got.Relay.AdvertisedEndpoint != "localhost:8443" {
 			t.Errorf("advertised endpoint = %q", got.Relay.AdvertisedEndpoint)
 		}
-		f.collector(f.ip(60) + ":443")
+		f.Collector(f.ip(60) + ":443")
 		s.await(t, waitLimit, "relay path clusterip", func(s Snapshot) bool { return s.RelayPath == "clusterip" })
 	})
 
@@ -418,8 +285,8 @@ func TestRBACShippedRules(t *testing.T) {
 	if ns := rbac.serviceAccounts[0].Namespace; ns != "stackrox" {
 		t.Fatalf("shipped ServiceAccount is in namespace %q, want stackrox", ns)
 	}
-	rbac.apply(t.Context(), t, f.c)
-	self := f.pod("sensorprobe-abcde", "node-a", map[string]string{"app": "sensorprobe"}, "192.0.2.1", "192.0.2.1")
+	rbac.apply(t.Context(), t, f.Client)
+	self := f.Pod("sensorprobe-abcde", "node-a", map[string]string{"app": "sensorprobe"}, "192.0.2.1", "192.0.2.1")
 
 	sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, "stackrox", "sensorprobe"))
 	if err != nil {
@@ -464,7 +331,7 @@ func TestRBACShippedRules(t *testing.T) {
 				return sa.EventsV1().Events("stackrox").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 			}},
 			{"update daemonset collector", func() error {
-				ds, err := f.c.AppsV1().DaemonSets("stackrox").Get(ctx, "collector", metav1.GetOptions{})
+				ds, err := f.Client.AppsV1().DaemonSets("stackrox").Get(ctx, "collector", metav1.GetOptions{})
 				if err != nil {
 					return err
 				}
@@ -543,9 +410,9 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 // events lists the events.k8s.io Events about pod with reason.
 func (f *fixture) events(pod, reason string) []eventsv1.Event {
-	f.t.Helper()
-	list, err := f.c.EventsV1().Events(f.ns).List(f.ctx, metav1.ListOptions{})
-	f.must("list events", err)
+	f.T.Helper()
+	list, err := f.Client.EventsV1().Events(f.Namespace).List(f.Ctx, metav1.ListOptions{})
+	f.Must("list events", err)
 	var out []eventsv1.Event
 	for _, e := range list.Items {
 		if e.Regarding.Name == pod && e.Reason == reason {
@@ -601,7 +468,7 @@ func TestRBACMissingRule(t *testing.T) {
 			ns := "degraded-" + tt.name
 			f := newFixture(t, env, ns, 10+i)
 			f.rhacs()
-			shipped.moveTo(ns).withoutRule(tt.resource).apply(t.Context(), t, f.c)
+			shipped.moveTo(ns).withoutRule(tt.resource).apply(t.Context(), t, f.Client)
 			sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, ns, "sensorprobe"))
 			if err != nil {
 				t.Fatal(err)
@@ -645,8 +512,8 @@ func TestRBACMissingRule(t *testing.T) {
 	t.Run("events", func(t *testing.T) {
 		ns := "degraded-events"
 		f := newFixture(t, env, ns, 20)
-		shipped.moveTo(ns).withoutRule("events").apply(t.Context(), t, f.c)
-		self := f.pod("sensorprobe-abcde", "node-a", map[string]string{"app": "sensorprobe"}, "192.0.2.1", "192.0.2.1")
+		shipped.moveTo(ns).withoutRule("events").apply(t.Context(), t, f.Client)
+		self := f.Pod("sensorprobe-abcde", "node-a", map[string]string{"app": "sensorprobe"}, "192.0.2.1", "192.0.2.1")
 		sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, ns, "sensorprobe"))
 		if err != nil {
 			t.Fatal(err)
@@ -694,8 +561,8 @@ func TestDiscoverySurvivesAPIOutage(t *testing.T) {
 	}
 	// client-go's reflector backs off up to 30 s (jittered to 60 s) while the server is away.
 	s.await(t, 3*time.Minute, "discovery up again", func(s Snapshot) bool { return s.APIUp && s.LastError == "" })
-	f.deleteService("sensor")
-	f.service("sensor", f.ip(70), corev1.ServicePort{Name: "https", Port: 443})
+	f.DeleteService("sensor")
+	f.Service("sensor", f.ip(70), corev1.ServicePort{Name: "https", Port: 443})
 	s.await(t, 3*time.Minute, "the new service IP after recovery", func(s Snapshot) bool {
 		tg, _ := target(s, "clusterip")
 		return tg.Addr == f.ip(70)+":443"

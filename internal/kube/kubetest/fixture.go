@@ -1,0 +1,160 @@
+//go:build linux
+
+package kubetest
+
+import (
+	"context"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Fixture creates the RHACS objects discovery reads, the way the chart and
+// the (absent) controllers and kubelets would: Services, a sensor pod with
+// its status, the sensor EndpointSlice and DaemonSet collector. Every method
+// fails the test on an API error.
+type Fixture struct {
+	T         testing.TB
+	Ctx       context.Context
+	Client    kubernetes.Interface
+	Namespace string
+}
+
+// NewFixture creates namespace ns (if needed) and returns a Fixture working in it.
+func NewFixture(t testing.TB, c kubernetes.Interface, ns string) *Fixture {
+	EnsureNamespace(t.Context(), t, c, ns)
+	return &Fixture{T: t, Ctx: t.Context(), Client: c, Namespace: ns}
+}
+
+// Must fails the test when err is not nil.
+func (f *Fixture) Must(what string, err error) {
+	f.T.Helper()
+	if err != nil {
+		f.T.Fatalf("%s: %v", what, err)
+	}
+}
+
+// Service creates Service name with a fixed ClusterIP and one port, selecting app=sensor.
+func (f *Fixture) Service(name, ip string, port corev1.ServicePort) {
+	f.T.Helper()
+	port.Protocol = corev1.ProtocolTCP
+	_, err := f.Client.CoreV1().Services(f.Namespace).Create(f.Ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{port}, Selector: map[string]string{"app": "sensor"}},
+	}, metav1.CreateOptions{})
+	f.Must("create service "+name, err)
+}
+
+// DeleteService deletes Service name.
+func (f *Fixture) DeleteService(name string) {
+	f.T.Helper()
+	f.Must("delete service "+name, f.Client.CoreV1().Services(f.Namespace).Delete(f.Ctx, name, metav1.DeleteOptions{}))
+}
+
+// Pod creates a pod bound to node and gives it the status a kubelet would.
+func (f *Fixture) Pod(name, node string, labels map[string]string, podIP, hostIP string) *corev1.Pod {
+	f.T.Helper()
+	p, err := f.Client.CoreV1().Pods(f.Namespace).Create(f.Ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec: corev1.PodSpec{
+			NodeName: node,
+			Containers: []corev1.Container{{
+				Name: "main", Image: "registry.invalid/sensor:test",
+				Ports: []corev1.ContainerPort{{Name: "api", ContainerPort: 8443, Protocol: corev1.ProtocolTCP}},
+			}},
+		},
+	}, metav1.CreateOptions{})
+	f.Must("create pod "+name, err)
+	p.Status = corev1.PodStatus{
+		Phase:  corev1.PodRunning,
+		HostIP: hostIP, HostIPs: []corev1.HostIP{{IP: hostIP}},
+		PodIP: podIP, PodIPs: []corev1.PodIP{{IP: podIP}},
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}},
+	}
+	p, err = f.Client.CoreV1().Pods(f.Namespace).UpdateStatus(f.Ctx, p, metav1.UpdateOptions{})
+	f.Must("update pod status "+name, err)
+	return p
+}
+
+// DeletePod deletes pod name at once.
+func (f *Fixture) DeletePod(name string) {
+	f.T.Helper()
+	zero := int64(0)
+	f.Must("delete pod "+name, f.Client.CoreV1().Pods(f.Namespace).Delete(f.Ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+}
+
+// EndpointSlice creates or updates the sensor EndpointSlice with one endpoint.
+func (f *Fixture) EndpointSlice(ip, node string, ready bool) {
+	f.T.Helper()
+	name, port, proto := "https", int32(8443), corev1.ProtocolTCP
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "sensor-x1", Labels: map[string]string{"kubernetes.io/service-name": "sensor"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &port, Protocol: &proto}},
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{ip},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			NodeName:   &node,
+		}},
+	}
+	cur, err := f.Client.DiscoveryV1().EndpointSlices(f.Namespace).Get(f.Ctx, es.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = f.Client.DiscoveryV1().EndpointSlices(f.Namespace).Create(f.Ctx, es, metav1.CreateOptions{})
+		f.Must("create endpointslice", err)
+	case err != nil:
+		f.Must("get endpointslice", err)
+	default:
+		es.ResourceVersion = cur.ResourceVersion
+		_, err = f.Client.DiscoveryV1().EndpointSlices(f.Namespace).Update(f.Ctx, es, metav1.UpdateOptions{})
+		f.Must("update endpointslice", err)
+	}
+}
+
+// Collector creates or updates DaemonSet collector with the relay set-up of a
+// VM-scanning cluster: hostNetwork, and the given advertised endpoint.
+func (f *Fixture) Collector(advertised string) {
+	f.T.Helper()
+	labels := map[string]string{"app": "collector"}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "collector"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					HostNetwork: true,
+					DNSPolicy:   corev1.DNSClusterFirstWithHostNet,
+					Containers: []corev1.Container{
+						{Name: "collector", Image: "registry.invalid/collector:test", Env: []corev1.EnvVar{
+							{Name: "GRPC_SERVER", Value: "sensor." + f.Namespace + ".svc:443"},
+							{Name: "SNI_HOSTNAME", Value: "sensor." + f.Namespace + ".svc"},
+						}},
+						{Name: "compliance", Image: "registry.invalid/main:test", Env: []corev1.EnvVar{
+							{Name: "ROX_ADVERTISED_ENDPOINT", Value: advertised},
+							{Name: "ROX_VIRTUAL_MACHINES_VSOCK_PORT", Value: "1818"},
+							{Name: "ROX_VIRTUAL_MACHINES", Value: "true"},
+						}},
+					},
+				},
+			},
+		},
+	}
+	cur, err := f.Client.AppsV1().DaemonSets(f.Namespace).Get(f.Ctx, "collector", metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = f.Client.AppsV1().DaemonSets(f.Namespace).Create(f.Ctx, ds, metav1.CreateOptions{})
+		f.Must("create daemonset", err)
+	case err != nil:
+		f.Must("get daemonset", err)
+	default:
+		ds.ResourceVersion = cur.ResourceVersion
+		_, err = f.Client.AppsV1().DaemonSets(f.Namespace).Update(f.Ctx, ds, metav1.UpdateOptions{})
+		f.Must("update daemonset", err)
+	}
+}
