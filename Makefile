@@ -30,9 +30,9 @@ test-short: ## the unit tests alone, no kube-apiserver, no browser
 bench: ## benchmarks: CPU and allocations per attempt beside a bare Go client, VSOCK dump parsing
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/dial/ ./internal/vsockwatch/
 
-lint: ## gofmt and go vet
+lint: ## gofmt and go vet (-race, so it shares the test build's packages)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet -race ./...
 
 demo: ## run the demo: stand-ins on loopback, the real probe loop, metrics on :9090
 	$(GO) run ./cmd/probe demo
