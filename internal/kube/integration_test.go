@@ -224,9 +224,18 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	})
 
 	t.Run("OnChange saw the latest snapshot", func(t *testing.T) {
-		s.mu.Lock()
-		last, n := s.last, s.changes
-		s.mu.Unlock()
+		// Snapshot() changes first; OnChange hears of it from Run's
+		// goroutine a moment later, so wait for it to catch up.
+		var last Snapshot
+		var n int
+		for deadline := time.Now().Add(waitLimit); ; time.Sleep(20 * time.Millisecond) {
+			s.mu.Lock()
+			last, n = s.last, s.changes
+			s.mu.Unlock()
+			if cmp.Equal(s.d.Snapshot(), last) || time.Now().After(deadline) {
+				break
+			}
+		}
 		if diff := cmp.Diff(s.d.Snapshot(), last); diff != "" {
 			t.Errorf("last OnChange snapshot (-Snapshot() +OnChange):\n%s", diff)
 		}
