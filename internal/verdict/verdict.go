@@ -469,7 +469,7 @@ func degraded(down []observed, all map[string]observed, sensorOff bool, cl *Clus
 		cause += " (" + strings.Join(notes, "; ") + ")"
 	}
 	return Verdict{Name: Degraded, Severity: SeverityWarning, Cause: cause,
-		Fix: "read each failing path's error text (status page or probe check) and compare with the verdict table in docs/architecture.md"}
+		Fix: "read each failing path's error text (status page or probe check) and compare with the verdict table in docs/status.md"}
 }
 
 // escalate raises base to relay_path_down_vms_connecting when the relay's
