@@ -310,6 +310,15 @@ func TestRBACShippedRules(t *testing.T) {
 		t.Errorf("discovery errors with the shipped rules = %v, want 0", got)
 	}
 
+	t.Run("relay log: reading a pod's log is allowed", func(t *testing.T) {
+		// The API server authorizes before it asks a kubelet for the log;
+		// without a kubelet here the call fails, but it must not be forbidden.
+		_, err := sa.CoreV1().Pods("stackrox").GetLogs("sensor-1", &corev1.PodLogOptions{Container: "main"}).DoRaw(t.Context())
+		if err == nil || apierrors.IsForbidden(err) {
+			t.Errorf("get pods/log as the ServiceAccount: %v; want allowed (and failing only for want of a kubelet)", err)
+		}
+	})
+
 	t.Run("nothing more than needed", func(t *testing.T) {
 		ctx := t.Context()
 		forbidden := []struct {
