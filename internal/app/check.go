@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/monitor"
 	"github.com/sensorprobe/sensorprobe/internal/state"
 	"github.com/sensorprobe/sensorprobe/internal/status"
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
@@ -25,17 +26,8 @@ func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, rela
 		wg.Go(func() { store.Record(p.Probe(ctx, t)) })
 	}
 	wg.Wait()
-	in := verdict.Input{Paths: store.Snapshot()}
-	if vsock != nil {
-		in.VSOCK = vsock.VerdictFacts()
-	}
-	if kube != nil {
-		in.Cluster = kube.VerdictFacts()
-	}
-	r := status.New(node, time.Now(), in.Paths, verdict.Decide(in))
-	r.Version = version.Version
-	r.VSOCK, r.Kubernetes = vsock, kube
-	return r
+	paths := store.Snapshot()
+	return monitor.Report(node, version.Version, time.Now(), paths, monitor.Decide(paths, vsock, kube), vsock, kube)
 }
 
 // RunCheck runs `probe check`: one round, a table or JSON on out. It returns

@@ -112,7 +112,7 @@ func (s *standins) Close() {
 	}
 }
 
-func startStandins(scenario string) (_ *standins, err error) {
+func startStandins() (_ *standins, err error) {
 	s := &standins{}
 	defer func() {
 		if err != nil {
@@ -205,7 +205,7 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 		return err
 	}
 	defer ln.Close()
-	s, err := startStandins(cfg.Scenario)
+	s, err := startStandins()
 	if err != nil {
 		return fmt.Errorf("start stand-ins: %w", err)
 	}

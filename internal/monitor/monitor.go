@@ -136,18 +136,8 @@ func (m *Monitor) Reevaluate() {
 		m.mu.Unlock()
 		return
 	}
-	in := verdict.Input{Paths: m.store.Snapshot()}
-	if m.vsock != nil {
-		if v := m.vsock(); v != nil {
-			in.VSOCK = v.VerdictFacts()
-		}
-	}
-	if m.kube != nil {
-		if k := m.kube(); k != nil {
-			in.Cluster = k.VerdictFacts()
-		}
-	}
-	next := verdict.Decide(in)
+	vs, kube := m.factsLocked()
+	next := Decide(m.store.Snapshot(), vs, kube)
 	old := m.verdict
 	m.verdict = next
 	listeners := append([]Listener(nil), m.listeners...)
@@ -184,15 +174,35 @@ func (m *Monitor) VerdictName() string { return m.Verdict().Name }
 // Status builds the status report.
 func (m *Monitor) Status(context.Context) status.Report {
 	m.mu.Lock()
-	v, vs, kube := m.verdict, m.vsock, m.kube
+	v := m.verdict
+	vs, kube := m.factsLocked()
 	m.mu.Unlock()
-	r := status.New(m.cfg.Node, m.cfg.Now(), m.store.Snapshot(), v)
-	r.Version = m.cfg.Version
-	if vs != nil {
-		r.VSOCK = vs()
+	return Report(m.cfg.Node, m.cfg.Version, m.cfg.Now(), m.store.Snapshot(), v, vs, kube)
+}
+
+// factsLocked reads the current VSOCK and Kubernetes facts, nil where
+// unknown. The caller holds m.mu.
+func (m *Monitor) factsLocked() (*status.VSOCK, *status.Kubernetes) {
+	var vs *status.VSOCK
+	var kube *status.Kubernetes
+	if m.vsock != nil {
+		vs = m.vsock()
 	}
-	if kube != nil {
-		r.Kubernetes = kube()
+	if m.kube != nil {
+		kube = m.kube()
 	}
+	return vs, kube
+}
+
+// Decide names the verdict for paths given the facts known; vsock and kube
+// may be nil. The daemon and the one-shot check both decide through it.
+func Decide(paths []state.Path, vsock *status.VSOCK, kube *status.Kubernetes) verdict.Verdict {
+	return verdict.Decide(verdict.Input{Paths: paths, VSOCK: vsock.VerdictFacts(), Cluster: kube.VerdictFacts()})
+}
+
+// Report builds the status report from the paths, the verdict and the facts.
+func Report(node, version string, now time.Time, paths []state.Path, v verdict.Verdict, vsock *status.VSOCK, kube *status.Kubernetes) status.Report {
+	r := status.New(node, now, paths, v)
+	r.Version, r.VSOCK, r.Kubernetes = version, vsock, kube
 	return r
 }

@@ -7,6 +7,7 @@ package state
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,15 +124,7 @@ func (s *Store) Snapshot() []Path {
 	for _, p := range s.paths {
 		out = append(out, *p)
 	}
-	slices.SortFunc(out, func(a, b Path) int {
-		switch {
-		case a.Target.Path < b.Target.Path:
-			return -1
-		case a.Target.Path > b.Target.Path:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Path) int { return strings.Compare(a.Target.Path, b.Target.Path) })
 	return out
 }
 
