@@ -168,6 +168,25 @@ func (d *Discovery) markDirty() {
 	}
 }
 
+// newResource is one informer's list and watch, each narrowed by tweak.
+func newResource[L runtime.Object](name string, example runtime.Object, tweak func(*metav1.ListOptions),
+	list func(context.Context, metav1.ListOptions) (L, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error),
+) *resource {
+	return &resource{
+		name:    name,
+		example: example,
+		list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			tweak(&o)
+			return list(ctx, o)
+		},
+		watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			tweak(&o)
+			return watchFn(ctx, o)
+		},
+	}
+}
+
 // newResources builds the five namespaced informers, each narrowed by a
 // field or label selector so that the Role can be as tight as
 // deploy/base/rbac.yaml is.
@@ -182,63 +201,18 @@ func (d *Discovery) newResources() []*resource {
 	byLabel := func(sel string) func(*metav1.ListOptions) {
 		return func(o *metav1.ListOptions) { o.LabelSelector = sel }
 	}
-	service := func(name string) *resource {
-		tweak := byName(name)
-		return &resource{
-			name:    "services/" + name,
-			example: &corev1.Service{},
-			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				tweak(&o)
-				return core.Services(ns).List(ctx, o)
-			},
-			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				tweak(&o)
-				return core.Services(ns).Watch(ctx, o)
-			},
-		}
-	}
-	slicesTweak := byLabel(serviceNameLabel + "=" + sensorService)
-	podsTweak := byLabel(sensorPodLabel)
-	dsTweak := byName(collectorDaemonSet)
+	apps, disc := d.client.AppsV1(), d.client.DiscoveryV1()
 	rs := []*resource{
-		service(sensorService),
-		service(webhookService),
-		{
-			name:    "endpointslices",
-			example: &discoveryv1.EndpointSlice{},
-			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				slicesTweak(&o)
-				return d.client.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
-			},
-			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				slicesTweak(&o)
-				return d.client.DiscoveryV1().EndpointSlices(ns).Watch(ctx, o)
-			},
-		},
-		{
-			name:    "pods",
-			example: &corev1.Pod{},
-			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				podsTweak(&o)
-				return core.Pods(ns).List(ctx, o)
-			},
-			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				podsTweak(&o)
-				return core.Pods(ns).Watch(ctx, o)
-			},
-		},
-		{
-			name:    "daemonsets/" + collectorDaemonSet,
-			example: &appsv1.DaemonSet{},
-			list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				dsTweak(&o)
-				return d.client.AppsV1().DaemonSets(ns).List(ctx, o)
-			},
-			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				dsTweak(&o)
-				return d.client.AppsV1().DaemonSets(ns).Watch(ctx, o)
-			},
-		},
+		newResource("services/"+sensorService, &corev1.Service{}, byName(sensorService),
+			core.Services(ns).List, core.Services(ns).Watch),
+		newResource("services/"+webhookService, &corev1.Service{}, byName(webhookService),
+			core.Services(ns).List, core.Services(ns).Watch),
+		newResource("endpointslices", &discoveryv1.EndpointSlice{}, byLabel(serviceNameLabel+"="+sensorService),
+			disc.EndpointSlices(ns).List, disc.EndpointSlices(ns).Watch),
+		newResource("pods", &corev1.Pod{}, byLabel(sensorPodLabel),
+			core.Pods(ns).List, core.Pods(ns).Watch),
+		newResource("daemonsets/"+collectorDaemonSet, &appsv1.DaemonSet{}, byName(collectorDaemonSet),
+			apps.DaemonSets(ns).List, apps.DaemonSets(ns).Watch),
 	}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { d.markDirty() },
