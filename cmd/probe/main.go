@@ -59,7 +59,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	case "vsock-ping":
-		return vsockwatch.PingCommand(ctx, args[1:], stdout, stderr)
+		cfg, err := app.ParseVSOCKPing(args[1:], stdout)
+		if code, done := usage(err, stderr); done {
+			return code
+		}
+		ok, err := app.RunVSOCKPing(ctx, cfg, stdout, vsockwatch.DialVSOCK)
+		if err != nil {
+			return failure(err, stderr)
+		}
+		if !ok {
+			return exitFailure
+		}
+		return exitOK
 	case "version", "--version":
 		fmt.Fprintln(stdout, version.Print("sensorprobe"))
 		return exitOK

@@ -103,13 +103,27 @@ func TestCheckConfig(t *testing.T) {
 }
 
 func TestHelpExitsZero(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"check", "-h"}, {"demo", "--help"}} {
+	tests := []struct {
+		args []string
+		head string // the usage's first line, printed exactly once
+		flag string // a flag the usage lists
+	}{
+		{[]string{"--help"}, "Usage: probe [flags]", "-web.listen-address"},
+		{[]string{"check", "-h"}, "Usage: probe check [flags]", "-output"},
+		{[]string{"demo", "--help"}, "Usage: probe demo [flags]", "-scenario"},
+		{[]string{"vsock-ping", "--help"}, "Usage: probe vsock-ping", "-port"},
+	}
+	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
-			t.Errorf("%v: exit %d", args, code)
+		if code := run(context.Background(), tt.args, &stdout, &stderr); code != exitOK {
+			t.Errorf("%v: exit %d", tt.args, code)
 		}
-		if !strings.Contains(stdout.String(), "Usage: probe") || !strings.Contains(stdout.String(), "-web.listen-address") && args[0] != "check" {
-			t.Errorf("%v: usage missing:\n%s", args, stdout.String())
+		out := stdout.String()
+		if n := strings.Count(out, tt.head); n != 1 || !strings.Contains(out, tt.flag) {
+			t.Errorf("%v: usage header printed %d times (want 1), flag %s listed: %v:\n%s", tt.args, n, tt.flag, strings.Contains(out, tt.flag), out)
+		}
+		if stderr.Len() > 0 {
+			t.Errorf("%v: stderr %q, want nothing", tt.args, stderr.String())
 		}
 	}
 }

@@ -139,8 +139,8 @@ func TestCheckRound(t *testing.T) {
 		targets     []dial.Target
 		wantVerdict string
 	}{
-		{name: "healthy", targets: []dial.Target{{Path: "hostport", Addr: s.Addr()}, {Path: "webhook", Addr: s.Addr(), ServerName: "sensor-webhook.stackrox.svc"}}, wantVerdict: "healthy"},
-		{name: "sensor down", targets: []dial.Target{{Path: "podip", Addr: refused}, {Path: "webhook", Addr: refused}}, wantVerdict: "sensor_unavailable"},
+		{name: "healthy", targets: []dial.Target{{Name: "hostport", Addr: s.Addr()}, {Name: "webhook", Addr: s.Addr(), ServerName: "sensor-webhook.stackrox.svc"}}, wantVerdict: "healthy"},
+		{name: "sensor down", targets: []dial.Target{{Name: "podip", Addr: refused}, {Name: "webhook", Addr: refused}}, wantVerdict: "sensor_unavailable"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

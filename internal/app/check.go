@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -15,10 +16,43 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
+const checkUsage = `Usage: probe check [flags]
+
+Make one round of attempts over every path, from where it runs, print a table
+and the verdict with its fix. Exit 0 when healthy, 1 when degraded, 2 on a
+usage error. Run it on a node shell or through: oc -n stackrox exec ds/sensorprobe -- probe check
+
+Flags:
+`
+
+// ParseCheck parses the flags of `probe check`.
+func ParseCheck(args []string, stdout io.Writer, getenv func(string) string) (*Config, error) {
+	fs := newFlagSet("probe check", stdout, checkUsage)
+	var c commonFlags
+	c.register(fs, getenv)
+	cfg := &Config{}
+	fs.StringVar(&cfg.Output, "output", "table", "output format: table or json")
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	var p problems
+	c.resolve(&p, cfg)
+	if cfg.Output != "table" && cfg.Output != "json" {
+		p.add("--output: %q is not one of table, json", cfg.Output)
+	}
+	if !cfg.Kube && len(c.targets.raw) == 0 {
+		p.add("--target: no paths to probe; give at least one --target NAME=HOST:PORT, or run in a cluster with --kube")
+	}
+	if len(p) > 0 {
+		return nil, errors.Join(p...)
+	}
+	return cfg, nil
+}
+
 // CheckRound makes one attempt on every target at once and returns the
 // resulting path states and the report. relay names the relay's configured
 // path; vsock and kube may be nil.
-func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, relay, node string, vsock *status.VSOCK, kube *status.Kubernetes) status.Report {
+func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, relay, node string, vsock *monitor.VSOCKFacts, cluster *monitor.ClusterFacts) status.Report {
 	store := state.New()
 	store.SetTargets(targets, relay)
 	var wg sync.WaitGroup
@@ -27,7 +61,7 @@ func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, rela
 	}
 	wg.Wait()
 	paths := store.Snapshot()
-	return monitor.Report(node, version.Version, time.Now(), paths, monitor.Decide(paths, vsock, kube), vsock, kube)
+	return monitor.StatusReport(node, version.Version, time.Now(), paths, monitor.Decide(paths, vsock, cluster), vsock, cluster)
 }
 
 // RunCheck runs `probe check`: one round, a table or JSON on out. It returns
@@ -37,14 +71,14 @@ func RunCheck(ctx context.Context, cfg *Config, out io.Writer) (healthy bool, er
 	if err != nil {
 		return false, err
 	}
-	targets, relay, kube := cfg.Targets, "", (*status.Kubernetes)(nil)
+	targets, relay, cluster := cfg.Targets, "", (*monitor.ClusterFacts)(nil)
 	if cfg.Kube {
-		targets, relay, kube, err = discoverOnce(ctx, cfg)
+		targets, relay, cluster, err = discoverOnce(ctx, cfg)
 		if err != nil {
 			return false, err
 		}
 	}
-	r := CheckRound(ctx, p, targets, relay, cfg.Node, nil, kube)
+	r := CheckRound(ctx, p, targets, relay, cfg.Node, nil, cluster)
 	if cfg.Output == "json" {
 		err = status.WriteJSON(out, r)
 	} else {

@@ -2,121 +2,88 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/version"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
-	"github.com/sensorprobe/sensorprobe/internal/metrics"
 	"github.com/sensorprobe/sensorprobe/internal/monitor"
-	"github.com/sensorprobe/sensorprobe/internal/scheduler"
-	"github.com/sensorprobe/sensorprobe/internal/state"
-	"github.com/sensorprobe/sensorprobe/internal/status"
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
+	"github.com/sensorprobe/sensorprobe/internal/vsockmetrics"
+	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
 	"github.com/sensorprobe/sensorprobe/internal/web"
 )
 
-// Engine is the probing core shared by the daemon and the demo: prober,
-// scheduler, state, metrics and monitor, wired together. Optional parts
-// (Kubernetes discovery, the VSOCK watcher) add Runners and facts.
-type Engine struct {
-	Registry  *prometheus.Registry
-	Store     *state.Store
-	Metrics   *metrics.Metrics
-	Monitor   *monitor.Monitor
-	Prober    *dial.Prober
-	Scheduler *scheduler.Scheduler
-	Log       *slog.Logger
+const daemonUsage = `Usage: probe [flags]
 
-	runners []func(context.Context) error
-	// collectors is every collector registered through Register, so that
-	// tests can compare what the probe can export with docs/metrics.md.
-	collectors []prometheus.Collector
-}
+Probe RHACS sensor from this node's host network over every path that
+matters, classify every failure, watch VM VSOCK activity, and export it all on
+/metrics with a status page at /. Other commands: probe demo, probe check,
+probe vsock-ping, probe version.
 
-// Register registers c on the engine's registry and remembers it.
-func (e *Engine) Register(c prometheus.Collector) error {
-	if err := e.Registry.Register(c); err != nil {
-		return err
+Flags:
+`
+
+// ParseDaemon parses the daemon's flags. getenv supplies environment defaults
+// (NODE_NAME, KUBECONFIG). All problems are reported together, one per line.
+func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*Config, error) {
+	fs := newFlagSet("probe", stdout, daemonUsage)
+	var c commonFlags
+	c.register(fs, getenv)
+	var interval, vInterval, vWindow durationFlag
+	var relayPort, listenPort portFlag
+	cfg := &Config{}
+	fs.Var(&interval, "interval", "time between the starts of two attempts on one path, jittered ±10% (default 10s)")
+	fs.StringVar(&cfg.ListenAddress, "web.listen-address", ":9090", "address for /metrics, /healthz, /readyz, / and /status (collector holds :9090 on hostNetwork nodes: the manifests use :9818)")
+	fs.StringVar(&cfg.WebConfigFile, "web.config.file", "", "exporter-toolkit web configuration file enabling TLS or basic auth on the listener")
+	fs.Var(&relayPort, "vsock.relay-port", "VSOCK port of the VM relay (ROX_VIRTUAL_MACHINES_VSOCK_PORT; discovery overrides the default) (default 818)")
+	fs.Var(&listenPort, "vsock.listen-port", "VSOCK port for the probe's own beacon that probe vsock-ping dials from a VM; 0 disables it (default 0)")
+	fs.Var(&vInterval, "vsock.interval", "time between two VSOCK socket dumps (default 10s)")
+	fs.Var(&vWindow, "vsock.window", "window over which distinct VM peers are counted (default 10m)")
+	fs.BoolVar(&cfg.RelayLog, "relay-log", true, "in a cluster, follow the compliance container's log of the collector pod on this node and count the VM relay's events (needs get on pods/log)")
+	fs.BoolVar(&cfg.CheckConfig, "check-config", false, "validate the flags and files, print the configuration, and exit")
+	if err := parse(fs, args); err != nil {
+		return nil, err
 	}
-	e.collectors = append(e.collectors, c)
-	return nil
-}
-
-// MustRegister is Register for collectors that cannot clash.
-func (e *Engine) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := e.Register(c); err != nil {
-			panic(err)
+	var p problems
+	c.resolve(&p, cfg)
+	cfg.PodName, cfg.PodNamespace, cfg.PodUID = getenv("POD_NAME"), getenv("POD_NAMESPACE"), getenv("POD_UID")
+	cfg.Interval = interval.resolve(&p, "interval", 10*time.Second, true)
+	cfg.VSOCKRelayPort = relayPort.resolve(&p, "vsock.relay-port", 818, 1<<32-2)
+	cfg.VSOCKListenPort = listenPort.resolve(&p, "vsock.listen-port", 0, 1<<32-2)
+	cfg.VSOCKInterval = vInterval.resolve(&p, "vsock.interval", 10*time.Second, true)
+	cfg.VSOCKWindow = vWindow.resolve(&p, "vsock.window", 10*time.Minute, true)
+	if cfg.VSOCKListenPort != 0 && cfg.VSOCKListenPort == cfg.VSOCKRelayPort {
+		p.add("--vsock.listen-port: %d is the relay's port (--vsock.relay-port); the beacon needs a port of its own", cfg.VSOCKListenPort)
+	}
+	if cfg.Interval > 0 && cfg.Dial.Timeout > cfg.Interval {
+		p.add("--timeout: %v is longer than --interval %v; an attempt must end before the next is due", cfg.Dial.Timeout, cfg.Interval)
+	}
+	if _, port, err := net.SplitHostPort(cfg.ListenAddress); err != nil {
+		p.add("--web.listen-address: %q: want [HOST]:PORT", cfg.ListenAddress)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add("--web.listen-address: %q: port out of range (0 to 65535)", cfg.ListenAddress)
+	}
+	if cfg.WebConfigFile != "" {
+		if _, err := os.Stat(cfg.WebConfigFile); err != nil {
+			p.add("--web.config.file: %v", err)
 		}
 	}
-}
-
-// Unregister removes c from the registry.
-func (e *Engine) Unregister(c prometheus.Collector) bool { return e.Registry.Unregister(c) }
-
-// NewEngine builds the core from a prober configuration and an interval.
-func NewEngine(dcfg dial.Config, interval time.Duration, node string, logger *slog.Logger) (*Engine, error) {
-	prober, err := dial.New(dcfg)
-	if err != nil {
-		return nil, err
+	if !cfg.Kube && len(c.targets.raw) == 0 {
+		p.add("--target: no paths to probe; give at least one --target NAME=HOST:PORT, or run in a cluster with --kube")
 	}
-	e := &Engine{Registry: prometheus.NewRegistry(), Store: state.New(), Prober: prober, Log: logger}
-	var mon *monitor.Monitor
-	pc := prober.Config()
-	e.Metrics, err = metrics.New(e, e.Store, metrics.Options{
-		ServerName: pc.ServerName, Check: pc.Check,
-		Verdict: func() string { return mon.VerdictName() }, Verdicts: verdict.Names(),
-	})
-	if err != nil {
-		return nil, err
+	if len(p) > 0 {
+		return nil, errors.Join(p...)
 	}
-	e.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	mon = monitor.New(monitor.Config{Node: node, Version: version.Version}, e.Store, e.Metrics, logger)
-	e.Monitor = mon
-	e.Scheduler = scheduler.New(scheduler.Config{Interval: interval}, prober.Probe, mon.Report)
-	e.Add(e.Scheduler.Run)
-	return e, nil
-}
-
-// Add registers a part to run alongside the scheduler.
-func (e *Engine) Add(run func(context.Context) error) { e.runners = append(e.runners, run) }
-
-// SetTargets replaces the probed paths everywhere. relay names the relay's
-// configured path, "" if unknown.
-func (e *Engine) SetTargets(targets []dial.Target, relay string) {
-	e.Monitor.SetTargets(targets, relay)
-	e.Scheduler.SetTargets(targets)
-}
-
-// Handler returns the HTTP handler: metrics, health, readiness and status.
-func (e *Engine) Handler() http.Handler {
-	return web.Handler(web.Options{
-		Gatherer: e.Registry,
-		Ready:    e.Store.Ready,
-		Status:   status.Handler(e.Monitor.Status),
-		Logger:   e.Log,
-	})
-}
-
-// Run serves on ln and runs every part until ctx ends or one fails.
-func (e *Engine) Run(ctx context.Context, ln net.Listener, webConfigFile string) error {
-	g, ctx := errgroup.WithContext(ctx)
-	h := e.Handler()
-	g.Go(func() error { return web.Serve(ctx, ln, h, webConfigFile, e.Log) })
-	for _, r := range e.runners {
-		g.Go(func() error { return r(ctx) })
-	}
-	return g.Wait()
+	return cfg, nil
 }
 
 // RunDaemon runs the probe as the DaemonSet does, until ctx ends.
@@ -138,4 +105,82 @@ func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		"listen", ln.Addr().String(), "interval", cfg.Interval.String(), "timeout", cfg.Dial.Timeout.String(),
 		"check", cfg.Dial.Check, "server_name", cfg.Dial.ServerName, "verify", cfg.Dial.RootCAs != nil)
 	return e.Run(ctx, ln, cfg.WebConfigFile)
+}
+
+// addOptionalParts adds the VSOCK watcher (and its beacon) and Kubernetes
+// discovery to e as configured; without discovery the --target paths are
+// probed as given.
+func addOptionalParts(ctx context.Context, e *Engine, cfg *Config) error {
+	w := vsockwatch.New(vsockwatch.Config{
+		RelayPort: cfg.VSOCKRelayPort,
+		Interval:  cfg.VSOCKInterval,
+		Window:    cfg.VSOCKWindow,
+	}, e.Log)
+	if err := e.Register(vsockmetrics.New(w)); err != nil {
+		return err
+	}
+	e.Add(w.Run)
+	if cfg.VSOCKListenPort != 0 {
+		ln, err := vsockwatch.ListenVSOCK(cfg.VSOCKListenPort)
+		if err != nil {
+			return fmt.Errorf("--vsock.listen-port %d: %w", cfg.VSOCKListenPort, err)
+		}
+		e.Add(func(ctx context.Context) error { return w.ServeBeacon(ctx, ln, cfg.Node) })
+	}
+	vsockFacts := func() *monitor.VSOCKFacts { return vsockFactsOf(w.Snapshot()) }
+
+	clusterFacts, err := addKube(ctx, e, cfg, w)
+	if err != nil {
+		return err
+	}
+	e.Monitor.SetFacts(vsockFacts, clusterFacts)
+	return nil
+}
+
+// vsockFactsOf converts the watcher's snapshot into the monitor's facts.
+func vsockFactsOf(s vsockwatch.Snapshot) *monitor.VSOCKFacts {
+	f := &monitor.VSOCKFacts{
+		VSOCK: verdict.VSOCK{
+			RelayListening:    s.RelayListening,
+			ConnectionsRecent: s.ConnectionsRecent,
+			Established:       s.RelayConnections,
+		},
+		RelayPort:        s.RelayPort,
+		VSOCKDevice:      s.Capability.Devices[vsockwatch.DeviceVsock],
+		VhostVSOCKDevice: s.Capability.Devices[vsockwatch.DeviceVhostVsock],
+		DiagSupported:    s.Diag.Support == vsockwatch.DiagSupported,
+		PeerCIDs:         len(s.PeerCIDs),
+		LastActivity:     s.LastActivity,
+	}
+	switch {
+	case s.Diag.LastError != "":
+		f.Error = s.Diag.LastError
+	case s.Diag.Support != vsockwatch.DiagSupported:
+		f.Error = s.Diag.Hint
+	}
+	return f
+}
+
+var errNoTargets = errors.New("no paths to probe: not running in a cluster and no --target given")
+
+// staticTargets returns the --target paths, or an error when there are none.
+func staticTargets(cfg *Config) ([]dial.Target, error) {
+	if len(cfg.Targets) == 0 {
+		return nil, errNoTargets
+	}
+	return cfg.Targets, nil
+}
+
+// Describe renders the effective configuration for --check-config.
+func Describe(cfg *Config) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "configuration is valid\n")
+	fmt.Fprintf(&b, "  check %s, timeout %v, interval %v, server name %s, verify %v, client certificate %v\n",
+		cfg.Dial.Check, cfg.Dial.Timeout, cfg.Interval, cfg.Dial.ServerName, cfg.Dial.RootCAs != nil, len(cfg.Dial.Certificates) > 0)
+	fmt.Fprintf(&b, "  listen %s, kube %v (namespace %s, node %q)\n", cfg.ListenAddress, cfg.Kube, cfg.Namespace, cfg.Node)
+	fmt.Fprintf(&b, "  vsock relay port %d, beacon port %d\n", cfg.VSOCKRelayPort, cfg.VSOCKListenPort)
+	for _, t := range cfg.Targets {
+		fmt.Fprintf(&b, "  target %s = %s\n", t.Name, t.Addr)
+	}
+	return strings.TrimRight(b.String(), "\n")
 }

@@ -165,11 +165,11 @@ func (s *standins) targets(scenario string) ([]dial.Target, error) {
 		clusterIP, dnsAddr, podIP, hook, sensor = refused, "sensor.stackrox.svc:"+refusedPort, refused, refused, refused
 	}
 	return []dial.Target{
-		{Path: dial.PathClusterIP, Addr: clusterIP},
-		{Path: dial.PathDNS, Addr: dnsAddr},
-		{Path: dial.PathHostPort, Addr: sensor},
-		{Path: dial.PathPodIP, Addr: podIP},
-		{Path: dial.PathWebhook, Addr: hook, ServerName: "sensor-webhook.stackrox.svc"},
+		{Name: dial.PathClusterIP, Addr: clusterIP},
+		{Name: dial.PathDNS, Addr: dnsAddr},
+		{Name: dial.PathHostPort, Addr: sensor},
+		{Name: dial.PathPodIP, Addr: podIP},
+		{Name: dial.PathWebhook, Addr: hook, ServerName: "sensor-webhook.stackrox.svc"},
 	}, nil
 }
 
@@ -235,7 +235,7 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 	fmt.Fprintf(stdout, "  sensor api      %s   (/ready, gRPC)\n  sensor-webhook  %s\n  dropped packets %s   (accept queue full: dials time out)\n  DNS             %s   (sensor.stackrox.svc → 127.0.0.1)\n\npaths (the relay is configured to use clusterip, as with ROX_ADVERTISED_ENDPOINT=sensor.stackrox.svc:443):\n",
 		s.sensor.Addr(), s.webhook.Addr(), s.hole.Addr(), s.dns.Addr())
 	for _, t := range targets {
-		fmt.Fprintf(stdout, "  %-9s → %s\n", t.Path, t.Addr)
+		fmt.Fprintf(stdout, "  %-9s → %s\n", t.Name, t.Addr)
 	}
 	fmt.Fprintf(stdout, "\nprobing every %v with a %v timeout; try in another terminal:\n  curl -s localhost:%s/metrics | grep sensorprobe_\n  curl -s localhost:%s/status\n  open http://localhost:%s/ in a browser\n\n", cfg.Interval, cfg.Timeout, port, port, port)
 

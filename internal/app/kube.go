@@ -14,7 +14,7 @@ import (
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
-	"github.com/sensorprobe/sensorprobe/internal/status"
+	"github.com/sensorprobe/sensorprobe/internal/monitor"
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
 	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
 )
@@ -43,7 +43,7 @@ func kubeClient(cfg *Config) (kubernetes.Interface, error) {
 func (cfg *Config) kubeConfig() kube.Config {
 	overrides := map[string]string{}
 	for _, t := range cfg.Targets {
-		overrides[t.Path] = t.Addr
+		overrides[t.Name] = t.Addr
 	}
 	return kube.Config{Namespace: cfg.Namespace, NodeName: cfg.Node, Overrides: overrides}
 }
@@ -51,7 +51,7 @@ func (cfg *Config) kubeConfig() kube.Config {
 // addKube adds Kubernetes discovery, events and the relay log follower when
 // a cluster is at hand; otherwise the --target paths are probed as given.
 // It returns the source of cluster facts for the verdict and the status page.
-func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (func() *status.Kubernetes, error) {
+func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (func() *monitor.ClusterFacts, error) {
 	client, err := kubeClient(cfg)
 	if err != nil {
 		return nil, err
@@ -94,19 +94,21 @@ func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (
 		open := relayLogOpener(client, cfg.Namespace, cfg.Node)
 		e.Add(func(ctx context.Context) error { return w.FollowRelayLog(ctx, open) })
 	}
-	return func() *status.Kubernetes { return kubeStatus(d.Snapshot()) }, nil
+	return func() *monitor.ClusterFacts { return clusterFactsOf(d.Snapshot()) }, nil
 }
 
-// kubeStatus converts a discovery snapshot to its status-report form.
-func kubeStatus(s kube.Snapshot) *status.Kubernetes {
-	return &status.Kubernetes{
-		DiscoveryUp:      s.APIUp,
-		SensorOnThisNode: s.SensorOnThisNode,
-		SensorPod:        s.SensorPod,
-		SensorNode:       s.SensorNode,
-		RelayEndpoint:    s.Relay.AdvertisedEndpoint,
-		RelayPath:        s.RelayPath,
-		Error:            s.LastError,
+// clusterFactsOf converts a discovery snapshot into the monitor's facts.
+func clusterFactsOf(s kube.Snapshot) *monitor.ClusterFacts {
+	return &monitor.ClusterFacts{
+		Cluster: verdict.Cluster{
+			SensorOnThisNode: s.SensorOnThisNode,
+			RelayPath:        s.RelayPath,
+		},
+		DiscoveryUp:   s.APIUp,
+		SensorPod:     s.SensorPod,
+		SensorNode:    s.SensorNode,
+		RelayEndpoint: s.Relay.AdvertisedEndpoint,
+		Error:         s.LastError,
 	}
 }
 
@@ -126,7 +128,7 @@ func (l eventListener) VerdictChanged(old, new verdict.Verdict) {
 func relayLogOpener(client kubernetes.Interface, namespace, node string) func(ctx context.Context, since time.Time) (io.ReadCloser, error) {
 	return func(ctx context.Context, since time.Time) (io.ReadCloser, error) {
 		pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
-			LabelSelector: "app=collector",
+			LabelSelector: kube.CollectorPodSelector,
 			FieldSelector: "spec.nodeName=" + node,
 		})
 		if err != nil {
@@ -146,7 +148,7 @@ func relayLogOpener(client kubernetes.Interface, namespace, node string) func(ct
 			since = time.Now()
 		}
 		return client.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{
-			Container:  "compliance",
+			Container:  kube.ComplianceContainer,
 			Follow:     true,
 			Timestamps: true,
 			SinceTime:  &metav1.Time{Time: since},
@@ -156,7 +158,7 @@ func relayLogOpener(client kubernetes.Interface, namespace, node string) func(ct
 
 // discoverOnce returns the paths to check: discovered ones when a cluster
 // answers, with --target overrides, else the --target paths alone.
-func discoverOnce(ctx context.Context, cfg *Config) ([]dial.Target, string, *status.Kubernetes, error) {
+func discoverOnce(ctx context.Context, cfg *Config) ([]dial.Target, string, *monitor.ClusterFacts, error) {
 	client, err := kubeClient(cfg)
 	if err != nil {
 		return nil, "", nil, err
@@ -169,5 +171,5 @@ func discoverOnce(ctx context.Context, cfg *Config) ([]dial.Target, string, *sta
 	if err != nil && len(s.Targets) == 0 {
 		return nil, "", nil, fmt.Errorf("discover sensor's paths: %w", err)
 	}
-	return s.Targets, s.RelayPath, kubeStatus(s), nil
+	return s.Targets, s.RelayPath, clusterFactsOf(s), nil
 }

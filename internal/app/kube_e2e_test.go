@@ -234,7 +234,7 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if i := slices.IndexFunc(rep.Paths, func(p status.Path) bool { return p.Target == old }); i >= 0 {
+			if i := slices.IndexFunc(rep.Paths, func(p status.PathStatus) bool { return p.Target == old }); i >= 0 {
 				return fmt.Errorf("/status path %s still targets %s", rep.Paths[i].Name, old)
 			}
 			return nil
@@ -254,7 +254,7 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			i := slices.IndexFunc(rep.Paths, func(p status.Path) bool { return p.Name == "clusterip" })
+			i := slices.IndexFunc(rep.Paths, func(p status.PathStatus) bool { return p.Name == "clusterip" })
 			if i < 0 || !strings.Contains(rep.Paths[i].Error, e2eMovedIP) {
 				return fmt.Errorf("/status has no failed attempt on %s yet", e2eMovedIP)
 			}

@@ -59,7 +59,7 @@ func exportable(cs []prometheus.Collector) []string {
 // the daemon can export: nothing undocumented, nothing documented that is gone.
 func TestMetricsDocumented(t *testing.T) {
 	cfg := &Config{
-		Targets:        []dial.Target{{Path: "hostport", Addr: "127.0.0.1:1"}},
+		Targets:        []dial.Target{{Name: "hostport", Addr: "127.0.0.1:1"}},
 		Dial:           dial.Config{Timeout: time.Second},
 		Interval:       10 * time.Second,
 		VSOCKRelayPort: 818, VSOCKInterval: 10 * time.Second, VSOCKWindow: time.Minute,

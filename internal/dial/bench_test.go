@@ -119,7 +119,7 @@ func BenchmarkAttempt(b *testing.B) {
 			b.Fatal(err)
 		}
 		return func() error {
-			if r := p.Probe(ctx, dial.Target{Path: "bench", Addr: addr}); !r.OK() {
+			if r := p.Probe(ctx, dial.Target{Name: "bench", Addr: addr}); !r.OK() {
 				return r.Err
 			}
 			return nil

@@ -184,7 +184,7 @@ func TestProbeReasons(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := p.Probe(context.Background(), dial.Target{Path: "test", Addr: tc.addr})
+			res := p.Probe(context.Background(), dial.Target{Name: "test", Addr: tc.addr})
 			if diff := cmp.Diff(tc.want, summarize(res)); diff != "" {
 				t.Errorf("Probe(%s) mismatch (-want +got):\n%s\nerr: %v", tc.addr, diff, res.Err)
 			}
@@ -210,7 +210,7 @@ func TestProbeConnectTimeoutText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := p.Probe(context.Background(), dial.Target{Path: dial.PathClusterIP, Addr: bh.Addr()})
+	res := p.Probe(context.Background(), dial.Target{Name: dial.PathClusterIP, Addr: bh.Addr()})
 	want := "connect: dial tcp " + bh.Addr() + ": i/o timeout"
 	if res.Err == nil || res.Err.Error() != want {
 		t.Errorf("error text = %v, want %q", res.Err, want)
@@ -236,7 +236,7 @@ func TestProbeCertFacts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := p.Probe(context.Background(), dial.Target{Path: "p", Addr: s.Addr()})
+			res := p.Probe(context.Background(), dial.Target{Name: "p", Addr: s.Addr()})
 			if res.TLS == nil {
 				t.Fatalf("no TLS facts; err %v", res.Err)
 			}
@@ -265,11 +265,11 @@ func TestProbeServerNameOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := p.Probe(context.Background(), dial.Target{Path: "webhook", Addr: s.Addr(), ServerName: "sensor-webhook.stackrox.svc"})
+	res := p.Probe(context.Background(), dial.Target{Name: "webhook", Addr: s.Addr(), ServerName: "sensor-webhook.stackrox.svc"})
 	if !res.OK() || res.ServerName != "sensor-webhook.stackrox.svc" {
 		t.Errorf("got %s with server name %q: %v", res.Reason, res.ServerName, res.Err)
 	}
-	res = p.Probe(context.Background(), dial.Target{Path: "clusterip", Addr: s.Addr()})
+	res = p.Probe(context.Background(), dial.Target{Name: "clusterip", Addr: s.Addr()})
 	if res.Reason != dial.ReasonCertNameMismatch {
 		t.Errorf("default server name: got %s, want cert_name_mismatch", res.Reason)
 	}
@@ -298,7 +298,7 @@ func TestProbeUnreachable(t *testing.T) {
 			errc <- err
 			return
 		}
-		done <- p.Probe(context.Background(), dial.Target{Path: "p", Addr: "127.0.0.1:8443"})
+		done <- p.Probe(context.Background(), dial.Target{Name: "p", Addr: "127.0.0.1:8443"})
 	}()
 	select {
 	case err := <-errc:

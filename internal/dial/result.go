@@ -110,8 +110,8 @@ const (
 
 // Target is one path to dial.
 type Target struct {
-	// Path is the path's name, e.g. "clusterip". It is a metric label.
-	Path string
+	// Name is the path's name, e.g. "clusterip". It is a metric label.
+	Name string
 	// Addr is host:port; host may be an IP address or a DNS name.
 	Addr string
 	// ServerName overrides the prober's default TLS server name when not empty.

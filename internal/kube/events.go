@@ -13,6 +13,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
 // ReportingController is the events.k8s.io reportingController of every Event
@@ -26,9 +29,6 @@ const (
 	ReasonPathFailureChanged = "PathFailureChanged"
 	ReasonVerdictChanged     = "VerdictChanged"
 )
-
-// healthyVerdict is the verdict reported as a Normal event; every other one is a Warning.
-const healthyVerdict = "healthy"
 
 // NotifierConfig configures a Notifier.
 type NotifierConfig struct {
@@ -158,9 +158,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 func (n *Notifier) PathChanged(path, oldReason, newReason string) {
 	typ, reason := corev1.EventTypeWarning, ReasonPathFailureChanged
 	switch {
-	case newReason == "ok":
+	case newReason == string(dial.ReasonOK):
 		typ, reason = corev1.EventTypeNormal, ReasonPathUp
-	case oldReason == "ok" || oldReason == "":
+	case oldReason == string(dial.ReasonOK) || oldReason == "":
 		reason = ReasonPathDown
 	}
 	was := oldReason
@@ -175,7 +175,7 @@ func (n *Notifier) PathChanged(path, oldReason, newReason string) {
 // cause is the verdict's one-line explanation.
 func (n *Notifier) VerdictChanged(old, new, cause string) {
 	typ := corev1.EventTypeWarning
-	if new == healthyVerdict {
+	if new == verdict.Healthy { // a Normal event; every other verdict is a Warning
 		typ = corev1.EventTypeNormal
 	}
 	if old == "" {

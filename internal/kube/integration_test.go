@@ -132,7 +132,7 @@ func (s *started) await(t *testing.T, limit time.Duration, what string, ok func(
 }
 
 func target(s Snapshot, path string) (dial.Target, bool) {
-	i := slices.IndexFunc(s.Targets, func(t dial.Target) bool { return t.Path == path })
+	i := slices.IndexFunc(s.Targets, func(t dial.Target) bool { return t.Name == path })
 	if i < 0 {
 		return dial.Target{}, false
 	}
@@ -157,11 +157,11 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	sn := "sensor.follow.svc"
 	want := Snapshot{
 		Targets: []dial.Target{
-			{Path: "clusterip", Addr: f.ip(50) + ":443", ServerName: sn},
-			{Path: "dns", Addr: "sensor.follow.svc:443", ServerName: sn},
-			{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: sn},
-			{Path: "podip", Addr: "10.244.1.5:8443", ServerName: sn},
-			{Path: "webhook", Addr: f.ip(51) + ":443", ServerName: "sensor-webhook.follow.svc"},
+			{Name: "clusterip", Addr: f.ip(50) + ":443", ServerName: sn},
+			{Name: "dns", Addr: "sensor.follow.svc:443", ServerName: sn},
+			{Name: "hostport", Addr: "127.0.0.1:8443", ServerName: sn},
+			{Name: "podip", Addr: "10.244.1.5:8443", ServerName: sn},
+			{Name: "webhook", Addr: f.ip(51) + ":443", ServerName: "sensor-webhook.follow.svc"},
 		},
 		RelayPath:              "dns",
 		RelayVSOCKPort:         1818,
@@ -255,12 +255,12 @@ func TestDiscoveryOverridesWin(t *testing.T) {
 	})
 	got := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 6 })
 	want := []dial.Target{
-		{Path: "clusterip", Addr: "10.1.2.3:443", ServerName: "sensor.overrides.svc"},
-		{Path: "dns", Addr: "sensor.overrides.svc:443", ServerName: "sensor.overrides.svc"},
-		{Path: "extra", Addr: "sensor.example:8443"},
-		{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.overrides.svc"},
-		{Path: "podip", Addr: "10.244.1.5:8443", ServerName: "sensor.overrides.svc"},
-		{Path: "webhook", Addr: f.ip(51) + ":443", ServerName: "sensor-webhook.overrides.svc"},
+		{Name: "clusterip", Addr: "10.1.2.3:443", ServerName: "sensor.overrides.svc"},
+		{Name: "dns", Addr: "sensor.overrides.svc:443", ServerName: "sensor.overrides.svc"},
+		{Name: "extra", Addr: "sensor.example:8443"},
+		{Name: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.overrides.svc"},
+		{Name: "podip", Addr: "10.244.1.5:8443", ServerName: "sensor.overrides.svc"},
+		{Name: "webhook", Addr: f.ip(51) + ":443", ServerName: "sensor-webhook.overrides.svc"},
 	}
 	if diff := cmp.Diff(want, got.Targets); diff != "" {
 		t.Errorf("targets (-want +got):\n%s", diff)
@@ -503,7 +503,7 @@ func TestRBACMissingRule(t *testing.T) {
 			}
 			var paths []string
 			for _, tg := range got.Targets {
-				paths = append(paths, tg.Path)
+				paths = append(paths, tg.Name)
 			}
 			if diff := cmp.Diff(tt.wantPaths, paths, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("paths (-want +got):\n%s", diff)

@@ -12,12 +12,19 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 )
 
+// Names of RHACS objects that other packages use too.
+const (
+	// ComplianceContainer is the collector pod's container that runs the VM relay.
+	ComplianceContainer = "compliance"
+	// CollectorPodSelector selects the collector DaemonSet's pods.
+	CollectorPodSelector = "app=collector"
+)
+
 // Names of the RHACS objects and containers discovery reads (RHACS-FACTS.md).
 const (
 	sensorService        = "sensor"
 	webhookService       = "sensor-webhook"
 	collectorDaemonSet   = "collector"
-	complianceContainer  = "compliance"
 	collectorContainer   = "collector"
 	sensorPodLabel       = "app=sensor"
 	defaultVSOCKPort     = 818
@@ -69,7 +76,7 @@ func relayFromDaemonSet(ds *appsv1.DaemonSet) (RelayConfig, uint32, *bool) {
 	var vms *bool
 	for _, c := range spec.Containers {
 		switch c.Name {
-		case complianceContainer:
+		case ComplianceContainer:
 			rc.AdvertisedEndpoint = envValue(c, envAdvertised)
 			if v := envValue(c, envVSOCKPort); v != "" {
 				if p, err := strconv.ParseUint(v, 10, 32); err == nil && p > 0 {
@@ -124,7 +131,7 @@ func RelayPath(endpoint, namespace string, targets []dial.Target) string {
 	for _, t := range targets {
 		th, tp, ok := splitEndpoint(t.Addr)
 		if ok && net.JoinHostPort(th, tp) == norm {
-			return t.Path
+			return t.Name
 		}
 	}
 	if host == "localhost" {

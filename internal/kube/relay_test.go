@@ -13,12 +13,12 @@ import (
 
 func TestRelayPath(t *testing.T) {
 	targets := []dial.Target{
-		{Path: dial.PathClusterIP, Addr: "10.96.0.50:443"},
-		{Path: dial.PathDNS, Addr: "sensor.stackrox.svc:443"},
-		{Path: dial.PathHostPort, Addr: "127.0.0.1:8443"},
-		{Path: dial.PathPodIP, Addr: "10.244.1.5:8443"},
-		{Path: dial.PathWebhook, Addr: "10.96.0.51:443"},
-		{Path: "custom", Addr: "[fd00::7]:9443"},
+		{Name: dial.PathClusterIP, Addr: "10.96.0.50:443"},
+		{Name: dial.PathDNS, Addr: "sensor.stackrox.svc:443"},
+		{Name: dial.PathHostPort, Addr: "127.0.0.1:8443"},
+		{Name: dial.PathPodIP, Addr: "10.244.1.5:8443"},
+		{Name: dial.PathWebhook, Addr: "10.96.0.51:443"},
+		{Name: "custom", Addr: "[fd00::7]:9443"},
 	}
 	tests := []struct {
 		name      string
@@ -60,7 +60,7 @@ func FuzzRelayPath(f *testing.F) {
 	for _, s := range []string{"sensor.stackrox.svc:443", "localhost:8443", "[::1]", "https://x/y", ":", "[", "10.0.0.1"} {
 		f.Add(s)
 	}
-	targets := []dial.Target{{Path: dial.PathDNS, Addr: "sensor.stackrox.svc:443"}}
+	targets := []dial.Target{{Name: dial.PathDNS, Addr: "sensor.stackrox.svc:443"}}
 	f.Fuzz(func(t *testing.T, endpoint string) {
 		got := RelayPath(endpoint, "stackrox", targets)
 		switch got {

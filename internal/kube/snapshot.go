@@ -87,29 +87,29 @@ func build(namespace, nodeName string, overrides map[string]string, objs objects
 			dnsPort = int(port)
 		}
 		if ip := clusterIP(svc); ip != "" && ok {
-			byPath[dial.PathClusterIP] = dial.Target{Path: dial.PathClusterIP, Addr: net.JoinHostPort(ip, strconv.Itoa(int(port))), ServerName: serverName}
+			byPath[dial.PathClusterIP] = dial.Target{Name: dial.PathClusterIP, Addr: net.JoinHostPort(ip, strconv.Itoa(int(port))), ServerName: serverName}
 		}
 	}
-	byPath[dial.PathDNS] = dial.Target{Path: dial.PathDNS, Addr: net.JoinHostPort(serverName, strconv.Itoa(dnsPort)), ServerName: serverName}
+	byPath[dial.PathDNS] = dial.Target{Name: dial.PathDNS, Addr: net.JoinHostPort(serverName, strconv.Itoa(dnsPort)), ServerName: serverName}
 
 	if svc := objs.webhook; svc != nil {
 		port, ok := servicePort(svc, "")
 		if ip := clusterIP(svc); ip != "" && ok {
-			byPath[dial.PathWebhook] = dial.Target{Path: dial.PathWebhook, Addr: net.JoinHostPort(ip, strconv.Itoa(int(port))), ServerName: webhookService + "." + namespace + ".svc"}
+			byPath[dial.PathWebhook] = dial.Target{Name: dial.PathWebhook, Addr: net.JoinHostPort(ip, strconv.Itoa(int(port))), ServerName: webhookService + "." + namespace + ".svc"}
 		}
 	}
 
 	if addr := readyEndpoint(objs.slices); addr != "" {
-		byPath[dial.PathPodIP] = dial.Target{Path: dial.PathPodIP, Addr: addr, ServerName: serverName}
+		byPath[dial.PathPodIP] = dial.Target{Name: dial.PathPodIP, Addr: addr, ServerName: serverName}
 	}
 
 	sensorPod, sensorNode, hostIP, hostPort, onThisNode := sensorPlacement(objs.pods, nodeName)
-	byPath[dial.PathHostPort] = dial.Target{Path: dial.PathHostPort, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)), ServerName: serverName}
+	byPath[dial.PathHostPort] = dial.Target{Name: dial.PathHostPort, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)), ServerName: serverName}
 
 	for path, addr := range overrides {
 		t, ok := byPath[path]
 		if !ok {
-			t = dial.Target{Path: path}
+			t = dial.Target{Name: path}
 		}
 		t.Addr = addr
 		byPath[path] = t
@@ -119,7 +119,7 @@ func build(namespace, nodeName string, overrides map[string]string, objs objects
 	for _, t := range byPath {
 		targets = append(targets, t)
 	}
-	sort.Slice(targets, func(i, j int) bool { return targets[i].Path < targets[j].Path })
+	sort.Slice(targets, func(i, j int) bool { return targets[i].Name < targets[j].Name })
 
 	relay, port, vms := relayFromDaemonSet(objs.collector)
 	snap := Snapshot{

@@ -48,8 +48,8 @@ func TestBuild(t *testing.T) {
 	yes, no := true, false
 	https := corev1.ServicePort{Name: "https", Port: 443}
 	static := []dial.Target{
-		{Path: "dns", Addr: "sensor.stackrox.svc:443", ServerName: "sensor.stackrox.svc"},
-		{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.stackrox.svc"},
+		{Name: "dns", Addr: "sensor.stackrox.svc:443", ServerName: "sensor.stackrox.svc"},
+		{Name: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.stackrox.svc"},
 	}
 	full := objects{
 		sensor:     testService("sensor", "10.96.0.50", corev1.ServicePort{Name: "monitoring", Port: 9091}, https),
@@ -60,11 +60,11 @@ func TestBuild(t *testing.T) {
 		collector:  collectorDS(true, []corev1.EnvVar{{Name: "ROX_ADVERTISED_ENDPOINT", Value: "localhost:8443"}}, nil),
 	}
 	fullTargets := []dial.Target{
-		{Path: "clusterip", Addr: "10.96.0.50:443", ServerName: "sensor.stackrox.svc"},
-		{Path: "dns", Addr: "sensor.stackrox.svc:443", ServerName: "sensor.stackrox.svc"},
-		{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.stackrox.svc"},
-		{Path: "podip", Addr: "10.244.1.5:8443", ServerName: "sensor.stackrox.svc"},
-		{Path: "webhook", Addr: "10.96.0.51:443", ServerName: "sensor-webhook.stackrox.svc"},
+		{Name: "clusterip", Addr: "10.96.0.50:443", ServerName: "sensor.stackrox.svc"},
+		{Name: "dns", Addr: "sensor.stackrox.svc:443", ServerName: "sensor.stackrox.svc"},
+		{Name: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.stackrox.svc"},
+		{Name: "podip", Addr: "10.244.1.5:8443", ServerName: "sensor.stackrox.svc"},
+		{Name: "webhook", Addr: "10.96.0.51:443", ServerName: "sensor-webhook.stackrox.svc"},
 	}
 	tests := []struct {
 		name      string
@@ -81,9 +81,9 @@ func TestBuild(t *testing.T) {
 			name:      "nothing known, overrides",
 			overrides: map[string]string{"dns": "sensor.example:443", "extra": "10.0.0.9:8443"},
 			want: Snapshot{Targets: []dial.Target{
-				{Path: "dns", Addr: "sensor.example:443", ServerName: "sensor.stackrox.svc"},
-				{Path: "extra", Addr: "10.0.0.9:8443"},
-				{Path: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.stackrox.svc"},
+				{Name: "dns", Addr: "sensor.example:443", ServerName: "sensor.stackrox.svc"},
+				{Name: "extra", Addr: "10.0.0.9:8443"},
+				{Name: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.stackrox.svc"},
 			}},
 		},
 		{
@@ -105,9 +105,9 @@ func TestBuild(t *testing.T) {
 			objs:      full,
 			want: Snapshot{
 				Targets: []dial.Target{
-					{Path: "clusterip", Addr: "localhost:8443", ServerName: "sensor.stackrox.svc"},
+					{Name: "clusterip", Addr: "localhost:8443", ServerName: "sensor.stackrox.svc"},
 					fullTargets[1],
-					{Path: "hostport", Addr: "127.0.0.1:18443", ServerName: "sensor.stackrox.svc"},
+					{Name: "hostport", Addr: "127.0.0.1:18443", ServerName: "sensor.stackrox.svc"},
 					fullTargets[3], fullTargets[4],
 				},
 				RelayPath:      "clusterip",
@@ -126,7 +126,7 @@ func TestBuild(t *testing.T) {
 			},
 			want: Snapshot{
 				Targets: []dial.Target{
-					{Path: "dns", Addr: "sensor.stackrox.svc:8444", ServerName: "sensor.stackrox.svc"},
+					{Name: "dns", Addr: "sensor.stackrox.svc:8444", ServerName: "sensor.stackrox.svc"},
 					static[1],
 				},
 				SensorPod: "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a",
@@ -144,7 +144,7 @@ func TestBuild(t *testing.T) {
 				podsSynced: true,
 			},
 			want: Snapshot{
-				Targets:   []dial.Target{static[0], {Path: "hostport", Addr: "127.0.0.1:18443", ServerName: "sensor.stackrox.svc"}},
+				Targets:   []dial.Target{static[0], {Name: "hostport", Addr: "127.0.0.1:18443", ServerName: "sensor.stackrox.svc"}},
 				SensorPod: "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &no,
 			},
 		},

@@ -42,13 +42,12 @@ type Options struct {
 	// ServerName and Check are the prober's defaults, shown on sensorprobe_path_info.
 	ServerName string
 	Check      dial.CheckMode
-	// Verdict returns the current verdict's name; Verdicts lists every possible one.
-	Verdict  func() string
-	Verdicts []string
 }
 
 // New registers the probe's metrics on reg: the event metrics, a collector
-// of latest state read from store, the verdict and build info.
+// of latest state read from store, and build info. The verdict has a
+// collector of its own (NewVerdictCollector), registered once the verdict's
+// owner exists.
 func New(reg prometheus.Registerer, store *state.Store, o Options) (*Metrics, error) {
 	m := &Metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -69,7 +68,6 @@ func New(reg prometheus.Registerer, store *state.Store, o Options) (*Metrics, er
 	for _, c := range []prometheus.Collector{
 		m.attempts, m.ioTimeouts, m.duration,
 		&stateCollector{store: store, serverName: o.ServerName, check: string(o.Check)},
-		newVerdictCollector(o.Verdict, o.Verdicts),
 		versioncollector.NewCollector(Namespace),
 	} {
 		if err := reg.Register(c); err != nil {
@@ -117,7 +115,7 @@ func (m *Metrics) SetPaths(paths []string) {
 // longer) in the set given to SetPaths is ignored, so that an attempt that
 // finishes just after its path was removed cannot bring its series back.
 func (m *Metrics) Observe(r dial.Result) {
-	p := r.Target.Path
+	p := r.Target.Name
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.paths[p] {
@@ -161,7 +159,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range c.store.Snapshot() {
-		name := p.Target.Path
+		name := p.Target.Name
 		relay := "false"
 		if p.Relay {
 			relay = "true"
@@ -191,19 +189,31 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 var descVerdict = prometheus.NewDesc(Namespace+"_verdict",
 	"1 for the node's current verdict, 0 for every other.", []string{"verdict"}, nil)
 
-type verdictCollector struct {
-	current func() string
-	names   []string
+// VerdictSource is what the verdict collector reads; *monitor.Monitor is one.
+type VerdictSource interface {
+	// VerdictName returns the name of the current verdict.
+	VerdictName() string
 }
 
-func newVerdictCollector(current func() string, names []string) *verdictCollector {
-	return &verdictCollector{current: current, names: names}
+// VerdictCollector exports sensorprobe_verdict, read from its source at
+// scrape time. Create it with NewVerdictCollector.
+type VerdictCollector struct {
+	src   VerdictSource
+	names []string
 }
 
-func (c *verdictCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descVerdict }
+// NewVerdictCollector returns a collector of the current verdict of src;
+// names lists every verdict, each exported (0 or 1) at every scrape.
+func NewVerdictCollector(src VerdictSource, names []string) *VerdictCollector {
+	return &VerdictCollector{src: src, names: names}
+}
 
-func (c *verdictCollector) Collect(ch chan<- prometheus.Metric) {
-	cur := c.current()
+// Describe implements prometheus.Collector.
+func (c *VerdictCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descVerdict }
+
+// Collect implements prometheus.Collector.
+func (c *VerdictCollector) Collect(ch chan<- prometheus.Metric) {
+	cur := c.src.VerdictName()
 	for _, n := range c.names {
 		ch <- prometheus.MustNewConstMetric(descVerdict, prometheus.GaugeValue, boolFloat(n == cur), n)
 	}

@@ -15,22 +15,25 @@ import (
 
 var t0 = time.Unix(1_800_000_000, 0)
 
+// fixedVerdict is a VerdictSource whose verdict never changes.
+type fixedVerdict string
+
+func (v fixedVerdict) VerdictName() string { return string(v) }
+
 func fixture(t *testing.T) (*prometheus.Registry, *Metrics, *state.Store) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	store := state.New()
-	m, err := New(reg, store, Options{
-		ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP,
-		Verdict:  func() string { return "service_unreachable_from_host_network" },
-		Verdicts: []string{"healthy", "service_unreachable_from_host_network", "unknown"},
-	})
+	m, err := New(reg, store, Options{ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP})
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg.MustRegister(NewVerdictCollector(fixedVerdict("service_unreachable_from_host_network"),
+		[]string{"healthy", "service_unreachable_from_host_network", "unknown"}))
 	targets := []dial.Target{
-		{Path: "clusterip", Addr: "172.30.0.10:443"},
-		{Path: "hostport", Addr: "127.0.0.1:8443"},
-		{Path: "webhook", Addr: "172.30.0.11:443", ServerName: "sensor-webhook.stackrox.svc"},
+		{Name: "clusterip", Addr: "172.30.0.10:443"},
+		{Name: "hostport", Addr: "127.0.0.1:8443"},
+		{Name: "webhook", Addr: "172.30.0.11:443", ServerName: "sensor-webhook.stackrox.svc"},
 	}
 	store.SetTargets(targets, "clusterip")
 	m.SetPaths([]string{"clusterip", "hostport", "webhook"})
@@ -98,7 +101,7 @@ func TestBuildInfo(t *testing.T) {
 // /metrics entirely: state gauges and event series alike.
 func TestRemovedPathVanishes(t *testing.T) {
 	reg, m, store := fixture(t)
-	store.SetTargets([]dial.Target{{Path: "hostport", Addr: "127.0.0.1:8443"}}, "")
+	store.SetTargets([]dial.Target{{Name: "hostport", Addr: "127.0.0.1:8443"}}, "")
 	m.SetPaths([]string{"hostport"})
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -119,7 +122,7 @@ func TestRemovedPathVanishes(t *testing.T) {
 // its first event, so rate() and absent() behave from the first scrape.
 func TestEveryReasonPreinitialised(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := New(reg, state.New(), Options{Verdict: func() string { return "unknown" }, Verdicts: []string{"unknown"}})
+	m, err := New(reg, state.New(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +146,7 @@ func TestEveryReasonPreinitialised(t *testing.T) {
 func TestObserveIgnoresRemovedPath(t *testing.T) {
 	reg, m, _ := fixture(t)
 	m.SetPaths([]string{"hostport"})
-	m.Observe(dial.Result{Target: dial.Target{Path: "clusterip"}, Reason: dial.ReasonConnectTimeout, FailedPhase: dial.PhaseConnect,
+	m.Observe(dial.Result{Target: dial.Target{Name: "clusterip"}, Reason: dial.ReasonConnectTimeout, FailedPhase: dial.PhaseConnect,
 		Phases: []dial.PhaseTiming{{Phase: dial.PhaseConnect, Duration: time.Second}}})
 	for _, name := range []string{"sensorprobe_probe_attempts_total", "sensorprobe_io_timeouts_total", "sensorprobe_probe_duration_seconds"} {
 		mfs, err := reg.Gather()

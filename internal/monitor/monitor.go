@@ -46,8 +46,8 @@ type Monitor struct {
 
 	mu        sync.Mutex
 	verdict   verdict.Verdict
-	vsock     func() *status.VSOCK
-	kube      func() *status.Kubernetes
+	vsock     func() *VSOCKFacts
+	cluster   func() *ClusterFacts
 	listeners []Listener
 }
 
@@ -62,11 +62,11 @@ func New(cfg Config, store *state.Store, m *metrics.Metrics, logger *slog.Logger
 	}
 }
 
-// SetFacts sets the sources of VSOCK and Kubernetes facts; either may be nil
+// SetFacts sets the sources of VSOCK and cluster facts; either may be nil
 // or return nil when unknown.
-func (m *Monitor) SetFacts(vsock func() *status.VSOCK, kube func() *status.Kubernetes) {
+func (m *Monitor) SetFacts(vsock func() *VSOCKFacts, cluster func() *ClusterFacts) {
 	m.mu.Lock()
-	m.vsock, m.kube = vsock, kube
+	m.vsock, m.cluster = vsock, cluster
 	m.mu.Unlock()
 	m.Reevaluate()
 }
@@ -85,7 +85,7 @@ func (m *Monitor) SetTargets(targets []dial.Target, relay string) {
 	removed := m.store.SetTargets(targets, relay)
 	names := make([]string, 0, len(targets))
 	for _, t := range targets {
-		names = append(names, t.Path)
+		names = append(names, t.Name)
 	}
 	m.metrics.SetPaths(names)
 	for _, r := range removed {
@@ -94,8 +94,8 @@ func (m *Monitor) SetTargets(targets []dial.Target, relay string) {
 	m.Reevaluate()
 }
 
-// Report records one result. It is the scheduler's ReportFunc.
-func (m *Monitor) Report(r dial.Result) {
+// Record records one result. It is the scheduler's ResultFunc.
+func (m *Monitor) Record(r dial.Result) {
 	tr, changed := m.store.Record(r)
 	if tr.Path == "" {
 		return // the path was removed or retargeted while the attempt ran
@@ -136,8 +136,8 @@ func (m *Monitor) Reevaluate() {
 		m.mu.Unlock()
 		return
 	}
-	vs, kube := m.factsLocked()
-	next := Decide(m.store.Snapshot(), vs, kube)
+	vs, cl := m.factsLocked()
+	next := Decide(m.store.Snapshot(), vs, cl)
 	old := m.verdict
 	m.verdict = next
 	listeners := append([]Listener(nil), m.listeners...)
@@ -175,34 +175,34 @@ func (m *Monitor) VerdictName() string { return m.Verdict().Name }
 func (m *Monitor) Status(context.Context) status.Report {
 	m.mu.Lock()
 	v := m.verdict
-	vs, kube := m.factsLocked()
+	vs, cl := m.factsLocked()
 	m.mu.Unlock()
-	return Report(m.cfg.Node, m.cfg.Version, m.cfg.Now(), m.store.Snapshot(), v, vs, kube)
+	return StatusReport(m.cfg.Node, m.cfg.Version, m.cfg.Now(), m.store.Snapshot(), v, vs, cl)
 }
 
-// factsLocked reads the current VSOCK and Kubernetes facts, nil where
+// factsLocked reads the current VSOCK and cluster facts, nil where
 // unknown. The caller holds m.mu.
-func (m *Monitor) factsLocked() (*status.VSOCK, *status.Kubernetes) {
-	var vs *status.VSOCK
-	var kube *status.Kubernetes
+func (m *Monitor) factsLocked() (*VSOCKFacts, *ClusterFacts) {
+	var vs *VSOCKFacts
+	var cl *ClusterFacts
 	if m.vsock != nil {
 		vs = m.vsock()
 	}
-	if m.kube != nil {
-		kube = m.kube()
+	if m.cluster != nil {
+		cl = m.cluster()
 	}
-	return vs, kube
+	return vs, cl
 }
 
-// Decide names the verdict for paths given the facts known; vsock and kube
-// may be nil. The daemon and the one-shot check both decide through it.
-func Decide(paths []state.Path, vsock *status.VSOCK, kube *status.Kubernetes) verdict.Verdict {
-	return verdict.Decide(verdict.Input{Paths: paths, VSOCK: vsock.VerdictFacts(), Cluster: kube.VerdictFacts()})
+// Decide names the verdict for paths given the facts known; vsock and
+// cluster may be nil. The daemon and the one-shot check both decide through it.
+func Decide(paths []state.PathState, vsock *VSOCKFacts, cluster *ClusterFacts) verdict.Verdict {
+	return verdict.Decide(verdict.Input{Paths: paths, VSOCK: vsock.verdictInput(), Cluster: cluster.verdictInput()})
 }
 
-// Report builds the status report from the paths, the verdict and the facts.
-func Report(node, version string, now time.Time, paths []state.Path, v verdict.Verdict, vsock *status.VSOCK, kube *status.Kubernetes) status.Report {
+// StatusReport builds the status report from the paths, the verdict and the facts.
+func StatusReport(node, version string, now time.Time, paths []state.PathState, v verdict.Verdict, vsock *VSOCKFacts, cluster *ClusterFacts) status.Report {
 	r := status.New(node, now, paths, v)
-	r.Version, r.VSOCK, r.Kubernetes = version, vsock, kube
+	r.Version, r.VSOCK, r.Kubernetes = version, vsock.report(), cluster.report()
 	return r
 }

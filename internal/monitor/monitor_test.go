@@ -26,9 +26,9 @@ import (
 var t0 = time.Unix(1_800_000_000, 0)
 
 var (
-	clusterIP = dial.Target{Path: dial.PathClusterIP, Addr: "172.30.0.10:443"}
-	podIP     = dial.Target{Path: dial.PathPodIP, Addr: "10.128.0.5:8443"}
-	webhook   = dial.Target{Path: dial.PathWebhook, Addr: "172.30.0.11:443", ServerName: "sensor-webhook.stackrox.svc"}
+	clusterIP = dial.Target{Name: dial.PathClusterIP, Addr: "172.30.0.10:443"}
+	podIP     = dial.Target{Name: dial.PathPodIP, Addr: "10.128.0.5:8443"}
+	webhook   = dial.Target{Name: dial.PathWebhook, Addr: "172.30.0.11:443", ServerName: "sensor-webhook.stackrox.svc"}
 	targets   = []dial.Target{clusterIP, podIP, webhook}
 )
 
@@ -120,18 +120,15 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{reg: prometheus.NewRegistry(), store: state.New(), logs: &syncBuffer{}, heard: &listener{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var mon *monitor.Monitor
-	m, err := metrics.New(f.reg, f.store, metrics.Options{
-		ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP,
-		Verdict: func() string { return mon.VerdictName() }, Verdicts: verdict.Names(),
-	})
+	m, err := metrics.New(f.reg, f.store, metrics.Options{ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon = monitor.New(monitor.Config{
+	mon := monitor.New(monitor.Config{
 		Node: "worker-1", Version: "1.2.3-test",
 		Now: func() time.Time { return t0.Add(time.Hour) },
 	}, f.store, m, logger)
+	f.reg.MustRegister(metrics.NewVerdictCollector(mon, verdict.Names()))
 	mon.AddListener(f.heard)
 	f.mon = mon
 	return f
@@ -262,15 +259,15 @@ func TestVerdictUnknownUntilEveryPathAnswered(t *testing.T) {
 			}
 			last := len(tt.results) - 1
 			for i, r := range tt.results[:last] {
-				f.mon.Report(r)
+				f.mon.Record(r)
 				if got := f.mon.Verdict().Name; got != verdict.Unknown {
-					t.Errorf("verdict after result %d (%s %s) = %q, want unknown until every path answered", i, r.Target.Path, r.Reason, got)
+					t.Errorf("verdict after result %d (%s %s) = %q, want unknown until every path answered", i, r.Target.Name, r.Reason, got)
 				}
 				if got := verdictMetric(t, f.reg); got != verdict.Unknown {
 					t.Errorf("sensorprobe_verdict after result %d = %q, want unknown", i, got)
 				}
 			}
-			f.mon.Report(tt.results[last])
+			f.mon.Record(tt.results[last])
 			if got := f.mon.Verdict().Name; got != tt.want {
 				t.Errorf("verdict after every path answered = %q, want %q", got, tt.want)
 			}
@@ -305,7 +302,7 @@ func TestTransitionsOncePerChange(t *testing.T) {
 		result(clusterIP, dial.ReasonOK, 7*time.Minute),
 		result(webhook, dial.ReasonOK, 7*time.Minute),
 	} {
-		f.mon.Report(r)
+		f.mon.Record(r)
 	}
 
 	paths, verdicts := f.heard.heard()
@@ -368,7 +365,7 @@ func TestTransitionsOncePerChange(t *testing.T) {
 // retargeted while the attempt ran: it must reach neither the state, the
 // metrics, the listeners, the log nor the verdict.
 func TestStaleResultIgnored(t *testing.T) {
-	movedClusterIP := dial.Target{Path: dial.PathClusterIP, Addr: "172.30.0.99:443"}
+	movedClusterIP := dial.Target{Name: dial.PathClusterIP, Addr: "172.30.0.99:443"}
 	tests := []struct {
 		name      string
 		after     []dial.Target // the targets set while the attempt ran
@@ -393,24 +390,24 @@ func TestStaleResultIgnored(t *testing.T) {
 			f := newFixture(t)
 			f.mon.SetTargets(targets, "")
 			for _, target := range targets {
-				f.mon.Report(result(target, dial.ReasonOK, 0))
+				f.mon.Record(result(target, dial.ReasonOK, 0))
 			}
 			f.mon.SetTargets(tt.after, "")
 			pathsBefore, verdictsBefore := f.heard.heard()
 			logsBefore := len(f.logLines(t))
 			verdictBefore := f.mon.Verdict()
 
-			f.mon.Report(tt.stale)
+			f.mon.Record(tt.stale)
 
 			if got := testutil.CollectAndCount(f.reg, "sensorprobe_probe_attempts_total"); got != tt.wantCount {
 				t.Errorf("sensorprobe_probe_attempts_total has %d series, want %d", got, tt.wantCount)
 			}
-			got, exists := attempts(t, f.reg, tt.stale.Target.Path, tt.stale.Reason)
+			got, exists := attempts(t, f.reg, tt.stale.Target.Name, tt.stale.Reason)
 			switch {
-			case tt.stale.Target.Path == dial.PathPodIP && exists:
-				t.Errorf("attempts of the removed path %s exist (value %v), want no series", tt.stale.Target.Path, got)
+			case tt.stale.Target.Name == dial.PathPodIP && exists:
+				t.Errorf("attempts of the removed path %s exist (value %v), want no series", tt.stale.Target.Name, got)
 			case got != 0:
-				t.Errorf("attempts{path=%q,reason=%q} = %v, want 0", tt.stale.Target.Path, tt.stale.Reason, got)
+				t.Errorf("attempts{path=%q,reason=%q} = %v, want 0", tt.stale.Target.Name, tt.stale.Reason, got)
 			}
 			paths, verdicts := f.heard.heard()
 			if diff := cmp.Diff(pathsBefore, paths); diff != "" {
@@ -427,7 +424,7 @@ func TestStaleResultIgnored(t *testing.T) {
 			}
 			for _, p := range f.store.Snapshot() {
 				if p.Latest != nil && p.Latest.Reason != dial.ReasonOK {
-					t.Errorf("store recorded the stale result on %s: %s", p.Target.Path, p.Latest.Reason)
+					t.Errorf("store recorded the stale result on %s: %s", p.Target.Name, p.Latest.Reason)
 				}
 			}
 		})
@@ -452,10 +449,22 @@ func TestSetTargetsLogsRemovedPaths(t *testing.T) {
 	}
 }
 
+// vsockFacts returns VSOCK facts that hold only the verdict's input v.
+func vsockFacts(v verdict.VSOCK) *monitor.VSOCKFacts { return &monitor.VSOCKFacts{VSOCK: v} }
+
 func TestStatus(t *testing.T) {
 	onNode := false
-	vs := &status.VSOCK{RelayPort: 818, VSOCKDevice: true, RelayListening: true, RelayConnections: 1, ConnectionsRecent: 2, PeerCIDs: 1}
-	kube := &status.Kubernetes{DiscoveryUp: true, SensorOnThisNode: &onNode, SensorPod: "stackrox/sensor-abc", SensorNode: "worker-2", RelayPath: dial.PathPodIP}
+	vs := &monitor.VSOCKFacts{
+		VSOCK:     verdict.VSOCK{RelayListening: true, Established: 1, ConnectionsRecent: 2},
+		RelayPort: 818, VSOCKDevice: true, PeerCIDs: 1,
+	}
+	cl := &monitor.ClusterFacts{
+		Cluster:     verdict.Cluster{SensorOnThisNode: &onNode, RelayPath: dial.PathPodIP},
+		DiscoveryUp: true, SensorPod: "stackrox/sensor-abc", SensorNode: "worker-2",
+	}
+	// What the report shows of them.
+	vsReport := &status.VSOCK{RelayPort: 818, VSOCKDevice: true, RelayListening: true, RelayConnections: 1, ConnectionsRecent: 2, PeerCIDs: 1}
+	clReport := &status.Kubernetes{DiscoveryUp: true, SensorOnThisNode: &onNode, SensorPod: "stackrox/sensor-abc", SensorNode: "worker-2", RelayPath: dial.PathPodIP}
 
 	type summary struct {
 		Node, Version string
@@ -486,7 +495,7 @@ func TestStatus(t *testing.T) {
 				Node: "worker-1", Version: "1.2.3-test", GeneratedAt: t0.Add(time.Hour), Verdict: verdict.Healthy,
 				Paths:  []string{dial.PathClusterIP, dial.PathPodIP, dial.PathWebhook},
 				States: []string{status.StateUp, status.StateUp, status.StatePending},
-				VSOCK:  vs, Kubernetes: kube,
+				VSOCK:  vsReport, Kubernetes: clReport,
 			},
 		},
 	}
@@ -494,11 +503,11 @@ func TestStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			if tt.facts {
-				f.mon.SetFacts(func() *status.VSOCK { return vs }, func() *status.Kubernetes { return kube })
+				f.mon.SetFacts(func() *monitor.VSOCKFacts { return vs }, func() *monitor.ClusterFacts { return cl })
 			}
 			f.mon.SetTargets([]dial.Target{clusterIP, podIP}, "")
-			f.mon.Report(result(clusterIP, dial.ReasonOK, 0))
-			f.mon.Report(result(podIP, dial.ReasonOK, 0))
+			f.mon.Record(result(clusterIP, dial.ReasonOK, 0))
+			f.mon.Record(result(podIP, dial.ReasonOK, 0))
 			// A path added after the first round is pending in the report.
 			f.mon.SetTargets(targets, "")
 
@@ -527,33 +536,33 @@ func TestEscalationThroughFacts(t *testing.T) {
 	tests := []struct {
 		name           string
 		relay          string // the relay path given to SetTargets
-		vsock          *status.VSOCK
-		kube           *status.Kubernetes
+		vsock          *monitor.VSOCKFacts
+		cluster        *monitor.ClusterFacts
 		want           string
 		wantUnderlying string
 	}{
 		{
 			name:  "relay path down and VMs connected recently",
 			relay: dial.PathClusterIP,
-			vsock: &status.VSOCK{RelayListening: true, ConnectionsRecent: 3},
+			vsock: vsockFacts(verdict.VSOCK{RelayListening: true, ConnectionsRecent: 3}),
 			want:  verdict.RelayPathDownVMsConnecting, wantUnderlying: verdict.ServiceUnreachable,
 		},
 		{
 			name:  "relay path down and a VM connected now",
 			relay: dial.PathClusterIP,
-			vsock: &status.VSOCK{RelayListening: true, RelayConnections: 1},
+			vsock: vsockFacts(verdict.VSOCK{RelayListening: true, Established: 1}),
 			want:  verdict.RelayPathDownVMsConnecting, wantUnderlying: verdict.ServiceUnreachable,
 		},
 		{
-			name:  "relay path from Kubernetes discovery",
-			vsock: &status.VSOCK{ConnectionsRecent: 1},
-			kube:  &status.Kubernetes{DiscoveryUp: true, RelayPath: dial.PathClusterIP},
-			want:  verdict.RelayPathDownVMsConnecting, wantUnderlying: verdict.ServiceUnreachable,
+			name:    "relay path from Kubernetes discovery",
+			vsock:   vsockFacts(verdict.VSOCK{ConnectionsRecent: 1}),
+			cluster: &monitor.ClusterFacts{DiscoveryUp: true, Cluster: verdict.Cluster{RelayPath: dial.PathClusterIP}},
+			want:    verdict.RelayPathDownVMsConnecting, wantUnderlying: verdict.ServiceUnreachable,
 		},
 		{
 			name:  "relay path down, no VM connecting",
 			relay: dial.PathClusterIP,
-			vsock: &status.VSOCK{RelayListening: true},
+			vsock: vsockFacts(verdict.VSOCK{RelayListening: true}),
 			want:  verdict.ServiceUnreachable,
 		},
 		{
@@ -564,29 +573,29 @@ func TestEscalationThroughFacts(t *testing.T) {
 		{
 			name:  "relay path up",
 			relay: dial.PathPodIP,
-			vsock: &status.VSOCK{ConnectionsRecent: 3},
+			vsock: vsockFacts(verdict.VSOCK{ConnectionsRecent: 3}),
 			want:  verdict.ServiceUnreachable,
 		},
 		{
 			name:  "relay path unknown",
-			vsock: &status.VSOCK{ConnectionsRecent: 3},
+			vsock: vsockFacts(verdict.VSOCK{ConnectionsRecent: 3}),
 			want:  verdict.ServiceUnreachable,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			var vsFn func() *status.VSOCK
+			var vsFn func() *monitor.VSOCKFacts
 			if tt.vsock != nil {
-				vsFn = func() *status.VSOCK { return tt.vsock }
+				vsFn = func() *monitor.VSOCKFacts { return tt.vsock }
 			}
 			// A source that knows nothing yet returns nil.
-			kubeFn := func() *status.Kubernetes { return tt.kube }
-			f.mon.SetFacts(vsFn, kubeFn)
+			clFn := func() *monitor.ClusterFacts { return tt.cluster }
+			f.mon.SetFacts(vsFn, clFn)
 			f.mon.SetTargets(targets, tt.relay)
-			f.mon.Report(result(clusterIP, dial.ReasonRefused, 0))
-			f.mon.Report(result(podIP, dial.ReasonOK, 0))
-			f.mon.Report(result(webhook, dial.ReasonOK, 0))
+			f.mon.Record(result(clusterIP, dial.ReasonRefused, 0))
+			f.mon.Record(result(podIP, dial.ReasonOK, 0))
+			f.mon.Record(result(webhook, dial.ReasonOK, 0))
 
 			v := f.mon.Verdict()
 			if v.Name != tt.want || v.Underlying != tt.wantUnderlying {
@@ -615,17 +624,17 @@ func TestEscalationThroughFacts(t *testing.T) {
 func TestFactsChangeReachesVerdict(t *testing.T) {
 	f := newFixture(t)
 	var mu sync.Mutex
-	vs := &status.VSOCK{RelayListening: true}
-	f.mon.SetFacts(func() *status.VSOCK {
+	vs := vsockFacts(verdict.VSOCK{RelayListening: true})
+	f.mon.SetFacts(func() *monitor.VSOCKFacts {
 		mu.Lock()
 		defer mu.Unlock()
 		c := *vs
 		return &c
 	}, nil)
 	f.mon.SetTargets(targets, dial.PathClusterIP)
-	f.mon.Report(result(clusterIP, dial.ReasonRefused, 0))
-	f.mon.Report(result(podIP, dial.ReasonOK, 0))
-	f.mon.Report(result(webhook, dial.ReasonOK, 0))
+	f.mon.Record(result(clusterIP, dial.ReasonRefused, 0))
+	f.mon.Record(result(podIP, dial.ReasonOK, 0))
+	f.mon.Record(result(webhook, dial.ReasonOK, 0))
 	if got := f.mon.Verdict().Name; got != verdict.ServiceUnreachable {
 		t.Fatalf("verdict before VMs connect = %q, want %q", got, verdict.ServiceUnreachable)
 	}
@@ -635,7 +644,7 @@ func TestFactsChangeReachesVerdict(t *testing.T) {
 	mu.Unlock()
 	// The next attempt repeats the failure: not a path transition, but the
 	// verdict is re-evaluated with the new facts.
-	f.mon.Report(result(clusterIP, dial.ReasonRefused, time.Minute))
+	f.mon.Record(result(clusterIP, dial.ReasonRefused, time.Minute))
 	if got := f.mon.Verdict().Name; got != verdict.RelayPathDownVMsConnecting {
 		t.Errorf("verdict after VMs connect = %q, want %q", got, verdict.RelayPathDownVMsConnecting)
 	}
@@ -680,7 +689,7 @@ func TestFactsChangeReachesVerdict(t *testing.T) {
 // the metrics and the verdict are read; run it with -race.
 func TestConcurrentReports(t *testing.T) {
 	f := newFixture(t)
-	f.mon.SetFacts(func() *status.VSOCK { return &status.VSOCK{ConnectionsRecent: 1} }, nil)
+	f.mon.SetFacts(func() *monitor.VSOCKFacts { return vsockFacts(verdict.VSOCK{ConnectionsRecent: 1}) }, nil)
 	f.mon.SetTargets(targets, dial.PathClusterIP)
 	const each = 100
 	var wg sync.WaitGroup
@@ -691,7 +700,7 @@ func TestConcurrentReports(t *testing.T) {
 				if i%10 == 9 {
 					reason = dial.ReasonRefused
 				}
-				f.mon.Report(result(target, reason, time.Duration(i)*time.Second))
+				f.mon.Record(result(target, reason, time.Duration(i)*time.Second))
 			}
 		})
 	}
@@ -716,10 +725,10 @@ func TestConcurrentReports(t *testing.T) {
 	readers.Wait()
 
 	for _, target := range targets {
-		ok, _ := attempts(t, f.reg, target.Path, dial.ReasonOK)
-		refused, _ := attempts(t, f.reg, target.Path, dial.ReasonRefused)
+		ok, _ := attempts(t, f.reg, target.Name, dial.ReasonOK)
+		refused, _ := attempts(t, f.reg, target.Name, dial.ReasonRefused)
 		if ok != 90 || refused != 10 {
-			t.Errorf("%s: ok %v refused %v, want 90 and 10", target.Path, ok, refused)
+			t.Errorf("%s: ok %v refused %v, want 90 and 10", target.Name, ok, refused)
 		}
 	}
 	// Each path ended with a failure (i = 99): sensor looks unavailable, and

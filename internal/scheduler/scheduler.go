@@ -17,9 +17,9 @@ import (
 // ProbeFunc makes one attempt; it must return by the time its ctx ends.
 type ProbeFunc func(ctx context.Context, t dial.Target) dial.Result
 
-// ReportFunc receives every result. It is called from the path's own
+// ResultFunc receives every result. It is called from the path's own
 // goroutine, so calls for different paths may be concurrent.
-type ReportFunc func(dial.Result)
+type ResultFunc func(dial.Result)
 
 // Config configures a Scheduler.
 type Config struct {
@@ -38,7 +38,7 @@ type Config struct {
 type Scheduler struct {
 	cfg    Config
 	probe  ProbeFunc
-	report ReportFunc
+	result ResultFunc
 	// phase is this process's random offset into the interval, so that the
 	// probes of many nodes restarted together do not dial in step.
 	phase time.Duration
@@ -56,8 +56,8 @@ type loop struct {
 	cancel context.CancelFunc
 }
 
-// New returns a Scheduler that calls probe for each target and report with each result.
-func New(cfg Config, probe ProbeFunc, report ReportFunc) *Scheduler {
+// New returns a Scheduler that calls probe for each target and result with each result.
+func New(cfg Config, probe ProbeFunc, result ResultFunc) *Scheduler {
 	if cfg.Jitter <= 0 || cfg.Jitter >= 1 {
 		cfg.Jitter = 0.1
 	}
@@ -68,7 +68,7 @@ func New(cfg Config, probe ProbeFunc, report ReportFunc) *Scheduler {
 		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	s := &Scheduler{
-		cfg: cfg, probe: probe, report: report, rnd: cfg.Rand,
+		cfg: cfg, probe: probe, result: result, rnd: cfg.Rand,
 		targets: map[string]dial.Target{}, loops: map[string]*loop{},
 	}
 	s.phase = time.Duration(s.rnd.Int64N(int64(cfg.Interval)))
@@ -84,7 +84,7 @@ func (s *Scheduler) SetTargets(targets []dial.Target) {
 	defer s.mu.Unlock()
 	next := make(map[string]dial.Target, len(targets))
 	for _, t := range targets {
-		next[t.Path] = t
+		next[t.Name] = t
 	}
 	for name, l := range s.loops {
 		if t, ok := next[name]; !ok || t != l.target {
@@ -136,7 +136,7 @@ func (s *Scheduler) run(ctx context.Context, t dial.Target) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.report(res)
+		s.result(res)
 		next = s.after(next, first)
 		wait := next.Sub(c.Now())
 		if wait < 0 {

@@ -49,7 +49,7 @@ func (r *recorder) paths() map[string]int {
 	defer r.mu.Unlock()
 	m := map[string]int{}
 	for _, g := range r.got {
-		m[g.Target.Path+"="+g.Target.Addr]++
+		m[g.Target.Name+"="+g.Target.Addr]++
 	}
 	return m
 }
@@ -74,7 +74,7 @@ func TestFirstRoundIsImmediateThenEveryInterval(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
 	rec := newRecorder()
 	s := New(Config{Interval: 10 * time.Second, Clock: clk, Rand: rand.New(rand.NewPCG(1, 2))}, echo, rec.report)
-	s.SetTargets([]dial.Target{{Path: "a", Addr: "x:1"}, {Path: "b", Addr: "y:1"}})
+	s.SetTargets([]dial.Target{{Name: "a", Addr: "x:1"}, {Name: "b", Addr: "y:1"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
@@ -148,7 +148,7 @@ func TestAtMostOneAttemptInFlightPerPath(t *testing.T) {
 	// A real clock and an interval far shorter than the attempt: the loop
 	// must still wait for the attempt before starting the next.
 	s := New(Config{Interval: time.Millisecond}, probe, rec.report)
-	s.SetTargets([]dial.Target{{Path: "slow", Addr: "x:1"}})
+	s.SetTargets([]dial.Target{{Name: "slow", Addr: "x:1"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
@@ -171,10 +171,10 @@ func TestSetTargetsReplacesPaths(t *testing.T) {
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 
-	s.SetTargets([]dial.Target{{Path: "keep", Addr: "k:1"}, {Path: "move", Addr: "old:1"}, {Path: "drop", Addr: "d:1"}})
+	s.SetTargets([]dial.Target{{Name: "keep", Addr: "k:1"}, {Name: "move", Addr: "old:1"}, {Name: "drop", Addr: "d:1"}})
 	rec.wait(t, 3)
 	waitTimers(t, clk, 3)
-	s.SetTargets([]dial.Target{{Path: "keep", Addr: "k:1"}, {Path: "move", Addr: "new:1"}, {Path: "add", Addr: "a:1"}})
+	s.SetTargets([]dial.Target{{Name: "keep", Addr: "k:1"}, {Name: "move", Addr: "new:1"}, {Name: "add", Addr: "a:1"}})
 	rec.wait(t, 2) // move (new address) and add start at once; keep waits for its slot
 	cancel()
 	<-done
@@ -196,7 +196,7 @@ func TestAbandonedAttemptIsNotReported(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
-	s.SetTargets([]dial.Target{{Path: "p", Addr: "a:1"}})
+	s.SetTargets([]dial.Target{{Name: "p", Addr: "a:1"}})
 	<-started
 	s.SetTargets(nil)
 	cancel()

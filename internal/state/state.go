@@ -14,8 +14,8 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 )
 
-// Path is what the probe knows about one path.
-type Path struct {
+// PathState is what the probe knows about one path.
+type PathState struct {
 	// Target is the path's current target.
 	Target dial.Target
 	// Relay is true when this is the path the collector's VM relay is configured to use.
@@ -32,7 +32,7 @@ type Path struct {
 }
 
 // Up reports whether the latest attempt succeeded.
-func (p Path) Up() bool { return p.Latest != nil && p.Latest.OK() }
+func (p PathState) Up() bool { return p.Latest != nil && p.Latest.OK() }
 
 // Transition describes a change of a path between up and down, or of its failure reason.
 type Transition struct {
@@ -45,12 +45,12 @@ type Transition struct {
 // Store holds the latest state of every path. The zero value is not usable; call New.
 type Store struct {
 	mu    sync.RWMutex
-	paths map[string]*Path
+	paths map[string]*PathState
 }
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{paths: map[string]*Path{}}
+	return &Store{paths: map[string]*PathState{}}
 }
 
 // SetTargets replaces the set of paths. Paths not in targets are forgotten;
@@ -62,17 +62,17 @@ func (s *Store) SetTargets(targets []dial.Target, relay string) (removed []strin
 	defer s.mu.Unlock()
 	keep := make(map[string]bool, len(targets))
 	for _, t := range targets {
-		keep[t.Path] = true
-		p, ok := s.paths[t.Path]
+		keep[t.Name] = true
+		p, ok := s.paths[t.Name]
 		if !ok {
-			p = &Path{}
-			s.paths[t.Path] = p
+			p = &PathState{}
+			s.paths[t.Name] = p
 		}
 		if p.Target != t && ok {
 			p.Latest = nil
 		}
 		p.Target = t
-		p.Relay = t.Path == relay
+		p.Relay = t.Name == relay
 	}
 	for name := range s.paths {
 		if !keep[name] {
@@ -91,11 +91,11 @@ func (s *Store) SetTargets(targets []dial.Target, relay string) (removed []strin
 func (s *Store) Record(r dial.Result) (Transition, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.paths[r.Target.Path]
+	p, ok := s.paths[r.Target.Name]
 	if !ok || p.Target != r.Target {
 		return Transition{}, false
 	}
-	tr := Transition{Path: r.Target.Path, NewReason: r.Reason}
+	tr := Transition{Path: r.Target.Name, NewReason: r.Reason}
 	changed := true
 	if p.Latest != nil {
 		tr.WasKnown = true
@@ -117,14 +117,14 @@ func (s *Store) Record(r dial.Result) (Transition, bool) {
 }
 
 // Snapshot returns a copy of every path, sorted by name.
-func (s *Store) Snapshot() []Path {
+func (s *Store) Snapshot() []PathState {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]Path, 0, len(s.paths))
+	out := make([]PathState, 0, len(s.paths))
 	for _, p := range s.paths {
 		out = append(out, *p)
 	}
-	slices.SortFunc(out, func(a, b Path) int { return strings.Compare(a.Target.Path, b.Target.Path) })
+	slices.SortFunc(out, func(a, b PathState) int { return strings.Compare(a.Target.Name, b.Target.Name) })
 	return out
 }
 

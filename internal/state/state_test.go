@@ -17,9 +17,9 @@ import (
 var t0 = time.Unix(1_800_000_000, 0)
 
 var (
-	clusterIP = dial.Target{Path: dial.PathClusterIP, Addr: "172.30.0.10:443"}
-	podIP     = dial.Target{Path: dial.PathPodIP, Addr: "10.128.0.5:8443"}
-	webhook   = dial.Target{Path: dial.PathWebhook, Addr: "172.30.0.11:443", ServerName: "sensor-webhook.stackrox.svc"}
+	clusterIP = dial.Target{Name: dial.PathClusterIP, Addr: "172.30.0.10:443"}
+	podIP     = dial.Target{Name: dial.PathPodIP, Addr: "10.128.0.5:8443"}
+	webhook   = dial.Target{Name: dial.PathWebhook, Addr: "172.30.0.11:443", ServerName: "sensor-webhook.stackrox.svc"}
 )
 
 // result returns a result for target with reason, starting at t0+at and lasting 10ms.
@@ -32,19 +32,19 @@ func result(target dial.Target, reason dial.Reason, at time.Duration) dial.Resul
 	return r
 }
 
-func names(paths []state.Path) []string {
+func names(paths []state.PathState) []string {
 	out := []string{}
 	for _, p := range paths {
-		out = append(out, p.Target.Path)
+		out = append(out, p.Target.Name)
 	}
 	return out
 }
 
 // snapshotByName returns the snapshot as a map for lookups by path name.
-func snapshotByName(s *state.Store) map[string]state.Path {
-	m := map[string]state.Path{}
+func snapshotByName(s *state.Store) map[string]state.PathState {
+	m := map[string]state.PathState{}
 	for _, p := range s.Snapshot() {
-		m[p.Target.Path] = p
+		m[p.Target.Name] = p
 	}
 	return m
 }
@@ -60,7 +60,7 @@ func TestSetTargets(t *testing.T) {
 		targets     []dial.Target // then this call
 		relay       string
 		wantRemoved []string
-		wantPaths   []state.Path // Snapshot after the call, Latest compared as "has a result"
+		wantPaths   []state.PathState // Snapshot after the call, Latest compared as "has a result"
 		wantLatest  map[string]bool
 	}{
 		{
@@ -68,7 +68,7 @@ func TestSetTargets(t *testing.T) {
 			targets:     []dial.Target{webhook, clusterIP},
 			relay:       dial.PathClusterIP,
 			wantRemoved: nil,
-			wantPaths: []state.Path{
+			wantPaths: []state.PathState{
 				{Target: clusterIP, Relay: true},
 				{Target: webhook},
 			},
@@ -83,7 +83,7 @@ func TestSetTargets(t *testing.T) {
 		},
 		{
 			name:        "removed names are returned sorted",
-			before:      []call{{targets: []dial.Target{webhook, clusterIP, podIP, {Path: "a", Addr: "a:1"}}}},
+			before:      []call{{targets: []dial.Target{webhook, clusterIP, podIP, {Name: "a", Addr: "a:1"}}}},
 			targets:     []dial.Target{podIP},
 			wantRemoved: []string{"a", dial.PathClusterIP, dial.PathWebhook},
 			wantLatest:  map[string]bool{dial.PathPodIP: true},
@@ -105,14 +105,14 @@ func TestSetTargets(t *testing.T) {
 		{
 			name:        "changed address drops the latest result",
 			before:      []call{{targets: []dial.Target{clusterIP, podIP}}},
-			targets:     []dial.Target{{Path: dial.PathClusterIP, Addr: "172.30.0.99:443"}, podIP},
+			targets:     []dial.Target{{Name: dial.PathClusterIP, Addr: "172.30.0.99:443"}, podIP},
 			wantRemoved: nil,
 			wantLatest:  map[string]bool{dial.PathClusterIP: false, dial.PathPodIP: true},
 		},
 		{
 			name:        "changed server name drops the latest result",
 			before:      []call{{targets: []dial.Target{webhook}}},
-			targets:     []dial.Target{{Path: dial.PathWebhook, Addr: webhook.Addr, ServerName: "other.svc"}},
+			targets:     []dial.Target{{Name: dial.PathWebhook, Addr: webhook.Addr, ServerName: "other.svc"}},
 			wantRemoved: nil,
 			wantLatest:  map[string]bool{dial.PathWebhook: false},
 		},
@@ -122,7 +122,7 @@ func TestSetTargets(t *testing.T) {
 			targets:     []dial.Target{clusterIP, podIP},
 			relay:       dial.PathPodIP,
 			wantRemoved: nil,
-			wantPaths: []state.Path{
+			wantPaths: []state.PathState{
 				{Target: clusterIP, Relay: false},
 				{Target: podIP, Relay: true},
 			},
@@ -138,7 +138,7 @@ func TestSetTargets(t *testing.T) {
 				}
 				for _, target := range c.targets {
 					if tr, _ := s.Record(result(target, dial.ReasonOK, 0)); tr.Path == "" {
-						t.Fatalf("setup result for %s was dropped", target.Path)
+						t.Fatalf("setup result for %s was dropped", target.Name)
 					}
 				}
 			}
@@ -148,7 +148,7 @@ func TestSetTargets(t *testing.T) {
 			}
 			snap := s.Snapshot()
 			if tt.wantPaths != nil {
-				opts := cmpopts.IgnoreFields(state.Path{}, "Latest", "LastSuccess", "Since", "ConsecutiveFailures")
+				opts := cmpopts.IgnoreFields(state.PathState{}, "Latest", "LastSuccess", "Since", "ConsecutiveFailures")
 				if diff := cmp.Diff(tt.wantPaths, snap, opts); diff != "" {
 					t.Errorf("paths (-want +got):\n%s", diff)
 				}
@@ -157,10 +157,10 @@ func TestSetTargets(t *testing.T) {
 			gotLatest := map[string]bool{}
 			for _, p := range snap {
 				gotTargets = append(gotTargets, p.Target)
-				gotLatest[p.Target.Path] = p.Latest != nil
+				gotLatest[p.Target.Name] = p.Latest != nil
 			}
 			wantTargets := append([]dial.Target{}, tt.targets...)
-			if diff := cmp.Diff(wantTargets, gotTargets, cmpopts.SortSlices(func(a, b dial.Target) bool { return a.Path < b.Path })); diff != "" {
+			if diff := cmp.Diff(wantTargets, gotTargets, cmpopts.SortSlices(func(a, b dial.Target) bool { return a.Name < b.Name })); diff != "" {
 				t.Errorf("targets (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tt.wantLatest, gotLatest); diff != "" {
@@ -176,7 +176,7 @@ func TestSetTargetsRetargetKeepsHistory(t *testing.T) {
 	s := state.New()
 	s.SetTargets([]dial.Target{clusterIP}, "")
 	s.Record(result(clusterIP, dial.ReasonOK, 0))
-	moved := dial.Target{Path: dial.PathClusterIP, Addr: "172.30.0.99:443"}
+	moved := dial.Target{Name: dial.PathClusterIP, Addr: "172.30.0.99:443"}
 	s.SetTargets([]dial.Target{moved}, "")
 
 	p := snapshotByName(s)[dial.PathClusterIP]
@@ -289,18 +289,18 @@ func TestRecordDropsStaleResults(t *testing.T) {
 		},
 		{
 			name:   "address changed",
-			after:  []dial.Target{{Path: dial.PathClusterIP, Addr: "172.30.0.99:443"}, podIP},
+			after:  []dial.Target{{Name: dial.PathClusterIP, Addr: "172.30.0.99:443"}, podIP},
 			result: result(clusterIP, dial.ReasonRefused, time.Minute),
 		},
 		{
 			name:   "server name changed",
-			after:  []dial.Target{clusterIP, {Path: dial.PathPodIP, Addr: podIP.Addr, ServerName: "sensor.stackrox.svc"}},
+			after:  []dial.Target{clusterIP, {Name: dial.PathPodIP, Addr: podIP.Addr, ServerName: "sensor.stackrox.svc"}},
 			result: result(podIP, dial.ReasonRefused, time.Minute),
 		},
 		{
 			name:   "never configured",
 			after:  []dial.Target{clusterIP, podIP},
-			result: result(dial.Target{Path: "elsewhere", Addr: "192.0.2.1:443"}, dial.ReasonRefused, time.Minute),
+			result: result(dial.Target{Name: "elsewhere", Addr: "192.0.2.1:443"}, dial.ReasonRefused, time.Minute),
 		},
 	}
 	for _, tt := range tests {
@@ -368,7 +368,7 @@ func TestRecordCounters(t *testing.T) {
 
 func TestSnapshotSortedAndCopied(t *testing.T) {
 	s := state.New()
-	s.SetTargets([]dial.Target{webhook, {Path: "b", Addr: "b:1"}, podIP, clusterIP, {Path: "a", Addr: "a:1"}}, "")
+	s.SetTargets([]dial.Target{webhook, {Name: "b", Addr: "b:1"}, podIP, clusterIP, {Name: "a", Addr: "a:1"}}, "")
 	s.Record(result(clusterIP, dial.ReasonRefused, 0))
 
 	first := s.Snapshot()
@@ -486,7 +486,7 @@ func TestConcurrentRecordSnapshot(t *testing.T) {
 	s := state.New()
 	var targets []dial.Target
 	for i := range paths {
-		targets = append(targets, dial.Target{Path: fmt.Sprintf("p%d", i), Addr: fmt.Sprintf("192.0.2.%d:443", i+1)})
+		targets = append(targets, dial.Target{Name: fmt.Sprintf("p%d", i), Addr: fmt.Sprintf("192.0.2.%d:443", i+1)})
 	}
 	s.SetTargets(targets, "p0")
 
@@ -539,11 +539,11 @@ func TestConcurrentRecordSnapshot(t *testing.T) {
 
 	got := map[string]int{}
 	for _, p := range s.Snapshot() {
-		got[p.Target.Path] = p.ConsecutiveFailures
+		got[p.Target.Name] = p.ConsecutiveFailures
 	}
 	want := map[string]int{}
 	for _, target := range targets {
-		want[target.Path] = writers * each
+		want[target.Name] = writers * each
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("consecutive failures (-want +got):\n%s", diff)

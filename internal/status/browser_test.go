@@ -131,12 +131,12 @@ func TestStatusPageTextBrowser(t *testing.T) {
 func healthyReport() Report {
 	webhook := samplePaths()[4]
 	clusterIP := webhook
-	clusterIP.Target = dial.Target{Path: dial.PathClusterIP, Addr: "172.30.12.7:443"}
+	clusterIP.Target = dial.Target{Name: dial.PathClusterIP, Addr: "172.30.12.7:443"}
 	res := *webhook.Latest
 	res.Target, res.ServerName, res.RemoteAddr = clusterIP.Target, "sensor.stackrox.svc", "172.30.12.7:443"
 	clusterIP.Latest = &res
-	podIP := state.Path{Target: dial.Target{Path: dial.PathPodIP, Addr: "10.128.2.15:8443"}}
-	up := []state.Path{clusterIP, podIP, webhook}
+	podIP := state.PathState{Target: dial.Target{Name: dial.PathPodIP, Addr: "10.128.2.15:8443"}}
+	up := []state.PathState{clusterIP, podIP, webhook}
 	r := New("worker-0", fixtureNow(), up, verdict.Decide(verdict.Input{Paths: up}))
 	r.Version = "0.1.0"
 	return r

@@ -15,12 +15,12 @@ func fixtureNow() time.Time { return time.Date(2026, 11, 28, 16, 40, 5, 0, time.
 // samplePaths is what a probe on a worker node sees when sensor's
 // NetworkPolicy drops host-network traffic to 8443: every 8443 path times out,
 // the webhook answers, and hostport is refused because sensor runs elsewhere.
-func samplePaths() []state.Path {
+func samplePaths() []state.PathState {
 	start := fixtureNow().Add(-5 * time.Second)
 	certExpiry := time.Date(2027, 11, 20, 9, 0, 0, 0, time.UTC)
-	timedOut := func(path, addr string) state.Path {
-		t := dial.Target{Path: path, Addr: addr}
-		return state.Path{
+	timedOut := func(path, addr string) state.PathState {
+		t := dial.Target{Name: path, Addr: addr}
+		return state.PathState{
 			Target: t,
 			Relay:  path == dial.PathClusterIP,
 			Latest: &dial.Result{
@@ -44,8 +44,8 @@ func samplePaths() []state.Path {
 	dns.Latest.RemoteAddr = ""
 	podIP := timedOut(dial.PathPodIP, "10.128.2.15:8443")
 
-	hp := dial.Target{Path: dial.PathHostPort, Addr: "127.0.0.1:8443"}
-	hostPort := state.Path{
+	hp := dial.Target{Name: dial.PathHostPort, Addr: "127.0.0.1:8443"}
+	hostPort := state.PathState{
 		Target: hp,
 		Latest: &dial.Result{
 			Target: hp, ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP,
@@ -58,8 +58,8 @@ func samplePaths() []state.Path {
 		ConsecutiveFailures: 360,
 	}
 
-	wh := dial.Target{Path: dial.PathWebhook, Addr: "sensor-webhook.stackrox.svc:443"}
-	webhook := state.Path{
+	wh := dial.Target{Name: dial.PathWebhook, Addr: "sensor-webhook.stackrox.svc:443"}
+	webhook := state.PathState{
 		Target: wh,
 		Latest: &dial.Result{
 			Target: wh, ServerName: "sensor-webhook.stackrox.svc", Check: dial.CheckHTTP,
@@ -80,7 +80,7 @@ func samplePaths() []state.Path {
 		LastSuccess: start.Add(9400 * time.Microsecond),
 		Since:       fixtureNow().Add(-3 * time.Hour),
 	}
-	return []state.Path{clusterIP, dns, hostPort, podIP, webhook}
+	return []state.PathState{clusterIP, dns, hostPort, podIP, webhook}
 }
 
 // sampleReport is a realistic report: NetworkPolicy blocks host-network
@@ -99,7 +99,11 @@ func sampleReport() Report {
 		RelayEndpoint: "sensor.stackrox.svc:443", RelayPath: dial.PathClusterIP,
 	}
 	paths := samplePaths()
-	v := verdict.Decide(verdict.Input{Paths: paths, VSOCK: vs.VerdictFacts(), Cluster: k.VerdictFacts()})
+	v := verdict.Decide(verdict.Input{
+		Paths:   paths,
+		VSOCK:   &verdict.VSOCK{RelayListening: true, Established: 1, ConnectionsRecent: 4},
+		Cluster: &verdict.Cluster{SensorOnThisNode: &no, RelayPath: dial.PathClusterIP},
+	})
 	r := New("worker-2", fixtureNow(), paths, v)
 	r.Version = "0.1.0"
 	r.VSOCK = vs

@@ -31,7 +31,7 @@ func Handler(get func(ctx context.Context) Report) http.Handler {
 		"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"date":    func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
 		"phases":  dial.Phases,
-		"phase": func(p Path, name dial.Phase) *Phase {
+		"phase": func(p PathStatus, name dial.Phase) *Phase {
 			if ph, ok := p.Phase(name); ok {
 				return &ph
 			}

@@ -42,7 +42,7 @@ type Report struct {
 	// Verdict is the node's verdict.
 	Verdict Verdict `json:"verdict"`
 	// Paths lists every configured path, sorted by name.
-	Paths []Path `json:"paths"`
+	Paths []PathStatus `json:"paths"`
 	// VSOCK is nil (JSON null) when the VSOCK watch is off.
 	VSOCK *VSOCK `json:"vsock"`
 	// Kubernetes is nil (JSON null) when Kubernetes discovery is off.
@@ -63,8 +63,8 @@ type Verdict struct {
 	Underlying string `json:"underlying"`
 }
 
-// Path is one path's latest state.
-type Path struct {
+// PathStatus is one path's latest state.
+type PathStatus struct {
 	// Name is the path's name, e.g. "clusterip".
 	Name string `json:"name"`
 	// Target is the host:port dialled.
@@ -176,29 +176,9 @@ type Kubernetes struct {
 	Error string `json:"error"`
 }
 
-// VerdictFacts returns v as the VSOCK facts verdict.Decide takes; nil when v is nil.
-func (v *VSOCK) VerdictFacts() *verdict.VSOCK {
-	if v == nil {
-		return nil
-	}
-	return &verdict.VSOCK{
-		RelayListening:    v.RelayListening,
-		ConnectionsRecent: v.ConnectionsRecent,
-		Established:       v.RelayConnections,
-	}
-}
-
-// VerdictFacts returns k as the cluster facts verdict.Decide takes; nil when k is nil.
-func (k *Kubernetes) VerdictFacts() *verdict.Cluster {
-	if k == nil {
-		return nil
-	}
-	return &verdict.Cluster{SensorOnThisNode: k.SensorOnThisNode, RelayPath: k.RelayPath}
-}
-
 // New builds a report from the state of every path and the verdict. VSOCK,
 // Kubernetes and Version are left for the caller to set.
-func New(node string, now time.Time, paths []state.Path, v verdict.Verdict) Report {
+func New(node string, now time.Time, paths []state.PathState, v verdict.Verdict) Report {
 	r := Report{
 		SchemaVersion: SchemaVersion,
 		Node:          node,
@@ -210,7 +190,7 @@ func New(node string, now time.Time, paths []state.Path, v verdict.Verdict) Repo
 			Fix:        v.Fix,
 			Underlying: v.Underlying,
 		},
-		Paths: make([]Path, 0, len(paths)),
+		Paths: make([]PathStatus, 0, len(paths)),
 	}
 	for _, p := range paths {
 		r.Paths = append(r.Paths, PathOf(p))
@@ -219,9 +199,9 @@ func New(node string, now time.Time, paths []state.Path, v verdict.Verdict) Repo
 }
 
 // PathOf converts one path's state into its report form.
-func PathOf(p state.Path) Path {
-	out := Path{
-		Name:                p.Target.Path,
+func PathOf(p state.PathState) PathStatus {
+	out := PathStatus{
+		Name:                p.Target.Name,
 		Target:              p.Target.Addr,
 		ServerName:          p.Target.ServerName,
 		Relay:               p.Relay,
@@ -275,7 +255,7 @@ func PathOf(p state.Path) Path {
 }
 
 // Phase returns the path's phase called name and whether it ran.
-func (p Path) Phase(name dial.Phase) (Phase, bool) {
+func (p PathStatus) Phase(name dial.Phase) (Phase, bool) {
 	for _, ph := range p.Phases {
 		if ph.Phase == string(name) {
 			return ph, true

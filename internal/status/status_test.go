@@ -26,21 +26,21 @@ func TestPathOf(t *testing.T) {
 	now := fixtureNow()
 	start := now.Add(-time.Second)
 	notAfter := fixtureNow().Add(24 * time.Hour)
-	target := dial.Target{Path: "podip", Addr: "10.0.0.5:8443", ServerName: "sensor.stackrox.svc"}
+	target := dial.Target{Name: "podip", Addr: "10.0.0.5:8443", ServerName: "sensor.stackrox.svc"}
 	tests := []struct {
 		name string
-		in   state.Path
-		want Path
+		in   state.PathState
+		want PathStatus
 	}{
 		{
 			name: "pending",
-			in:   state.Path{Target: target, Relay: true},
-			want: Path{Name: "podip", Target: "10.0.0.5:8443", ServerName: "sensor.stackrox.svc",
+			in:   state.PathState{Target: target, Relay: true},
+			want: PathStatus{Name: "podip", Target: "10.0.0.5:8443", ServerName: "sensor.stackrox.svc",
 				Relay: true, State: StatePending, Phases: []Phase{}},
 		},
 		{
 			name: "down in tls with a certificate that does not verify",
-			in: state.Path{
+			in: state.PathState{
 				Target: target,
 				Latest: &dial.Result{
 					Target: target, ServerName: "sensor.stackrox.svc", Check: dial.CheckGRPC,
@@ -57,7 +57,7 @@ func TestPathOf(t *testing.T) {
 				Since:               start,
 				ConsecutiveFailures: 2,
 			},
-			want: Path{Name: "podip", Target: "10.0.0.5:8443", ServerName: "sensor.stackrox.svc",
+			want: PathStatus{Name: "podip", Target: "10.0.0.5:8443", ServerName: "sensor.stackrox.svc",
 				Check: "grpc", State: StateDown, Reason: "cert_unknown_authority", FailedPhase: "tls",
 				Phases:          []Phase{{Phase: "connect", Seconds: 0.001}, {Phase: "tls", Seconds: 0.002, Failed: true}},
 				DurationSeconds: 0.003, RemoteAddr: "10.0.0.5:8443",
@@ -68,7 +68,7 @@ func TestPathOf(t *testing.T) {
 		},
 		{
 			name: "up",
-			in: state.Path{
+			in: state.PathState{
 				Target: target,
 				Latest: &dial.Result{Target: target, ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP,
 					Start: start, Duration: time.Millisecond, Reason: dial.ReasonOK, Detail: "HTTP 200",
@@ -76,7 +76,7 @@ func TestPathOf(t *testing.T) {
 				LastSuccess: fixtureNow(),
 				Since:       start,
 			},
-			want: Path{Name: "podip", Target: "10.0.0.5:8443", ServerName: "sensor.stackrox.svc",
+			want: PathStatus{Name: "podip", Target: "10.0.0.5:8443", ServerName: "sensor.stackrox.svc",
 				Check: "http", State: StateUp, Up: true, Reason: "ok",
 				Phases:          []Phase{{Phase: "check", Seconds: 0.001}},
 				DurationSeconds: 0.001, Detail: "HTTP 200", LastAttempt: &start,
@@ -94,31 +94,14 @@ func TestPathOf(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	v := verdict.Verdict{Name: verdict.Degraded, Severity: verdict.SeverityWarning, Cause: "c", Fix: "f"}
-	got := New("n1", fixtureNow(), []state.Path{{Target: dial.Target{Path: "a"}}}, v)
+	got := New("n1", fixtureNow(), []state.PathState{{Target: dial.Target{Name: "a"}}}, v)
 	want := Report{
 		SchemaVersion: SchemaVersion, Node: "n1", GeneratedAt: fixtureNow(),
 		Verdict: Verdict{Name: "degraded", Severity: "warning", Cause: "c", Fix: "f"},
-		Paths:   []Path{{Name: "a", State: StatePending, Phases: []Phase{}}},
+		Paths:   []PathStatus{{Name: "a", State: StatePending, Phases: []Phase{}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("New() mismatch (-want +got):\n%s", diff)
-	}
-}
-
-func TestVerdictFacts(t *testing.T) {
-	yes := true
-	var nilV *VSOCK
-	var nilK *Kubernetes
-	if nilV.VerdictFacts() != nil || nilK.VerdictFacts() != nil {
-		t.Errorf("VerdictFacts of nil = non-nil, want nil")
-	}
-	gotV := (&VSOCK{RelayListening: true, RelayConnections: 2, ConnectionsRecent: 5}).VerdictFacts()
-	if diff := cmp.Diff(&verdict.VSOCK{RelayListening: true, Established: 2, ConnectionsRecent: 5}, gotV); diff != "" {
-		t.Errorf("VSOCK.VerdictFacts() mismatch (-want +got):\n%s", diff)
-	}
-	gotK := (&Kubernetes{SensorOnThisNode: &yes, RelayPath: "dns"}).VerdictFacts()
-	if diff := cmp.Diff(&verdict.Cluster{SensorOnThisNode: &yes, RelayPath: "dns"}, gotK); diff != "" {
-		t.Errorf("Kubernetes.VerdictFacts() mismatch (-want +got):\n%s", diff)
 	}
 }
 
@@ -194,7 +177,7 @@ func TestWriteJSON(t *testing.T) {
 // null rather than absent for unknown sections.
 func TestJSONFieldNames(t *testing.T) {
 	r := sampleReport()
-	r.Paths = append(r.Paths, PathOf(state.Path{Target: dial.Target{Path: "pending"}}))
+	r.Paths = append(r.Paths, PathOf(state.PathState{Target: dial.Target{Name: "pending"}}))
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, r); err != nil {
 		t.Fatal(err)

@@ -108,7 +108,7 @@ func (l *lab) unresolvable(addr string) string {
 
 // probe makes one real attempt on every target, concurrently, records the
 // results in a state.Store as the scheduler does, and returns its snapshot.
-func (l *lab) probe(t *testing.T, targets map[string]string, relay string) []state.Path {
+func (l *lab) probe(t *testing.T, targets map[string]string, relay string) []state.PathState {
 	t.Helper()
 	p, err := dial.New(dial.Config{
 		Timeout:  2 * time.Second, // generous: good paths must not time out on a loaded machine
@@ -120,7 +120,7 @@ func (l *lab) probe(t *testing.T, targets map[string]string, relay string) []sta
 	}
 	var ts []dial.Target
 	for name, addr := range targets {
-		ts = append(ts, dial.Target{Path: name, Addr: addr})
+		ts = append(ts, dial.Target{Name: name, Addr: addr})
 	}
 	st := state.New()
 	st.SetTargets(ts, relay)
@@ -285,12 +285,12 @@ func TestDecideRealAttempts(t *testing.T) {
 	for _, tt := range tests {
 		produced[tt.want.Name] = true
 		t.Run(tt.name, func(t *testing.T) {
-			var paths []state.Path
+			var paths []state.PathState
 			if tt.noProbe {
 				st := state.New()
 				var ts []dial.Target
 				for name, addr := range tt.targets {
-					ts = append(ts, dial.Target{Path: name, Addr: addr})
+					ts = append(ts, dial.Target{Name: name, Addr: addr})
 				}
 				st.SetTargets(ts, tt.relay)
 				paths = st.Snapshot()
@@ -301,14 +301,14 @@ func TestDecideRealAttempts(t *testing.T) {
 			got := want{Name: v.Name, Underlying: v.Underlying, Reasons: map[string]dial.Reason{}}
 			for _, p := range paths {
 				if p.Latest != nil {
-					got.Reasons[p.Target.Path] = p.Latest.Reason
+					got.Reasons[p.Target.Name] = p.Latest.Reason
 				}
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("verdict from real attempts mismatch (-want +got):\n%s\ncause: %s", diff, v.Cause)
 				for _, p := range paths {
 					if p.Latest != nil && p.Latest.Err != nil {
-						t.Logf("%s: %v", p.Target.Path, p.Latest.Err)
+						t.Logf("%s: %v", p.Target.Name, p.Latest.Err)
 					}
 				}
 			}

@@ -141,7 +141,7 @@ type Cluster struct {
 type Input struct {
 	// Paths is the latest state of every configured path, in any order.
 	// Paths whose Latest is nil have not been probed yet.
-	Paths []state.Path
+	Paths []state.PathState
 	// VSOCK is nil when VSOCK activity is not known.
 	VSOCK *VSOCK
 	// Cluster is nil when Kubernetes discovery is off or has not answered.
@@ -177,7 +177,7 @@ const (
 	classOther                // TLS protocol errors and anything else
 )
 
-func classify(p state.Path) class {
+func classify(p state.PathState) class {
 	r := p.Latest
 	if r == nil {
 		return classNone
@@ -227,7 +227,7 @@ func Decide(in Input) Verdict {
 		if c == classNone {
 			continue
 		}
-		o := observed{name: p.Target.Path, reason: p.Latest.Reason, class: c, addr: p.Target.Addr}
+		o := observed{name: p.Target.Name, reason: p.Latest.Reason, class: c, addr: p.Target.Addr}
 		if p.Latest.Err != nil {
 			o.err = p.Latest.Err.Error()
 		} else if p.Latest.TLS != nil {
@@ -485,7 +485,7 @@ func escalate(base Verdict, in Input, all map[string]observed) Verdict {
 	if relay == "" {
 		for _, p := range in.Paths {
 			if p.Relay {
-				relay = p.Target.Path
+				relay = p.Target.Name
 				break
 			}
 		}

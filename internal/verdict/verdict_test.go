@@ -24,8 +24,8 @@ func addrOf(name string) string {
 }
 
 // p returns a path called name whose latest attempt ended with r.
-func p(name string, r dial.Reason) state.Path {
-	t := dial.Target{Path: name, Addr: addrOf(name)}
+func p(name string, r dial.Reason) state.PathState {
+	t := dial.Target{Name: name, Addr: addrOf(name)}
 	if t.Addr == "" {
 		t.Addr = "192.0.2.1:443"
 	}
@@ -33,15 +33,15 @@ func p(name string, r dial.Reason) state.Path {
 	if r != dial.ReasonOK {
 		res.Err = errors.New("dial tcp " + t.Addr + ": " + string(r))
 	}
-	return state.Path{Target: t, Latest: res}
+	return state.PathState{Target: t, Latest: res}
 }
 
 // pending returns a configured path called name without a result.
-func pending(name string) state.Path {
-	return state.Path{Target: dial.Target{Path: name, Addr: addrOf(name)}}
+func pending(name string) state.PathState {
+	return state.PathState{Target: dial.Target{Name: name, Addr: addrOf(name)}}
 }
 
-func relay(sp state.Path) state.Path { sp.Relay = true; return sp }
+func relay(sp state.PathState) state.PathState { sp.Relay = true; return sp }
 
 func ptr[T any](v T) *T { return &v }
 
@@ -80,26 +80,26 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "paths configured but none probed yet",
-			in:   Input{Paths: []state.Path{pending("clusterip"), pending("webhook")}},
+			in:   Input{Paths: []state.PathState{pending("clusterip"), pending("webhook")}},
 			want: got{Name: Unknown, Severity: SeverityUnknown},
 		},
 		{
 			name: "every path up",
-			in: Input{Paths: []state.Path{p("clusterip", ok), p("dns", ok), p("hostport", ok),
+			in: Input{Paths: []state.PathState{p("clusterip", ok), p("dns", ok), p("hostport", ok),
 				p("podip", ok), p("webhook", ok)}},
 			want:      got{Name: Healthy, Severity: SeverityOK},
 			wantCause: []string{"clusterip (ok)", "webhook (ok)"},
 		},
 		{
 			name:      "partial: probed paths up, others pending",
-			in:        Input{Paths: []state.Path{p("clusterip", ok), pending("dns"), pending("webhook")}},
+			in:        Input{Paths: []state.PathState{p("clusterip", ok), pending("dns"), pending("webhook")}},
 			want:      got{Name: Healthy, Severity: SeverityOK},
 			wantCause: []string{"clusterip (ok)"},
 		},
 		{
 			name: "networkpolicy: 8443 paths time out, webhook answers, hostport refused off-node",
 			in: Input{
-				Paths: []state.Path{p("clusterip", timeout), p("dns", timeout), p("hostport", refused),
+				Paths: []state.PathState{p("clusterip", timeout), p("dns", timeout), p("hostport", refused),
 					p("podip", timeout), p("webhook", ok)},
 				Cluster: offNode,
 			},
@@ -109,41 +109,41 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "networkpolicy: only clusterip and webhook configured",
-			in:   Input{Paths: []state.Path{p("clusterip", timeout), p("webhook", ok)}},
+			in:   Input{Paths: []state.PathState{p("clusterip", timeout), p("webhook", ok)}},
 			want: got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
 		},
 		{
 			name: "networkpolicy: dns also broken does not hide it",
-			in: Input{Paths: []state.Path{p("clusterip", timeout), p("dns", dnsErr),
+			in: Input{Paths: []state.PathState{p("clusterip", timeout), p("dns", dnsErr),
 				p("podip", timeout), p("webhook", ok)}},
 			want:      got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
 			wantCause: []string{"clusterip (connect_timeout)", "podip (connect_timeout)"},
 		},
 		{
 			name:      "ambiguous: 8443 paths time out, webhook not configured",
-			in:        Input{Paths: []state.Path{p("clusterip", timeout), p("dns", timeout), p("podip", timeout)}},
+			in:        Input{Paths: []state.PathState{p("clusterip", timeout), p("dns", timeout), p("podip", timeout)}},
 			want:      got{Name: Degraded, Severity: SeverityWarning},
 			wantCause: []string{"no webhook result"},
 		},
 		{
 			name:      "ambiguous: webhook configured but not probed yet",
-			in:        Input{Paths: []state.Path{p("clusterip", timeout), p("podip", timeout), pending("webhook")}},
+			in:        Input{Paths: []state.PathState{p("clusterip", timeout), p("podip", timeout), pending("webhook")}},
 			want:      got{Name: Degraded, Severity: SeverityWarning},
 			wantCause: []string{"no webhook result", "clusterip (connect_timeout)"},
 		},
 		{
 			name: "ambiguous: clusterip refused (not a drop) while webhook answers, no podip",
-			in:   Input{Paths: []state.Path{p("clusterip", refused), p("webhook", ok)}},
+			in:   Input{Paths: []state.PathState{p("clusterip", refused), p("webhook", ok)}},
 			want: got{Name: Degraded, Severity: SeverityWarning},
 		},
 		{
 			name: "service: clusterip times out while pod IP and webhook answer",
-			in:   Input{Paths: []state.Path{p("clusterip", timeout), p("podip", ok), p("webhook", ok)}},
+			in:   Input{Paths: []state.PathState{p("clusterip", timeout), p("podip", ok), p("webhook", ok)}},
 			want: got{Name: ServiceUnreachable, Severity: SeverityCritical},
 		},
 		{
 			name: "service: clusterip, dns and webhook fail while pod IP answers",
-			in: Input{Paths: []state.Path{p("clusterip", timeout), p("dns", timeout),
+			in: Input{Paths: []state.PathState{p("clusterip", timeout), p("dns", timeout),
 				p("podip", ok), p("webhook", timeout)}},
 			want:      got{Name: ServiceUnreachable, Severity: SeverityCritical},
 			wantCause: []string{"clusterip (connect_timeout)", "dns (connect_timeout)"},
@@ -151,18 +151,18 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:      "service: no clusterip path, dns connect refused, pod IP answers",
-			in:        Input{Paths: []state.Path{p("dns", refused), p("podip", ok)}},
+			in:        Input{Paths: []state.PathState{p("dns", refused), p("podip", ok)}},
 			want:      got{Name: ServiceUnreachable, Severity: SeverityCritical},
 			wantCause: []string{"dns (refused)"},
 		},
 		{
 			name: "service: clusterip refused and dns unresolved, pod IP answers",
-			in:   Input{Paths: []state.Path{p("clusterip", refused), p("dns", dnsErr), p("podip", ok)}},
+			in:   Input{Paths: []state.PathState{p("clusterip", refused), p("dns", dnsErr), p("podip", ok)}},
 			want: got{Name: ServiceUnreachable, Severity: SeverityCritical},
 		},
 		{
 			name: "dns: dns_error while clusterip answers",
-			in: Input{Paths: []state.Path{p("clusterip", ok), p("dns", dnsErr), p("podip", ok),
+			in: Input{Paths: []state.PathState{p("clusterip", ok), p("dns", dnsErr), p("podip", ok),
 				p("webhook", ok)}},
 			want:      got{Name: DNSBroken, Severity: SeverityWarning},
 			wantCause: []string{"sensor.stackrox.svc"},
@@ -170,35 +170,35 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "dns: no clusterip path, another path up",
-			in:   Input{Paths: []state.Path{p("dns", dnsErr), p("podip", ok)}},
+			in:   Input{Paths: []state.PathState{p("dns", dnsErr), p("podip", ok)}},
 			want: got{Name: DNSBroken, Severity: SeverityWarning},
 		},
 		{
 			name: "dns: clusterip configured but pending, another path up",
-			in:   Input{Paths: []state.Path{pending("clusterip"), p("dns", dnsErr), p("webhook", ok)}},
+			in:   Input{Paths: []state.PathState{pending("clusterip"), p("dns", dnsErr), p("webhook", ok)}},
 			want: got{Name: DNSBroken, Severity: SeverityWarning},
 		},
 		{
 			name: "dns: hostport refused off-node does not hide it",
 			in: Input{
-				Paths:   []state.Path{p("clusterip", ok), p("dns", dnsErr), p("hostport", refused)},
+				Paths:   []state.PathState{p("clusterip", ok), p("dns", dnsErr), p("hostport", refused)},
 				Cluster: offNode,
 			},
 			want: got{Name: DNSBroken, Severity: SeverityWarning},
 		},
 		{
 			name: "not dns: dns the only path",
-			in:   Input{Paths: []state.Path{p("dns", dnsErr)}},
+			in:   Input{Paths: []state.PathState{p("dns", dnsErr)}},
 			want: got{Name: Degraded, Severity: SeverityWarning},
 		},
 		{
 			name: "not dns: a custom path is down as well",
-			in:   Input{Paths: []state.Path{p("clusterip", ok), p("dns", dnsErr), p("mysensor", refused)}},
+			in:   Input{Paths: []state.PathState{p("clusterip", ok), p("dns", dnsErr), p("mysensor", refused)}},
 			want: got{Name: Degraded, Severity: SeverityWarning},
 		},
 		{
 			name: "sensor unavailable: every path refused",
-			in: Input{Paths: []state.Path{p("clusterip", refused), p("dns", refused), p("hostport", refused),
+			in: Input{Paths: []state.PathState{p("clusterip", refused), p("dns", refused), p("hostport", refused),
 				p("podip", refused), p("webhook", refused)}},
 			want:      got{Name: SensorUnavailable, Severity: SeverityCritical},
 			wantCause: []string{"webhook (refused)"},
@@ -206,50 +206,50 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "sensor unavailable: every path times out, the webhook included",
-			in: Input{Paths: []state.Path{p("clusterip", timeout), p("podip", timeout),
+			in: Input{Paths: []state.PathState{p("clusterip", timeout), p("podip", timeout),
 				p("webhook", dial.ReasonTLSTimeout)}},
 			want: got{Name: SensorUnavailable, Severity: SeverityCritical},
 		},
 		{
 			name: "sensor unavailable: not ready everywhere",
-			in: Input{Paths: []state.Path{p("clusterip", dial.ReasonCheckFailed), p("podip", dial.ReasonCheckFailed),
+			in: Input{Paths: []state.PathState{p("clusterip", dial.ReasonCheckFailed), p("podip", dial.ReasonCheckFailed),
 				p("webhook", dial.ReasonCheckFailed)}},
 			want: got{Name: SensorUnavailable, Severity: SeverityCritical},
 		},
 		{
 			name: "sensor unavailable: no webhook path, pod IP refused",
-			in:   Input{Paths: []state.Path{p("clusterip", timeout), p("podip", refused)}},
+			in:   Input{Paths: []state.PathState{p("clusterip", timeout), p("podip", refused)}},
 			want: got{Name: SensorUnavailable, Severity: SeverityCritical},
 		},
 		{
 			name: "sensor unavailable: dns unresolved does not hide it",
-			in: Input{Paths: []state.Path{p("clusterip", refused), p("dns", dnsErr), p("podip", refused),
+			in: Input{Paths: []state.PathState{p("clusterip", refused), p("dns", dnsErr), p("podip", refused),
 				p("webhook", refused)}},
 			want:      got{Name: SensorUnavailable, Severity: SeverityCritical},
 			wantCause: []string{"clusterip (refused)", "podip (refused)", "webhook (refused)"},
 		},
 		{
 			name: "not unavailable: webhook unresolved and pod IP times out",
-			in: Input{Paths: []state.Path{p("clusterip", timeout), p("podip", timeout),
+			in: Input{Paths: []state.PathState{p("clusterip", timeout), p("podip", timeout),
 				p("webhook", dnsErr)}},
 			want: got{Name: Degraded, Severity: SeverityWarning},
 		},
 		{
 			name:      "not unavailable: only custom paths, all refused",
-			in:        Input{Paths: []state.Path{p("a", refused), p("b", refused)}},
+			in:        Input{Paths: []state.PathState{p("a", refused), p("b", refused)}},
 			want:      got{Name: Degraded, Severity: SeverityWarning},
 			wantCause: []string{"a (refused)", "b (refused)"},
 			notCause:  []string{"no webhook result", "no podip result"},
 		},
 		{
 			name:      "ambiguous: clusterip times out, neither webhook nor podip configured",
-			in:        Input{Paths: []state.Path{p("clusterip", timeout), p("mysensor", ok)}},
+			in:        Input{Paths: []state.PathState{p("clusterip", timeout), p("mysensor", ok)}},
 			want:      got{Name: Degraded, Severity: SeverityWarning},
 			wantCause: []string{"clusterip (connect_timeout)", "no webhook result", "no podip result"},
 		},
 		{
 			name: "tls: wrong CA on every 8443 path",
-			in: Input{Paths: []state.Path{p("clusterip", dial.ReasonCertUnknownAuthority),
+			in: Input{Paths: []state.PathState{p("clusterip", dial.ReasonCertUnknownAuthority),
 				p("podip", dial.ReasonCertUnknownAuthority), p("webhook", ok)}},
 			want:      got{Name: TLSTrust, Severity: SeverityCritical},
 			wantCause: []string{"clusterip (cert_unknown_authority)", "podip (cert_unknown_authority)", "dial tcp"},
@@ -257,20 +257,20 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:    "tls: name mismatch",
-			in:      Input{Paths: []state.Path{p("podip", dial.ReasonCertNameMismatch), p("clusterip", ok)}},
+			in:      Input{Paths: []state.PathState{p("podip", dial.ReasonCertNameMismatch), p("clusterip", ok)}},
 			want:    got{Name: TLSTrust, Severity: SeverityCritical},
 			wantFix: []string{"sensor.stackrox.svc"},
 		},
 		{
 			name:    "tls: expired",
-			in:      Input{Paths: []state.Path{p("clusterip", dial.ReasonCertExpired), p("webhook", dial.ReasonCertExpired)}},
+			in:      Input{Paths: []state.PathState{p("clusterip", dial.ReasonCertExpired), p("webhook", dial.ReasonCertExpired)}},
 			want:    got{Name: TLSTrust, Severity: SeverityCritical},
 			wantFix: []string{"renew"},
 		},
 		{
 			name: "tls: a tls_error that carries a verification error",
-			in: Input{Paths: []state.Path{{
-				Target: dial.Target{Path: "podip", Addr: addrOf("podip")},
+			in: Input{Paths: []state.PathState{{
+				Target: dial.Target{Name: "podip", Addr: addrOf("podip")},
 				Latest: &dial.Result{Reason: dial.ReasonTLSError, TLS: &dial.TLSFacts{VerifyError: "x509: bad"}},
 			}, p("clusterip", ok)}},
 			want:      got{Name: TLSTrust, Severity: SeverityCritical},
@@ -278,19 +278,19 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "tls: wins over a NetworkPolicy-like pattern",
-			in: Input{Paths: []state.Path{p("clusterip", timeout), p("podip", dial.ReasonCertUnknownAuthority),
+			in: Input{Paths: []state.PathState{p("clusterip", timeout), p("podip", dial.ReasonCertUnknownAuthority),
 				p("webhook", ok)}},
 			want: got{Name: TLSTrust, Severity: SeverityCritical},
 		},
 		{
 			name: "not tls: tls_error without a verification error",
-			in:   Input{Paths: []state.Path{p("podip", dial.ReasonTLSError), p("clusterip", ok)}},
+			in:   Input{Paths: []state.PathState{p("podip", dial.ReasonTLSError), p("clusterip", ok)}},
 			want: got{Name: Degraded, Severity: SeverityWarning},
 		},
 		{
 			name: "hostport: refused on a node without sensor",
 			in: Input{
-				Paths: []state.Path{p("clusterip", ok), p("hostport", refused), p("podip", ok),
+				Paths: []state.PathState{p("clusterip", ok), p("hostport", refused), p("podip", ok),
 					p("webhook", ok)},
 				Cluster: offNode,
 			},
@@ -301,7 +301,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "hostport: another listener's certificate on a node without sensor",
 			in: Input{
-				Paths:   []state.Path{p("clusterip", ok), p("hostport", dial.ReasonCertNameMismatch)},
+				Paths:   []state.PathState{p("clusterip", ok), p("hostport", dial.ReasonCertNameMismatch)},
 				Cluster: offNode,
 			},
 			want: got{Name: HostPortNotOnThisNode, Severity: SeverityWarning},
@@ -309,7 +309,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "hostport: refused but sensor runs here",
 			in: Input{
-				Paths:   []state.Path{p("clusterip", ok), p("hostport", refused), p("podip", ok)},
+				Paths:   []state.PathState{p("clusterip", ok), p("hostport", refused), p("podip", ok)},
 				Cluster: onNode,
 			},
 			want:      got{Name: Degraded, Severity: SeverityWarning},
@@ -317,14 +317,14 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:      "hostport: refused, sensor placement unknown",
-			in:        Input{Paths: []state.Path{p("clusterip", ok), p("hostport", refused), p("podip", ok)}},
+			in:        Input{Paths: []state.PathState{p("clusterip", ok), p("hostport", refused), p("podip", ok)}},
 			want:      got{Name: Degraded, Severity: SeverityWarning},
 			wantCause: []string{"not known whether sensor runs on this node"},
 		},
 		{
 			name: "hostport: placement unknown because Cluster has no answer",
 			in: Input{
-				Paths:   []state.Path{p("clusterip", ok), p("hostport", refused)},
+				Paths:   []state.PathState{p("clusterip", ok), p("hostport", refused)},
 				Cluster: &Cluster{RelayPath: "clusterip"},
 			},
 			want: got{Name: Degraded, Severity: SeverityWarning},
@@ -332,7 +332,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "relay: hostport relay refused off-node while VMs connect",
 			in: Input{
-				Paths:   []state.Path{p("clusterip", ok), p("hostport", refused), p("webhook", ok)},
+				Paths:   []state.PathState{p("clusterip", ok), p("hostport", refused), p("webhook", ok)},
 				Cluster: &Cluster{SensorOnThisNode: ptr(false), RelayPath: "hostport"},
 				VSOCK:   vmsConnecting,
 			},
@@ -343,7 +343,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "relay: marked relay path blocked by NetworkPolicy, only established connections",
 			in: Input{
-				Paths: []state.Path{relay(p("clusterip", timeout)), p("podip", timeout), p("webhook", ok)},
+				Paths: []state.PathState{relay(p("clusterip", timeout)), p("podip", timeout), p("webhook", ok)},
 				VSOCK: &VSOCK{Established: 2},
 			},
 			want:    got{Name: RelayPathDownVMsConnecting, Severity: SeverityCritical, Underlying: NetworkPolicyBlocks},
@@ -352,7 +352,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "relay: Cluster.RelayPath wins over the Relay mark",
 			in: Input{
-				Paths:   []state.Path{relay(p("clusterip", ok)), p("dns", dnsErr)},
+				Paths:   []state.PathState{relay(p("clusterip", ok)), p("dns", dnsErr)},
 				Cluster: &Cluster{RelayPath: "dns"},
 				VSOCK:   vmsConnecting,
 			},
@@ -361,14 +361,14 @@ func TestDecide(t *testing.T) {
 		{
 			name: "relay: path down but VSOCK unknown",
 			in: Input{
-				Paths: []state.Path{relay(p("clusterip", timeout)), p("podip", timeout), p("webhook", ok)},
+				Paths: []state.PathState{relay(p("clusterip", timeout)), p("podip", timeout), p("webhook", ok)},
 			},
 			want: got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
 		},
 		{
 			name: "relay: path down but no VM connects",
 			in: Input{
-				Paths: []state.Path{relay(p("clusterip", timeout)), p("podip", timeout), p("webhook", ok)},
+				Paths: []state.PathState{relay(p("clusterip", timeout)), p("podip", timeout), p("webhook", ok)},
 				VSOCK: &VSOCK{RelayListening: true},
 			},
 			want: got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
@@ -376,7 +376,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "relay: relay path up while another path is down",
 			in: Input{
-				Paths: []state.Path{relay(p("clusterip", ok)), p("dns", dnsErr)},
+				Paths: []state.PathState{relay(p("clusterip", ok)), p("dns", dnsErr)},
 				VSOCK: vmsConnecting,
 			},
 			want: got{Name: DNSBroken, Severity: SeverityWarning},
@@ -384,7 +384,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "relay: relay path not probed yet",
 			in: Input{
-				Paths: []state.Path{relay(pending("hostport")), p("clusterip", timeout), p("webhook", ok)},
+				Paths: []state.PathState{relay(pending("hostport")), p("clusterip", timeout), p("webhook", ok)},
 				VSOCK: vmsConnecting,
 			},
 			want: got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
@@ -392,7 +392,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "relay: configured relay path is not among the probed paths",
 			in: Input{
-				Paths:   []state.Path{p("clusterip", timeout), p("webhook", ok)},
+				Paths:   []state.PathState{p("clusterip", timeout), p("webhook", ok)},
 				Cluster: &Cluster{RelayPath: "hostport"},
 				VSOCK:   vmsConnecting,
 			},
@@ -401,7 +401,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "relay: escalates a degraded verdict and keeps its fix",
 			in: Input{
-				Paths: []state.Path{relay(p("mysensor", dial.ReasonOther)), p("clusterip", ok)},
+				Paths: []state.PathState{relay(p("mysensor", dial.ReasonOther)), p("clusterip", ok)},
 				VSOCK: vmsConnecting,
 			},
 			want:    got{Name: RelayPathDownVMsConnecting, Severity: SeverityCritical, Underlying: Degraded},
@@ -409,7 +409,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "degraded: a custom path down, the rest up",
-			in:   Input{Paths: []state.Path{p("clusterip", ok), p("mysensor", dial.ReasonReset)}},
+			in:   Input{Paths: []state.PathState{p("clusterip", ok), p("mysensor", dial.ReasonReset)}},
 			want: got{Name: Degraded, Severity: SeverityWarning},
 		},
 	}
@@ -487,9 +487,9 @@ func TestNames(t *testing.T) {
 }
 
 func TestDecideDoesNotChangeInput(t *testing.T) {
-	in := Input{Paths: []state.Path{relay(p("hostport", refused)), p("clusterip", ok)},
+	in := Input{Paths: []state.PathState{relay(p("hostport", refused)), p("clusterip", ok)},
 		Cluster: &Cluster{SensorOnThisNode: ptr(false)}, VSOCK: &VSOCK{Established: 1}}
-	before := []state.Path{relay(p("hostport", refused)), p("clusterip", ok)}
+	before := []state.PathState{relay(p("hostport", refused)), p("clusterip", ok)}
 	Decide(in)
 	if diff := cmp.Diff(before, in.Paths, cmp.Comparer(sameError)); diff != "" {
 		t.Errorf("Decide changed its input (-want +got):\n%s", diff)

@@ -1,7 +1,6 @@
 package vsockwatch
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -134,70 +133,6 @@ func TestPingFailures(t *testing.T) {
 				t.Errorf("Ping() error = %v", err)
 			}
 		})
-	}
-}
-
-func TestPingCommand(t *testing.T) {
-	w, _, _ := newTestWatcher(t, reply{})
-	addr, stop := serveBeacon(t, w)
-	defer stop()
-	var dialled []string
-	dialer := func(cid, port uint32) DialFunc {
-		dialled = append(dialled, (&vsock.Addr{ContextID: cid, Port: port}).String())
-		return tcpDialer(addr)
-	}
-	tests := []struct {
-		name       string
-		args       []string
-		wantCode   int
-		wantStdout []string
-		wantStderr []string
-		wantDial   string
-	}{
-		{name: "one ping", args: []string{"--port", "7000"}, wantCode: 0,
-			wantStdout: []string{"vsock-ping host(2):7000: seq=1 connect=", `greeting="sensorprobe-beacon node=worker-1`}, wantDial: "host(2):7000"},
-		{name: "three pings to another CID", args: []string{"--cid", "3", "--port", "7001", "--count", "3", "--interval", "1ms"}, wantCode: 0,
-			wantStdout: []string{"seq=3", "3 sent, 3 answered, 0 failed"}, wantDial: "vm(3):7001"},
-		{name: "port missing", args: nil, wantCode: 2, wantStderr: []string{"--port=0"}},
-		{name: "every bad value named", args: []string{"--port", "4294967295", "--count", "0", "--timeout", "0s", "extra"}, wantCode: 2,
-			wantStderr: []string{"--port=4294967295", "--count=0", "--timeout=0s", `unexpected argument "extra"`}},
-		{name: "unknown flag", args: []string{"--bogus"}, wantCode: 2, wantStderr: []string{"flag provided but not defined: -bogus"}},
-		{name: "help", args: []string{"--help"}, wantCode: 0, wantStderr: []string{"Usage: probe vsock-ping"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dialled = nil
-			var stdout, stderr bytes.Buffer
-			code := pingCommand(context.Background(), tt.args, &stdout, &stderr, dialer)
-			if code != tt.wantCode {
-				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, stdout.String(), stderr.String())
-			}
-			for _, s := range tt.wantStdout {
-				if !strings.Contains(stdout.String(), s) {
-					t.Errorf("stdout lacks %q:\n%s", s, stdout.String())
-				}
-			}
-			for _, s := range tt.wantStderr {
-				if !strings.Contains(stderr.String(), s) {
-					t.Errorf("stderr lacks %q:\n%s", s, stderr.String())
-				}
-			}
-			if tt.wantDial != "" && (len(dialled) != 1 || dialled[0] != tt.wantDial) {
-				t.Errorf("dialled %v, want [%s]", dialled, tt.wantDial)
-			}
-		})
-	}
-}
-
-func TestPingCommandFailure(t *testing.T) {
-	closed := listenLoopback(t)
-	addr := closed.Addr().String()
-	_ = closed.Close()
-	var stdout, stderr bytes.Buffer
-	code := pingCommand(context.Background(), []string{"--port", "7000", "--count", "2", "--interval", "0s"}, &stdout, &stderr,
-		func(uint32, uint32) DialFunc { return tcpDialer(addr) })
-	if code != 1 || !strings.Contains(stdout.String(), "2 sent, 0 answered, 2 failed") {
-		t.Errorf("exit code %d, want 1; stdout:\n%s", code, stdout.String())
 	}
 }
 

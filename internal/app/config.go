@@ -1,0 +1,156 @@
+// Package app holds sensorprobe's commands behind cmd/probe, one file each:
+// the daemon (daemon.go), the one-shot check (check.go), the demo (demo.go)
+// and vsock-ping (vsockping.go), each with its flags, parsing and run
+// function. The probing engine they share is in engine.go, the flag types in
+// flags.go, and the Kubernetes wiring in kube.go.
+package app
+
+import (
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+)
+
+// Config is the validated configuration of the daemon and of `probe check`.
+type Config struct {
+	// Targets from --target, in the order given; a later NAME replaces an earlier one.
+	Targets []dial.Target
+	// Dial is the prober configuration, TLS material loaded.
+	Dial dial.Config
+
+	Interval      time.Duration
+	ListenAddress string
+	WebConfigFile string
+	LogLevel      slog.Level
+	LogFormat     string
+
+	Kube       bool
+	Kubeconfig string
+	Namespace  string
+	Node       string
+	// PodName, PodNamespace and PodUID identify the probe's own pod, which
+	// its Kubernetes Events are about (downward API).
+	PodName, PodNamespace, PodUID string
+	// RelayLog follows the relay's log through the API server.
+	RelayLog bool
+
+	VSOCKRelayPort  uint32
+	VSOCKListenPort uint32
+	VSOCKInterval   time.Duration
+	VSOCKWindow     time.Duration
+
+	// Output is "table" or "json" (check only).
+	Output string
+	// CheckConfig asks for a dry run: validate, print, exit.
+	CheckConfig bool
+}
+
+// DefaultCAFile is where the StackRox CA is mounted in the sensorprobe and
+// collector pods; --ca-file defaults to it when the file exists, so that
+// `probe check` run inside the pod verifies without more flags.
+const DefaultCAFile = "/run/secrets/stackrox.io/certs/ca.pem"
+
+// ErrHelp is returned by the parsers when -h or --help was given; the usage
+// has been written and the process should exit 0.
+var ErrHelp = flag.ErrHelp
+
+// commonFlags are shared by the daemon and check.
+type commonFlags struct {
+	targets                          targetsFlag
+	serverName, caFile, certFile     string
+	keyFile, check, logLevel, logFmt string
+	timeout                          durationFlag
+	kube                             bool
+	kubeconfig, namespace, node      string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+	fs.Var(&c.targets, "target", "a path to probe, `NAME=HOST:PORT` (repeatable; adds a path or overrides a discovered one). Names: clusterip, dns, hostport, podip, webhook, or your own")
+	fs.StringVar(&c.serverName, "server-name", "", "TLS server name (SNI and verification) of the --target paths but webhook (default sensor.<namespace>.svc; webhook uses sensor-webhook.<namespace>.svc; discovered paths always use these names)")
+	fs.StringVar(&c.caFile, "ca-file", "", "PEM CA bundle that sensor's certificate must chain to (StackRox ca.pem); default "+DefaultCAFile+" when that file exists; without a CA the handshake completes unverified")
+	fs.StringVar(&c.certFile, "cert-file", "", "client certificate to present (PEM); needs --key-file")
+	fs.StringVar(&c.keyFile, "key-file", "", "key of --cert-file (PEM)")
+	fs.StringVar(&c.check, "check", string(dial.CheckHTTP), "what to do after connecting: http (TLS + GET /ready), grpc (TLS + grpc.health.v1 Check; Unimplemented counts as reachable) or tcp (connect only)")
+	fs.Var(&c.timeout, "timeout", "bound on one attempt, all phases together (default 5s)")
+	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFmt, "log.format", "text", "log format: text or json")
+	fs.BoolVar(&c.kube, "kube", true, "discover sensor's paths and the relay's configuration from the Kubernetes API when running in a cluster (or with --kubeconfig)")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", getenv("KUBECONFIG"), "kubeconfig file for running outside a cluster")
+	fs.StringVar(&c.namespace, "namespace", "stackrox", "namespace of sensor and collector")
+	fs.StringVar(&c.node, "node", getenv("NODE_NAME"), "this node's name (default $NODE_NAME, from the downward API)")
+}
+
+func (c *commonFlags) resolve(p *problems, cfg *Config) {
+	cfg.Dial.Timeout = c.timeout.resolve(p, "timeout", 5*time.Second, true)
+	cfg.Dial.ServerName = c.serverName
+	if c.serverName == "" {
+		cfg.Dial.ServerName = "sensor." + c.namespace + ".svc"
+	}
+	switch dial.CheckMode(c.check) {
+	case dial.CheckHTTP, dial.CheckGRPC, dial.CheckTCP:
+		cfg.Dial.Check = dial.CheckMode(c.check)
+	default:
+		p.add("--check: %q is not one of http, grpc, tcp", c.check)
+	}
+	byName := map[string]int{}
+	for _, raw := range c.targets.raw {
+		t, err := ParseTarget(raw)
+		if err != nil {
+			p.add("--target: %v", err)
+			continue
+		}
+		if t.Name == dial.PathWebhook {
+			// sensor-webhook's own name is on sensor's certificate.
+			t.ServerName = "sensor-webhook." + c.namespace + ".svc"
+		}
+		if i, ok := byName[t.Name]; ok {
+			cfg.Targets[i] = t
+			continue
+		}
+		byName[t.Name] = len(cfg.Targets)
+		cfg.Targets = append(cfg.Targets, t)
+	}
+	if c.caFile == "" {
+		if _, err := os.Stat(DefaultCAFile); err == nil {
+			c.caFile = DefaultCAFile
+		}
+	}
+	if c.caFile != "" {
+		pool, err := dial.LoadCA(c.caFile)
+		if err != nil {
+			p.add("--ca-file: %q: %v", c.caFile, err)
+		}
+		cfg.Dial.RootCAs = pool
+	}
+	certs, err := dial.LoadKeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		p.add("--cert-file/--key-file: %q/%q: %v", c.certFile, c.keyFile, err)
+	}
+	cfg.Dial.Certificates = certs
+	if err := cfg.LogLevel.UnmarshalText([]byte(c.logLevel)); err != nil {
+		p.add("--log.level: %q is not one of debug, info, warn, error", c.logLevel)
+	}
+	switch c.logFmt {
+	case "text", "json":
+		cfg.LogFormat = c.logFmt
+	default:
+		p.add("--log.format: %q is not one of text, json", c.logFmt)
+	}
+	cfg.Kube, cfg.Kubeconfig, cfg.Namespace, cfg.Node = c.kube, c.kubeconfig, c.namespace, c.node
+	if c.namespace == "" {
+		p.add("--namespace: must not be empty")
+	}
+}
+
+// NewLogger returns the logger the flags ask for, writing to w.
+func NewLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,116 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/version"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/metrics"
+	"github.com/sensorprobe/sensorprobe/internal/monitor"
+	"github.com/sensorprobe/sensorprobe/internal/scheduler"
+	"github.com/sensorprobe/sensorprobe/internal/state"
+	"github.com/sensorprobe/sensorprobe/internal/status"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
+	"github.com/sensorprobe/sensorprobe/internal/web"
+)
+
+// Engine is the probing core shared by the daemon and the demo: prober,
+// scheduler, state, metrics and monitor, wired together. Optional parts
+// (Kubernetes discovery, the VSOCK watcher) add Runners and facts.
+type Engine struct {
+	Registry  *prometheus.Registry
+	Store     *state.Store
+	Metrics   *metrics.Metrics
+	Monitor   *monitor.Monitor
+	Prober    *dial.Prober
+	Scheduler *scheduler.Scheduler
+	Log       *slog.Logger
+
+	runners []func(context.Context) error
+	// collectors is every collector registered through Register, so that
+	// tests can compare what the probe can export with docs/metrics.md.
+	collectors []prometheus.Collector
+}
+
+// Register registers c on the engine's registry and remembers it.
+func (e *Engine) Register(c prometheus.Collector) error {
+	if err := e.Registry.Register(c); err != nil {
+		return err
+	}
+	e.collectors = append(e.collectors, c)
+	return nil
+}
+
+// MustRegister is Register for collectors that cannot clash.
+func (e *Engine) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := e.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// Unregister removes c from the registry.
+func (e *Engine) Unregister(c prometheus.Collector) bool { return e.Registry.Unregister(c) }
+
+// NewEngine builds the core from a prober configuration and an interval.
+func NewEngine(dcfg dial.Config, interval time.Duration, node string, logger *slog.Logger) (*Engine, error) {
+	prober, err := dial.New(dcfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{Registry: prometheus.NewRegistry(), Store: state.New(), Prober: prober, Log: logger}
+	pc := prober.Config()
+	e.Metrics, err = metrics.New(e, e.Store, metrics.Options{ServerName: pc.ServerName, Check: pc.Check})
+	if err != nil {
+		return nil, err
+	}
+	e.Monitor = monitor.New(monitor.Config{Node: node, Version: version.Version}, e.Store, e.Metrics, logger)
+	e.MustRegister(
+		metrics.NewVerdictCollector(e.Monitor, verdict.Names()),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	e.Scheduler = scheduler.New(scheduler.Config{Interval: interval}, prober.Probe, e.Monitor.Record)
+	e.Add(e.Scheduler.Run)
+	return e, nil
+}
+
+// Add registers a part to run alongside the scheduler.
+func (e *Engine) Add(run func(context.Context) error) { e.runners = append(e.runners, run) }
+
+// SetTargets replaces the probed paths everywhere. relay names the relay's
+// configured path, "" if unknown.
+func (e *Engine) SetTargets(targets []dial.Target, relay string) {
+	e.Monitor.SetTargets(targets, relay)
+	e.Scheduler.SetTargets(targets)
+}
+
+// Handler returns the HTTP handler: metrics, health, readiness and status.
+func (e *Engine) Handler() http.Handler {
+	return web.Handler(web.Options{
+		Gatherer: e.Registry,
+		Ready:    e.Store.Ready,
+		Status:   status.Handler(e.Monitor.Status),
+		Logger:   e.Log,
+	})
+}
+
+// Run serves on ln and runs every part until ctx ends or one fails.
+func (e *Engine) Run(ctx context.Context, ln net.Listener, webConfigFile string) error {
+	g, ctx := errgroup.WithContext(ctx)
+	h := e.Handler()
+	g.Go(func() error { return web.Serve(ctx, ln, h, webConfigFile, e.Log) })
+	for _, r := range e.runners {
+		g.Go(func() error { return r(ctx) })
+	}
+	return g.Wait()
+}

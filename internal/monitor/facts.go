@@ -1,0 +1,105 @@
+package monitor
+
+import (
+	"time"
+
+	"github.com/sensorprobe/sensorprobe/internal/status"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
+)
+
+// VSOCKFacts is what the VSOCK watch and the relay log know about this node:
+// the verdict's input (verdict.VSOCK) and what the status report shows beside it.
+type VSOCKFacts struct {
+	verdict.VSOCK
+
+	// RelayPort is the VSOCK port the relay is expected on (818 by default).
+	RelayPort uint32
+	// VSOCKDevice and VhostVSOCKDevice tell whether /dev/vsock and /dev/vhost-vsock exist.
+	VSOCKDevice, VhostVSOCKDevice bool
+	// DiagSupported is true when the kernel answers AF_VSOCK sock_diag dumps.
+	DiagSupported bool
+	// PeerCIDs counts distinct peer CIDs over the recent window.
+	PeerCIDs int
+	// LastActivity is when a connection to the relay port was last seen; zero if never.
+	LastActivity time.Time
+	// Error is the latest watch error or, when dumps are not supported, why.
+	Error string
+}
+
+// ClusterFacts is what Kubernetes discovery knows: the verdict's input
+// (verdict.Cluster) and what the status report shows beside it.
+type ClusterFacts struct {
+	verdict.Cluster
+
+	// DiscoveryUp is true while the API server answers and the informers are synced.
+	DiscoveryUp bool
+	// SensorPod is the sensor pod as namespace/name, "" if not known.
+	SensorPod string
+	// SensorNode is the node sensor runs on, "" if not known.
+	SensorNode string
+	// RelayEndpoint is the endpoint the relay is configured with, "" if not known.
+	RelayEndpoint string
+	// Error is the latest discovery error, "" if none.
+	Error string
+}
+
+// verdictInput returns the verdict's view of f; nil when f is nil.
+func (f *VSOCKFacts) verdictInput() *verdict.VSOCK {
+	if f == nil {
+		return nil
+	}
+	v := f.VSOCK
+	return &v
+}
+
+// verdictInput returns the verdict's view of f; nil when f is nil.
+func (f *ClusterFacts) verdictInput() *verdict.Cluster {
+	if f == nil {
+		return nil
+	}
+	c := f.Cluster
+	return &c
+}
+
+// report returns f in its status-report form; nil when f is nil.
+func (f *VSOCKFacts) report() *status.VSOCK {
+	if f == nil {
+		return nil
+	}
+	v := &status.VSOCK{
+		RelayPort:         f.RelayPort,
+		VSOCKDevice:       f.VSOCKDevice,
+		VhostVSOCKDevice:  f.VhostVSOCKDevice,
+		DiagSupported:     f.DiagSupported,
+		RelayListening:    f.RelayListening,
+		RelayConnections:  f.Established,
+		ConnectionsRecent: f.ConnectionsRecent,
+		PeerCIDs:          f.PeerCIDs,
+		Error:             f.Error,
+	}
+	if !f.LastActivity.IsZero() {
+		t := f.LastActivity
+		v.LastActivity = &t
+	}
+	return v
+}
+
+// report returns f in its status-report form; nil when f is nil.
+func (f *ClusterFacts) report() *status.Kubernetes {
+	if f == nil {
+		return nil
+	}
+	k := &status.Kubernetes{
+		DiscoveryUp:   f.DiscoveryUp,
+		SensorPod:     f.SensorPod,
+		SensorNode:    f.SensorNode,
+		RelayEndpoint: f.RelayEndpoint,
+		RelayPath:     f.RelayPath,
+		Error:         f.Error,
+	}
+	if f.SensorOnThisNode != nil {
+		on := *f.SensorOnThisNode
+		k.SensorOnThisNode = &on
+	}
+	return k
+}
