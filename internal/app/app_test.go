@@ -1,40 +1,20 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
 	"github.com/sensorprobe/sensorprobe/internal/status"
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while the demo writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -51,7 +31,7 @@ func get(t *testing.T, url string) (int, string) {
 // field problem: clusterip failing with connect_timeout, hostport healthy,
 // the verdict naming service routing, and the same on /metrics and /status.
 func TestDemo(t *testing.T) {
-	var out syncBuffer
+	var out testsupport.LockedBuffer
 	cfg := &DemoConfig{ListenAddress: "127.0.0.1:0", Interval: 500 * time.Millisecond, Timeout: 300 * time.Millisecond, Scenario: "service-routing"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -78,19 +58,25 @@ func TestDemo(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	_, metrics := get(t, base+"/metrics")
-	for _, want := range []string{
-		`sensorprobe_path_up{path="clusterip"} 0`,
-		`sensorprobe_path_up{path="hostport"} 1`,
-		`sensorprobe_io_timeouts_total{path="clusterip",phase="connect"} 1`,
-		`sensorprobe_verdict{verdict="service_unreachable_from_host_network"} 1`,
+	_, body := get(t, base+"/metrics")
+	exp := testsupport.ParseExposition(t, body)
+	for _, want := range []struct {
+		name   string
+		labels []string
+		ok     func(float64) bool
+		want   string
+	}{
+		{"sensorprobe_path_up", []string{"path", "clusterip"}, func(v float64) bool { return v == 0 }, "0"},
+		{"sensorprobe_path_up", []string{"path", "hostport"}, func(v float64) bool { return v == 1 }, "1"},
+		{"sensorprobe_io_timeouts_total", []string{"path", "clusterip", "phase", "connect"}, func(v float64) bool { return v >= 1 }, ">= 1"},
+		{"sensorprobe_io_timeouts_total", []string{"path", "hostport", "phase", "connect"}, func(v float64) bool { return v == 0 }, "0"},
+		{"sensorprobe_verdict", []string{"verdict", "service_unreachable_from_host_network"}, func(v float64) bool { return v == 1 }, "1"},
+		{"sensorprobe_verdict", []string{"verdict", "healthy"}, func(v float64) bool { return v == 0 }, "0"},
 	} {
-		if !strings.Contains(metrics, strings.TrimSuffix(want, " 1")) {
-			t.Errorf("/metrics lacks %s", want)
+		v, ok := exp.Value(want.name, want.labels...)
+		if !ok || !want.ok(v) {
+			t.Errorf("/metrics: %s = %v (present %v), want %s", testsupport.Describe(want.name, want.labels...), v, ok, want.want)
 		}
-	}
-	if !strings.Contains(metrics, `sensorprobe_path_up{path="hostport"} 1`) || !strings.Contains(metrics, `sensorprobe_path_up{path="clusterip"} 0`) {
-		t.Errorf("/metrics does not show clusterip down and hostport up")
 	}
 	code, body := get(t, base+"/status")
 	var rep status.Report

@@ -15,9 +15,10 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/metrics"
 	"github.com/sensorprobe/sensorprobe/internal/monitor"
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
-	"github.com/sensorprobe/sensorprobe/internal/vsockmetrics"
+
 	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
 	"github.com/sensorprobe/sensorprobe/internal/web"
 )
@@ -116,7 +117,7 @@ func addOptionalParts(ctx context.Context, e *Engine, cfg *Config) error {
 		Interval:  cfg.VSOCKInterval,
 		Window:    cfg.VSOCKWindow,
 	}, e.Log)
-	if err := e.Register(vsockmetrics.New(w)); err != nil {
+	if err := e.Register(metrics.NewVSOCKCollector(w)); err != nil {
 		return err
 	}
 	e.Add(w.Run)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
+	"github.com/sensorprobe/sensorprobe/internal/metrics"
 	"github.com/sensorprobe/sensorprobe/internal/monitor"
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
 	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
@@ -56,8 +57,10 @@ func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (
 	if err != nil {
 		return nil, err
 	}
-	km := kube.NewMetrics(e)
 	if client == nil {
+		if err := e.Register(metrics.NewKubeCollector(nil, nil)); err != nil {
+			return nil, err
+		}
 		targets, err := staticTargets(cfg)
 		if err != nil {
 			return nil, err
@@ -70,7 +73,6 @@ func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (
 	}
 
 	kcfg := cfg.kubeConfig()
-	kcfg.Metrics = km
 	kcfg.OnChange = func(s kube.Snapshot) {
 		e.SetTargets(s.Targets, s.RelayPath)
 		if s.RelayVSOCKPort != 0 {
@@ -85,8 +87,11 @@ func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (
 
 	n := kube.NewNotifier(client, kube.NotifierConfig{
 		PodName: cfg.PodName, PodNamespace: cfg.PodNamespace, PodUID: cfg.PodUID,
-		NodeName: cfg.Node, Metrics: km,
+		NodeName: cfg.Node,
 	}, e.Log)
+	if err := e.Register(metrics.NewKubeCollector(d, n)); err != nil {
+		return nil, err
+	}
 	e.Add(n.Run)
 	e.Monitor.AddListener(eventListener{n})
 

@@ -19,6 +19,7 @@ import (
 	"maps"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -53,8 +54,6 @@ type Config struct {
 	// changes, including once when Run starts. Calls are serialised, from
 	// Run's goroutine; OnChange must not block for long.
 	OnChange func(Snapshot)
-	// Metrics, if set, receives the discovery state and error counts.
-	Metrics *Metrics
 }
 
 // resource is one informer's identity: what it lists and how.
@@ -77,7 +76,8 @@ type Discovery struct {
 	cfg    Config
 	logger *slog.Logger
 
-	dirty chan struct{}
+	dirty  chan struct{}
+	errors atomic.Uint64 // failed list and watch calls
 
 	mu        sync.Mutex
 	snap      Snapshot
@@ -119,11 +119,14 @@ func StaticSnapshot(cfg Config) Snapshot {
 	return build(cfg.Namespace, "", cfg.Overrides, objects{})
 }
 
-// Snapshot returns a copy of the latest snapshot.
+// Snapshot returns a copy of the latest snapshot, with the current count
+// of failed calls.
 func (d *Discovery) Snapshot() Snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.snap.clone()
+	s := d.snap.clone()
+	s.Errors = d.errors.Load()
+	return s
 }
 
 // Run starts the informers and keeps the snapshot current until ctx is done.
@@ -257,8 +260,8 @@ func stripManagedFields(obj any) (any, error) {
 
 // report records the outcome of one list or watch call of r.
 func (d *Discovery) report(r *resource, verb string, err error) {
-	if err != nil && d.cfg.Metrics != nil {
-		d.cfg.Metrics.discoveryError()
+	if err != nil {
+		d.errors.Add(1)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -311,9 +314,6 @@ func (d *Discovery) recompute() {
 		d.logger.Info("kubernetes discovery is up", "targets", len(snap.Targets))
 	case snap.LastError != "" && prevErr == "":
 		d.logger.Warn("kubernetes discovery is failing, keeping the last known targets and retrying", "err", snap.LastError)
-	}
-	if d.cfg.Metrics != nil {
-		d.cfg.Metrics.observe(snap)
 	}
 	if changed {
 		d.logger.Debug("kubernetes snapshot changed", "targets", fmt.Sprint(snap.Targets), "relay_path", snap.RelayPath, "sensor_node", snap.SensorNode)

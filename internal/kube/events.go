@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -53,8 +54,6 @@ type NotifierConfig struct {
 	TotalInterval time.Duration
 	// Now is the clock the rate limits read; default time.Now.
 	Now func() time.Time
-	// Metrics, if set, counts emitted events.
-	Metrics *Metrics
 }
 
 type keyState struct {
@@ -75,6 +74,8 @@ type Notifier struct {
 	recorder    events.EventRecorder
 	regarding   *corev1.ObjectReference
 	started     chan struct{} // closed once Run records to the API server
+
+	emitted atomic.Uint64
 
 	mu    sync.Mutex
 	total *rate.Limiter
@@ -153,6 +154,10 @@ func (n *Notifier) Run(ctx context.Context) error {
 	return nil
 }
 
+// Emitted returns how many Events the Notifier has handed to the API
+// server's recorder since it was created.
+func (n *Notifier) Emitted() uint64 { return n.emitted.Load() }
+
 // PathChanged reports that path went from oldReason to newReason (dial
 // reasons such as "ok" or "connect_timeout"; oldReason "" for the first result).
 func (n *Notifier) PathChanged(path, oldReason, newReason string) {
@@ -223,8 +228,6 @@ func (n *Notifier) emit(key, typ, reason, action, note string) {
 		note = note[:maxNote-3] + "..."
 	}
 	n.recorder.Eventf(n.regarding, nil, typ, reason, action, "%s", note)
-	if n.cfg.Metrics != nil {
-		n.cfg.Metrics.eventEmitted()
-	}
+	n.emitted.Add(1)
 	n.logger.Debug("kubernetes event", "reason", reason, "action", action, "note", note)
 }

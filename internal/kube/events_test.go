@@ -1,12 +1,14 @@
 package kube
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 	"k8s.io/client-go/tools/events"
 )
 
@@ -77,12 +79,11 @@ func TestNotifierEvents(t *testing.T) {
 // events, then one per Interval that says how many changes it skipped.
 func TestNotifierFlappingPathIsRateLimited(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	m := NewMetrics(nil)
 	rec := events.NewFakeRecorder(10000)
 	n := newNotifier(NotifierConfig{
 		PodName: "sensorprobe-x", PodNamespace: "stackrox", NodeName: "node-a",
 		Burst: 3, Interval: 5 * time.Minute, TotalBurst: 10, TotalInterval: time.Minute,
-		Now: clock.now, Metrics: m,
+		Now: clock.now,
 	}, nil, nil, rec)
 
 	flap := func(times int) {
@@ -122,13 +123,36 @@ func TestNotifierFlappingPathIsRateLimited(t *testing.T) {
 	if got := len(drain(rec)); got != 10 {
 		t.Errorf("50 paths at one instant: %d events, want 10 (the total burst)", got)
 	}
-	if got, want := testutil.ToFloat64(m.events), float64(3+1+1+10); got != want {
-		t.Errorf("sensorprobe_kube_events_total = %v, want %v", got, want)
+	if got, want := n.Emitted(), uint64(3+1+1+10); got != want {
+		t.Errorf("Emitted() = %v, want %v", got, want)
 	}
 }
 
+// Without the downward-API identity there is no object to report about:
+// the Notifier drops every event, says so once when it runs, and counts
+// nothing, however many changes arrive.
 func TestNotifierWithoutPodDropsEvents(t *testing.T) {
-	n := newNotifier(NotifierConfig{NodeName: "node-a"}, nil, nil, nil)
-	n.PathChanged("clusterip", "ok", "refused") // must not panic
-	n.VerdictChanged("healthy", "degraded", "")
+	var logs testsupport.LockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	n := NewNotifier(nil, NotifierConfig{NodeName: "node-a"}, logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	for range 10 {
+		n.PathChanged("clusterip", "ok", "refused")
+		n.VerdictChanged("healthy", "degraded", "")
+	}
+	testsupport.Eventually(t, 5*time.Second, func() (bool, string) {
+		return strings.Contains(logs.String(), "kubernetes events disabled"), "no log line saying events are disabled: " + logs.String()
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run() = %v, want nil", err)
+	}
+	if got := n.Emitted(); got != 0 {
+		t.Errorf("Emitted() = %d, want 0", got)
+	}
+	if got := strings.Count(logs.String(), "kubernetes events disabled"); got != 1 {
+		t.Errorf("the disabled line was logged %d times, want 1:\n%s", got, logs.String())
+	}
 }

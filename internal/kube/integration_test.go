@@ -19,7 +19,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -78,7 +77,6 @@ func (f *fixture) rhacs() {
 // started is a running Discovery with what the test needs to watch it.
 type started struct {
 	d       *Discovery
-	metrics *Metrics
 	mu      sync.Mutex
 	last    Snapshot
 	changes int
@@ -88,8 +86,7 @@ type started struct {
 // then returns nil.
 func startDiscovery(t *testing.T, c kubernetes.Interface, cfg Config) *started {
 	t.Helper()
-	s := &started{metrics: NewMetrics(nil)}
-	cfg.Metrics = s.metrics
+	s := &started{}
 	cfg.OnChange = func(snap Snapshot) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -176,7 +173,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("first snapshot (-want +got):\n%s", diff)
 	}
-	if got := testutil.ToFloat64(s.metrics.errors); got != 0 {
+	if got := s.d.Snapshot().Errors; got != 0 {
 		t.Errorf("discovery errors = %v, want 0", got)
 	}
 
@@ -306,7 +303,7 @@ func TestRBACShippedRules(t *testing.T) {
 	if got.RelayPath != "dns" || got.SensorOnThisNode == nil || !*got.SensorOnThisNode || got.LastError != "" {
 		t.Errorf("snapshot as the ServiceAccount: %+v", got)
 	}
-	if got := testutil.ToFloat64(s.metrics.errors); got != 0 {
+	if got := s.d.Snapshot().Errors; got != 0 {
 		t.Errorf("discovery errors with the shipped rules = %v, want 0", got)
 	}
 
@@ -370,7 +367,7 @@ func TestRBACShippedRules(t *testing.T) {
 		clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 		n := NewNotifier(sa, NotifierConfig{
 			PodName: self.Name, PodNamespace: "stackrox", PodUID: string(self.UID), NodeName: "node-a",
-			Burst: 3, Now: clock.now, Metrics: s.metrics,
+			Burst: 3, Now: clock.now,
 		}, testLogger(t))
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -508,11 +505,8 @@ func TestRBACMissingRule(t *testing.T) {
 			if diff := cmp.Diff(tt.wantPaths, paths, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("paths (-want +got):\n%s", diff)
 			}
-			if n := testutil.ToFloat64(s.metrics.errors); n < 1 {
-				t.Errorf("discovery errors = %v, want > 0", n)
-			}
-			if s.metrics.discoveryUp() {
-				t.Errorf("sensorprobe_kube_discovery_up = 1, want 0")
+			if now := s.d.Snapshot(); now.Errors < 1 || now.APIUp {
+				t.Errorf("snapshot errors = %d, up %v; want > 0, false", now.Errors, now.APIUp)
 			}
 			if tt.check != nil {
 				tt.check(t, got)
@@ -569,7 +563,7 @@ func TestDiscoverySurvivesAPIOutage(t *testing.T) {
 	if diff := cmp.Diff(before.Targets, during.Targets); diff != "" {
 		t.Errorf("targets changed during the outage (-before +during):\n%s", diff)
 	}
-	if n := testutil.ToFloat64(s.metrics.errors); n < 1 {
+	if n := s.d.Snapshot().Errors; n < 1 {
 		t.Errorf("discovery errors during the outage = %v, want > 0", n)
 	}
 	t.Logf("during the outage: %s", during.LastError)

@@ -46,6 +46,8 @@ type Snapshot struct {
 	// LastError is the most recent list/watch error ("" while APIUp). It names
 	// the resource, e.g. "list endpointslices: ... forbidden ...".
 	LastError string
+	// Errors counts the failed list and watch calls since the start.
+	Errors uint64
 }
 
 // clone returns a deep copy of s.

@@ -20,6 +20,7 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/monitor"
 	"github.com/sensorprobe/sensorprobe/internal/state"
 	"github.com/sensorprobe/sensorprobe/internal/status"
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
@@ -88,29 +89,11 @@ func (l *listener) heard() ([]pathEvent, []verdictEvent) {
 	return append([]pathEvent(nil), l.paths...), append([]verdictEvent(nil), l.verdicts...)
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]byte(nil), b.buf.Bytes()...)
-}
-
 type fixture struct {
 	reg   *prometheus.Registry
 	store *state.Store
 	mon   *monitor.Monitor
-	logs  *syncBuffer
+	logs  *testsupport.LockedBuffer
 	heard *listener
 }
 
@@ -118,7 +101,7 @@ type fixture struct {
 // logger writing into a buffer and a recording listener.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{reg: prometheus.NewRegistry(), store: state.New(), logs: &syncBuffer{}, heard: &listener{}}
+	f := &fixture{reg: prometheus.NewRegistry(), store: state.New(), logs: &testsupport.LockedBuffer{}, heard: &listener{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m, err := metrics.New(f.reg, f.store, metrics.Options{ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP})
 	if err != nil {

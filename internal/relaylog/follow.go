@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // OpenFunc opens the relay's log for following. since is the timestamp of
@@ -31,7 +34,9 @@ type Status struct {
 // Follower follows the relay's log: it opens it, hands every recognised line
 // to OnMatch, and when the log ends or fails, reopens it after a backoff that
 // doubles from MinBackoff to MaxBackoff (and starts over after a log that
-// stayed open for a while).
+// stayed open for a while). Each wait is stretched by a random fraction of up
+// to Jitter, so that the probes of every node, cut off by one API server
+// outage, do not retry in step.
 type Follower struct {
 	open     OpenFunc
 	log      *slog.Logger
@@ -39,6 +44,8 @@ type Follower struct {
 	onStatus func(Status)
 	// MinBackoff and MaxBackoff bound the wait before a reopen.
 	MinBackoff, MaxBackoff time.Duration
+	// Jitter is the largest random stretch of a wait, as a fraction of it.
+	Jitter float64
 }
 
 // NewFollower returns a Follower. onMatch receives each recognised line and
@@ -46,8 +53,14 @@ type Follower struct {
 func NewFollower(open OpenFunc, logger *slog.Logger, onMatch func(Match), onStatus func(Status)) *Follower {
 	return &Follower{
 		open: open, log: logger, onMatch: onMatch, onStatus: onStatus,
-		MinBackoff: time.Second, MaxBackoff: 5 * time.Minute,
+		MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, Jitter: 0.5,
 	}
+}
+
+// newBackoff returns the reopen backoff from its start: MinBackoff doubling
+// to MaxBackoff, each step jittered.
+func (f *Follower) newBackoff() *wait.Backoff {
+	return &wait.Backoff{Duration: f.MinBackoff, Factor: 2, Jitter: f.Jitter, Steps: math.MaxInt32, Cap: f.MaxBackoff}
 }
 
 // maxLine bounds one log line; a longer line ends that read with an error.
@@ -58,7 +71,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	var (
 		st      Status
 		last    time.Time // newest line timestamp read
-		backoff = f.MinBackoff
+		backoff = f.newBackoff()
 		logged  string // latest error text logged, so a repeated failure logs once
 	)
 	for {
@@ -83,7 +96,7 @@ func (f *Follower) Run(ctx context.Context) error {
 				break
 			}
 			if time.Since(opened) > f.MaxBackoff {
-				backoff = f.MinBackoff // it worked for a while: retry soon
+				backoff = f.newBackoff() // it worked for a while: retry soon
 			}
 			if err == nil {
 				err = errors.New("relay log ended")
@@ -91,11 +104,12 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 		st.LastError = err.Error()
 		f.onStatus(st)
+		delay := backoff.Step()
 		if st.LastError != logged {
-			f.log.Warn("relay log: cannot follow the compliance log; retrying", "err", err, "retry_in", backoff)
+			f.log.Warn("relay log: cannot follow the compliance log; retrying", "err", err, "retry_in", delay.Round(time.Millisecond).String())
 			logged = st.LastError
 		}
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -104,7 +118,6 @@ func (f *Follower) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		backoff = min(2*backoff, f.MaxBackoff)
 	}
 	st.Following = false
 	f.onStatus(st)

@@ -158,3 +158,28 @@ func TestSplitTimestamp(t *testing.T) {
 		})
 	}
 }
+
+// TestBackoffJittered: the reopen waits double from MinBackoff to
+// MaxBackoff, each stretched by up to Jitter, and two followers do not wait
+// in step.
+func TestBackoffJittered(t *testing.T) {
+	f := NewFollower(nil, nil, nil, nil)
+	f.MinBackoff, f.MaxBackoff = time.Second, 8*time.Second
+	base := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second}
+	a, b := f.newBackoff(), f.newBackoff()
+	same := 0
+	for i, d := range base {
+		da, db := a.Step(), b.Step()
+		for _, got := range []time.Duration{da, db} {
+			if got < d || float64(got) > float64(d)*(1+f.Jitter) {
+				t.Errorf("step %d: wait %v, want within [%v, %v]", i, got, d, time.Duration(float64(d)*(1+f.Jitter)))
+			}
+		}
+		if da == db {
+			same++
+		}
+	}
+	if same == len(base) {
+		t.Errorf("two followers waited the same at every step: not jittered")
+	}
+}

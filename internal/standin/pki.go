@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"time"
 )
 
@@ -74,7 +75,10 @@ func (ca *CA) PEM() []byte {
 // LeafOptions describes a certificate to issue.
 type LeafOptions struct {
 	CommonName string
-	DNSNames   []string
+	// Organization is the subject's O, e.g. a Kubernetes group for a client certificate.
+	Organization []string
+	DNSNames     []string
+	IPAddresses  []net.IP
 	// NotBefore and NotAfter default to an hour ago and a day from now.
 	NotBefore, NotAfter time.Time
 	// Client issues a client-authentication certificate instead of a server one.
@@ -104,8 +108,9 @@ func (ca *CA) Issue(o LeafOptions) (tls.Certificate, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: o.CommonName},
+		Subject:      pkix.Name{CommonName: o.CommonName, Organization: o.Organization},
 		DNSNames:     o.DNSNames,
+		IPAddresses:  o.IPAddresses,
 		NotBefore:    o.NotBefore,
 		NotAfter:     o.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/state"
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
@@ -105,22 +105,10 @@ func TestNew(t *testing.T) {
 	}
 }
 
-// golden compares got with testdata/name; UPDATE_GOLDEN=1 rewrites the file.
+// golden compares got with testdata/name (go test -update rewrites it).
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	file := filepath.Join("testdata", name)
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("read golden file (UPDATE_GOLDEN=1 writes it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, diff)
-	}
+	testsupport.Golden(t, filepath.Join("testdata", name), got)
 }
 
 func TestWriteTable(t *testing.T) {

@@ -15,5 +15,5 @@
 //     against a table of the relay's messages in RHACS 4.9 to 4.11.
 //
 // The package reports what it saw as a Snapshot. It does not know about
-// Prometheus: internal/vsockmetrics turns a Snapshot into metrics.
+// Prometheus: internal/metrics (NewVSOCKCollector) turns a Snapshot into metrics.
 package vsockwatch

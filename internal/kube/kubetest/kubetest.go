@@ -14,15 +14,11 @@ package kubetest
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -35,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorprobe/sensorprobe/internal/standin"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -356,64 +353,35 @@ func freePort() (int, error) {
 
 // writeCerts writes a CA, the API server's serving pair (127.0.0.1,
 // localhost), an admin client pair in group system:masters, and the service
-// account signing key pair.
+// account signing key pair. The certificates come from the stand-in PKI the
+// other tests use.
 func (e *Env) writeCerts() error {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := standin.NewCA("kubetest CA")
 	if err != nil {
-		return fmt.Errorf("ca key: %w", err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "kubetest CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return fmt.Errorf("ca cert: %w", err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	if err := writePEM(filepath.Join(e.dir, "ca.crt"), "CERTIFICATE", caDER); err != nil {
 		return err
 	}
-	leaf := func(name string, serial int64, tmpl *x509.Certificate) error {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return fmt.Errorf("%s key: %w", name, err)
-		}
-		tmpl.SerialNumber = big.NewInt(serial)
-		tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			return fmt.Errorf("%s cert: %w", name, err)
-		}
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			return fmt.Errorf("%s key: %w", name, err)
-		}
-		if err := writePEM(filepath.Join(e.dir, name+".crt"), "CERTIFICATE", der); err != nil {
-			return err
-		}
-		return writePEM(filepath.Join(e.dir, name+".key"), "EC PRIVATE KEY", keyDER)
+	if err := os.WriteFile(filepath.Join(e.dir, "ca.crt"), ca.PEM(), 0o600); err != nil {
+		return fmt.Errorf("write ca.crt: %w", err)
 	}
-	if err := leaf("serving", 2, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "kube-apiserver"},
-		DNSNames:    []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}); err != nil {
-		return err
-	}
-	if err := leaf("admin", 3, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "kubetest-admin", Organization: []string{"system:masters"}},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}); err != nil {
-		return err
+	for name, o := range map[string]standin.LeafOptions{
+		"serving": {CommonName: "kube-apiserver", DNSNames: []string{"localhost"},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}},
+		"admin": {CommonName: "kubetest-admin", Organization: []string{"system:masters"}, Client: true},
+	} {
+		cert, err := ca.Issue(o)
+		if err != nil {
+			return fmt.Errorf("%s certificate: %w", name, err)
+		}
+		certPEM, keyPEM, err := standin.KeyPairPEM(cert)
+		if err != nil {
+			return fmt.Errorf("%s certificate: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(e.dir, name+".crt"), certPEM, 0o600); err != nil {
+			return fmt.Errorf("write %s.crt: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(e.dir, name+".key"), keyPEM, 0o600); err != nil {
+			return fmt.Errorf("write %s.key: %w", name, err)
+		}
 	}
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

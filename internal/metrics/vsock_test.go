@@ -1,27 +1,23 @@
-package vsockmetrics
+package metrics
 
 import (
-	"flag"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/sensorprobe/sensorprobe/internal/relaylog"
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden expositions in testdata")
+// fixedVSOCK is a VSOCKSource that returns one snapshot.
+type fixedVSOCK vsockwatch.Snapshot
 
-// fixed is a Source that returns one snapshot.
-type fixed vsockwatch.Snapshot
-
-func (f fixed) Snapshot() vsockwatch.Snapshot { return vsockwatch.Snapshot(f) }
+func (f fixedVSOCK) Snapshot() vsockwatch.Snapshot { return vsockwatch.Snapshot(f) }
 
 func events(counts map[relaylog.Event]uint64) map[relaylog.Event]uint64 {
 	out := map[relaylog.Event]uint64{}
@@ -31,7 +27,7 @@ func events(counts map[relaylog.Event]uint64) map[relaylog.Event]uint64 {
 	return out
 }
 
-func TestCollector(t *testing.T) {
+func TestVSOCKCollector(t *testing.T) {
 	tests := []struct {
 		name   string
 		golden string
@@ -41,7 +37,7 @@ func TestCollector(t *testing.T) {
 			// A hypervisor node where everything works: the relay listens,
 			// VMs connect, the beacon and the relay log watch are on.
 			name:   "active node",
-			golden: "active.prom",
+			golden: "vsock_active.prom",
 			snap: vsockwatch.Snapshot{
 				Capability: vsockwatch.Capability{
 					Devices:          map[string]bool{vsockwatch.DeviceVsock: true, vsockwatch.DeviceVhostVsock: true},
@@ -67,7 +63,7 @@ func TestCollector(t *testing.T) {
 			// the beacon and the relay log watch off: what cannot be known is
 			// absent, the rest is there.
 			name:   "no vsock_diag",
-			golden: "no_diag.prom",
+			golden: "vsock_no_diag.prom",
 			snap: vsockwatch.Snapshot{
 				Capability: vsockwatch.Capability{
 					Devices:        map[string]bool{vsockwatch.DeviceVsock: true},
@@ -82,53 +78,23 @@ func TestCollector(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := New(fixed(tt.snap))
+			c := NewVSOCKCollector(fixedVSOCK(tt.snap))
 			if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 				t.Errorf("CollectAndLint: %v %+v", err, problems)
 			}
-			path := filepath.Join("testdata", tt.golden)
-			if *update {
-				writeGolden(t, c, path)
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			if err := testutil.CollectAndCompare(c, f); err != nil {
-				t.Errorf("CollectAndCompare with %s: %v", path, err)
-			}
+			reg := prometheus.NewPedanticRegistry()
+			reg.MustRegister(c)
+			testsupport.GoldenExposition(t, reg, filepath.Join("testdata", tt.golden))
 		})
-	}
-}
-
-// writeGolden writes c's exposition to path (go test -update).
-func writeGolden(t *testing.T, c prometheus.Collector, path string) {
-	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, mf := range mfs {
-		if _, err := expfmt.MetricFamilyToText(f, mf); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
 // TestCollectorReadsWatcher registers the collector over a real Watcher on
 // this machine and checks the families every node exports are there.
-func TestCollectorReadsWatcher(t *testing.T) {
+func TestVSOCKCollectorReadsWatcher(t *testing.T) {
 	w := vsockwatch.New(vsockwatch.Config{}, slog.New(slog.DiscardHandler))
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(New(w))
+	reg.MustRegister(NewVSOCKCollector(w))
 	n, err := testutil.GatherAndCount(reg,
 		"sensorprobe_vsock_device_present", "sensorprobe_vsock_relay_info", "sensorprobe_vsock_peer_cids",
 		"sensorprobe_vsock_connections_seen_total", "sensorprobe_vsock_diag_errors_total")

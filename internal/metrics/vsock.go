@@ -1,8 +1,4 @@
-// Package vsockmetrics exports what internal/vsockwatch saw as Prometheus
-// metrics, namespace sensorprobe_vsock_. Every value is read from a
-// vsockwatch.Snapshot at scrape time, so the metrics are never out of step
-// with the status page.
-package vsockmetrics
+package metrics
 
 import (
 	"strconv"
@@ -13,14 +9,16 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
 )
 
-// Source is what the Collector reads; *vsockwatch.Watcher is one.
-type Source interface {
+// VSOCKSource is what the VSOCK collector reads; *vsockwatch.Watcher is one.
+type VSOCKSource interface {
 	Snapshot() vsockwatch.Snapshot
 }
 
-// Collector is a prometheus.Collector over a vsockwatch Snapshot.
-type Collector struct {
-	src Source
+// VSOCKCollector exports what internal/vsockwatch saw, as
+// sensorprobe_vsock_* metrics. Every value is read from a vsockwatch.Snapshot
+// at scrape time, so the metrics are never out of step with the status page.
+type VSOCKCollector struct {
+	src VSOCKSource
 
 	devicePresent, socketsSupported, localCID       *prometheus.Desc
 	diagSupported, diagErrors                       *prometheus.Desc
@@ -30,14 +28,13 @@ type Collector struct {
 	beaconConnections, relayLogFollowing, logEvents *prometheus.Desc
 }
 
-// New returns a Collector reading src at every scrape. Register it on the
-// probe's registry.
-func New(src Source) *Collector {
-	const ns, sub = "sensorprobe", "vsock"
+// NewVSOCKCollector returns a collector reading src at every scrape.
+// Register it on the probe's registry.
+func NewVSOCKCollector(src VSOCKSource) *VSOCKCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName(ns, sub, name), help, labels, nil)
+		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "vsock", name), help, labels, nil)
 	}
-	return &Collector{
+	return &VSOCKCollector{
 		src:               src,
 		devicePresent:     d("device_present", "1 if the device exists on this node: its node under /dev, or its /sys/class/misc entry (module loaded), else 0.", "device"),
 		socketsSupported:  d("sockets_supported", "1 if AF_VSOCK sockets can be created on this node, else 0."),
@@ -58,7 +55,7 @@ func New(src Source) *Collector {
 }
 
 // Describe sends every descriptor.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+func (c *VSOCKCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.devicePresent, c.socketsSupported, c.localCID, c.diagSupported, c.diagErrors,
 		c.relayInfo, c.relayListening, c.relayConnections, c.connectionsSeen, c.connectionsRecent, c.peerCIDs,
@@ -69,7 +66,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect reads one snapshot and sends its metrics.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+func (c *VSOCKCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.src.Snapshot()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
@@ -78,19 +75,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	for _, dev := range vsockwatch.Devices() {
-		gauge(c.devicePresent, b2f(s.Capability.Devices[dev]), dev)
+		gauge(c.devicePresent, boolFloat(s.Capability.Devices[dev]), dev)
 	}
-	gauge(c.socketsSupported, b2f(s.Capability.SocketsSupported))
+	gauge(c.socketsSupported, boolFloat(s.Capability.SocketsSupported))
 	if s.Capability.ContextIDError == "" {
 		gauge(c.localCID, float64(s.Capability.ContextID))
 	}
 	if s.Diag.Support != vsockwatch.DiagUnknown {
-		gauge(c.diagSupported, b2f(s.Diag.Support == vsockwatch.DiagSupported))
+		gauge(c.diagSupported, boolFloat(s.Diag.Support == vsockwatch.DiagSupported))
 	}
 	counter(c.diagErrors, s.Diag.Errors)
 	gauge(c.relayInfo, 1, strconv.FormatUint(uint64(s.RelayPort), 10))
 	if s.RelayKnown {
-		gauge(c.relayListening, b2f(s.RelayListening))
+		gauge(c.relayListening, boolFloat(s.RelayListening))
 		gauge(c.relayConnections, float64(s.RelayConnections))
 	}
 	counter(c.connectionsSeen, s.ConnectionsSeen)
@@ -103,16 +100,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.beaconConnections, s.BeaconConnections)
 	}
 	if s.RelayLog.Enabled {
-		gauge(c.relayLogFollowing, b2f(s.RelayLog.Following))
+		gauge(c.relayLogFollowing, boolFloat(s.RelayLog.Following))
 		for _, e := range relaylog.Events() {
 			counter(c.logEvents, s.RelayLogEvents[e], string(e))
 		}
 	}
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

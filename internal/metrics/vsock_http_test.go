@@ -1,4 +1,4 @@
-package vsockmetrics
+package metrics
 
 import (
 	"context"
@@ -59,7 +59,7 @@ func TestScrapeOverHTTP(t *testing.T) {
 		ContextID: func() (uint32, error) { return 2, nil },
 	}, slog.New(slog.DiscardHandler))
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(New(w))
+	reg.MustRegister(NewVSOCKCollector(w))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -1,4 +1,4 @@
-package kube
+package metrics
 
 import (
 	"strings"
@@ -6,20 +6,30 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sensorprobe/sensorprobe/internal/kube"
 )
 
-func TestMetrics(t *testing.T) {
+// fixedKube is a KubeSource and EventSource with fixed answers.
+type fixedKube struct {
+	snap   kube.Snapshot
+	events uint64
+}
+
+func (f fixedKube) Snapshot() kube.Snapshot { return f.snap }
+func (f fixedKube) Emitted() uint64         { return f.events }
+
+func TestKubeCollector(t *testing.T) {
 	yes, no := true, false
 	tests := []struct {
 		name   string
-		snap   Snapshot
-		errors int
-		events int
+		snap   kube.Snapshot
+		events uint64
 		want   string
 	}{
 		{
 			name: "unknown node, down",
-			snap: Snapshot{},
+			snap: kube.Snapshot{},
 			want: `
 # HELP sensorprobe_kube_discovery_errors_total Failed list/watch calls (unreachable API server, forbidden).
 # TYPE sensorprobe_kube_discovery_errors_total counter
@@ -34,7 +44,7 @@ sensorprobe_kube_events_total 0
 		},
 		{
 			name: "up, sensor here, counted",
-			snap: Snapshot{APIUp: true, SensorOnThisNode: &yes}, errors: 2, events: 5,
+			snap: kube.Snapshot{APIUp: true, SensorOnThisNode: &yes, Errors: 2}, events: 5,
 			want: `
 # HELP sensorprobe_kube_discovery_errors_total Failed list/watch calls (unreachable API server, forbidden).
 # TYPE sensorprobe_kube_discovery_errors_total counter
@@ -52,7 +62,7 @@ sensorprobe_sensor_on_this_node 1
 		},
 		{
 			name: "sensor elsewhere",
-			snap: Snapshot{APIUp: true, SensorOnThisNode: &no},
+			snap: kube.Snapshot{APIUp: true, SensorOnThisNode: &no},
 			want: `
 # HELP sensorprobe_kube_discovery_errors_total Failed list/watch calls (unreachable API server, forbidden).
 # TYPE sensorprobe_kube_discovery_errors_total counter
@@ -72,14 +82,8 @@ sensorprobe_sensor_on_this_node 0
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewPedanticRegistry()
-			m := NewMetrics(reg)
-			m.observe(tt.snap)
-			for range tt.errors {
-				m.discoveryError()
-			}
-			for range tt.events {
-				m.eventEmitted()
-			}
+			src := fixedKube{snap: tt.snap, events: tt.events}
+			reg.MustRegister(NewKubeCollector(src, src))
 			if err := testutil.GatherAndCompare(reg, strings.NewReader(tt.want)); err != nil {
 				t.Error(err)
 			}
@@ -90,9 +94,17 @@ sensorprobe_sensor_on_this_node 0
 	}
 }
 
-// discoveryUp reads what sensorprobe_kube_discovery_up exports.
-func (m *Metrics) discoveryUp() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.up
+// TestKubeCollectorOutsideACluster: without discovery the probe exports
+// discovery as down and no errors or events, and nothing about sensor.
+func TestKubeCollectorOutsideACluster(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewKubeCollector(nil, nil))
+	want := `
+# HELP sensorprobe_kube_discovery_up 1 while the API server answers and the probe's informers are synced; 0 while it keeps probing the last known targets.
+# TYPE sensorprobe_kube_discovery_up gauge
+sensorprobe_kube_discovery_up 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "sensorprobe_kube_discovery_up", "sensorprobe_sensor_on_this_node"); err != nil {
+		t.Error(err)
+	}
 }

@@ -1,0 +1,70 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sensorprobe/sensorprobe/internal/kube"
+)
+
+// KubeSource is what the Kubernetes collector reads; *kube.Discovery is one.
+type KubeSource interface {
+	Snapshot() kube.Snapshot
+}
+
+// EventSource counts the Kubernetes Events written; *kube.Notifier is one.
+type EventSource interface {
+	Emitted() uint64
+}
+
+// KubeCollector exports the Kubernetes table of docs/metrics.md, read from
+// discovery's snapshot at scrape time, so sensorprobe_sensor_on_this_node is
+// absent while it is unknown. Create it with NewKubeCollector.
+type KubeCollector struct {
+	discovery KubeSource
+	events    EventSource
+
+	up, onNode, errors, emitted *prometheus.Desc
+}
+
+// NewKubeCollector returns a collector over discovery and events. Either may
+// be nil when the probe runs outside a cluster: discovery then reads as down
+// with no errors, and no events.
+func NewKubeCollector(discovery KubeSource, events EventSource) *KubeCollector {
+	return &KubeCollector{
+		discovery: discovery,
+		events:    events,
+		up: prometheus.NewDesc(Namespace+"_kube_discovery_up",
+			"1 while the API server answers and the probe's informers are synced; 0 while it keeps probing the last known targets.", nil, nil),
+		onNode: prometheus.NewDesc(Namespace+"_sensor_on_this_node",
+			"1 if a sensor pod runs on this node (the hostPort path can only work there), 0 if not. Absent when not known.", nil, nil),
+		errors: prometheus.NewDesc(Namespace+"_kube_discovery_errors_total",
+			"Failed list/watch calls (unreachable API server, forbidden).", nil, nil),
+		emitted: prometheus.NewDesc(Namespace+"_kube_events_total",
+			"Kubernetes Events emitted.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *KubeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.up, c.onNode, c.errors, c.emitted} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *KubeCollector) Collect(ch chan<- prometheus.Metric) {
+	var s kube.Snapshot
+	if c.discovery != nil {
+		s = c.discovery.Snapshot()
+	}
+	var emitted uint64
+	if c.events != nil {
+		emitted = c.events.Emitted()
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, boolFloat(s.APIUp))
+	if s.SensorOnThisNode != nil {
+		ch <- prometheus.MustNewConstMetric(c.onNode, prometheus.GaugeValue, boolFloat(*s.SensorOnThisNode))
+	}
+	ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(s.Errors))
+	ch <- prometheus.MustNewConstMetric(c.emitted, prometheus.CounterValue, float64(emitted))
+}
