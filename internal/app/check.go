@@ -50,11 +50,11 @@ func ParseCheck(args []string, stdout io.Writer, getenv func(string) string) (*C
 }
 
 // CheckRound makes one attempt on every target at once and returns the
-// resulting path states and the report. relay names the relay's configured
-// path; vsock and kube may be nil.
-func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, relay, node string, vsock *monitor.VSOCKFacts, cluster *monitor.ClusterFacts) status.Report {
+// report. uses says which path the relay uses and who depends on each;
+// vsock and cluster may be nil.
+func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, uses state.Uses, node string, vsock *monitor.VSOCKFacts, cluster *monitor.ClusterFacts) status.Report {
 	store := state.New()
-	store.SetTargets(targets, relay)
+	store.SetTargets(targets, uses)
 	var wg sync.WaitGroup
 	for _, t := range targets {
 		wg.Go(func() { store.Record(p.Probe(ctx, t)) })
@@ -71,14 +71,14 @@ func RunCheck(ctx context.Context, cfg *Config, out io.Writer) (healthy bool, er
 	if err != nil {
 		return false, err
 	}
-	targets, relay, cluster := cfg.Targets, "", (*monitor.ClusterFacts)(nil)
+	targets, uses, cluster := cfg.Targets, state.Uses{}, (*monitor.ClusterFacts)(nil)
 	if cfg.Kube {
-		targets, relay, cluster, err = discoverOnce(ctx, cfg)
+		targets, uses, cluster, err = discoverOnce(ctx, cfg)
 		if err != nil {
 			return false, err
 		}
 	}
-	r := CheckRound(ctx, p, targets, relay, cfg.Node, nil, cluster)
+	r := CheckRound(ctx, p, targets, uses, cfg.Node, nil, cluster)
 	if cfg.Output == "json" {
 		err = status.WriteJSON(out, r)
 	} else {

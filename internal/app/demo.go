@@ -14,6 +14,7 @@ import (
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
+	"github.com/sensorprobe/sensorprobe/internal/state"
 	"github.com/sensorprobe/sensorprobe/internal/status"
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
 	"github.com/sensorprobe/sensorprobe/internal/web"
@@ -224,7 +225,7 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 		return err
 	}
 	e.Monitor.AddListener(&demoPrinter{out: stdout, t0: time.Now()})
-	e.SetTargets(targets, dial.PathClusterIP)
+	e.SetTargets(targets, state.RelayOnHostNetwork(dial.PathClusterIP))
 
 	port := "9090"
 	if _, p, err := net.SplitHostPort(ln.Addr().String()); err == nil {

@@ -87,10 +87,10 @@ func NewEngine(dcfg dial.Config, interval time.Duration, node string, logger *sl
 // Add registers a part to run alongside the scheduler.
 func (e *Engine) Add(run func(context.Context) error) { e.runners = append(e.runners, run) }
 
-// SetTargets replaces the probed paths everywhere. relay names the relay's
-// configured path, "" if unknown.
-func (e *Engine) SetTargets(targets []dial.Target, relay string) {
-	e.Monitor.SetTargets(targets, relay)
+// SetTargets replaces the probed paths everywhere; uses says which path the
+// relay is configured with and who depends on each.
+func (e *Engine) SetTargets(targets []dial.Target, uses state.Uses) {
+	e.Monitor.SetTargets(targets, uses)
 	e.Scheduler.SetTargets(targets)
 }
 

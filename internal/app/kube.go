@@ -16,6 +16,7 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/metrics"
 	"github.com/sensorprobe/sensorprobe/internal/monitor"
+	"github.com/sensorprobe/sensorprobe/internal/state"
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
 	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
 )
@@ -68,20 +69,20 @@ func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (
 		if cfg.Kube {
 			e.Log.Info("not running in a cluster: probing the --target paths only")
 		}
-		e.SetTargets(targets, "")
+		e.SetTargets(targets, state.Uses{})
 		return nil, nil
 	}
 
 	kcfg := cfg.kubeConfig()
 	kcfg.OnChange = func(s kube.Snapshot) {
-		e.SetTargets(s.Targets, s.RelayPath)
+		e.SetTargets(s.Targets, s.Uses)
 		if s.RelayVSOCKPort != 0 {
 			w.SetRelayPort(s.RelayVSOCKPort)
 		}
 	}
 	// Probe the static paths (dns, hostport, overrides) until the informers answer.
 	first := kube.StaticSnapshot(kcfg)
-	e.SetTargets(first.Targets, "")
+	e.SetTargets(first.Targets, state.Uses{})
 	d := kube.NewDiscovery(client, kcfg, e.Log)
 	e.Add(d.Run)
 
@@ -99,20 +100,35 @@ func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (
 		open := relayLogOpener(client, cfg.Namespace, cfg.Node)
 		e.Add(func(ctx context.Context) error { return w.FollowRelayLog(ctx, open) })
 	}
-	return func() *monitor.ClusterFacts { return clusterFactsOf(d.Snapshot()) }, nil
+	cni := DetectCNI()
+	return func() *monitor.ClusterFacts { return clusterFactsOf(d.Snapshot(), cfg.Namespace, cni) }, nil
 }
 
 // clusterFactsOf converts a discovery snapshot into the monitor's facts.
-func clusterFactsOf(s kube.Snapshot) *monitor.ClusterFacts {
+func clusterFactsOf(s kube.Snapshot, namespace, cni string) *monitor.ClusterFacts {
 	return &monitor.ClusterFacts{
 		Cluster: verdict.Cluster{
-			SensorOnThisNode: s.SensorOnThisNode,
-			RelayPath:        s.RelayPath,
+			SensorOnThisNode:          s.SensorOnThisNode,
+			RelayPath:                 s.RelayPath,
+			Namespace:                 namespace,
+			RelayHostNetwork:          s.Uses.RelayHostNetwork,
+			RelayDNSPolicy:            s.Relay.DNSPolicy,
+			RelayEndpoint:             s.Relay.Endpoint(),
+			NoRelay:                   s.Uses.NoRelay,
+			Version:                   s.Relay.Version,
+			SensorReady:               s.SensorReady,
+			SensorRestarts:            s.SensorRestarts,
+			SensorLastTermination:     s.SensorLastTermination,
+			NodeControlPlane:          s.NodeControlPlane,
+			RelayOnMasters:            s.Relay.RelayOnMasters,
+			ComplianceVirtualMachines: s.VirtualMachinesEnabled,
+			SensorVirtualMachines:     s.SensorVirtualMachines,
+			CNI:                       cni,
 		},
 		DiscoveryUp:   s.APIUp,
 		SensorPod:     s.SensorPod,
 		SensorNode:    s.SensorNode,
-		RelayEndpoint: s.Relay.AdvertisedEndpoint,
+		RelayEndpoint: s.Relay.Endpoint(),
 		Error:         s.LastError,
 	}
 }
@@ -163,18 +179,18 @@ func relayLogOpener(client kubernetes.Interface, namespace, node string) func(ct
 
 // discoverOnce returns the paths to check: discovered ones when a cluster
 // answers, with --target overrides, else the --target paths alone.
-func discoverOnce(ctx context.Context, cfg *Config) ([]dial.Target, string, *monitor.ClusterFacts, error) {
+func discoverOnce(ctx context.Context, cfg *Config) ([]dial.Target, state.Uses, *monitor.ClusterFacts, error) {
 	client, err := kubeClient(cfg)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, state.Uses{}, nil, err
 	}
 	if client == nil {
 		targets, err := staticTargets(cfg)
-		return targets, "", nil, err
+		return targets, state.Uses{}, nil, err
 	}
 	s, err := kube.DiscoverOnce(ctx, client, cfg.kubeConfig())
 	if err != nil && len(s.Targets) == 0 {
-		return nil, "", nil, fmt.Errorf("discover sensor's paths: %w", err)
+		return nil, state.Uses{}, nil, fmt.Errorf("discover sensor's paths: %w", err)
 	}
-	return s.Targets, s.RelayPath, clusterFactsOf(s), nil
+	return s.Targets, s.Uses, clusterFactsOf(s, cfg.Namespace, DetectCNI()), nil
 }

@@ -63,6 +63,9 @@ type resource struct {
 	list     func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error)
 	watch    func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 	informer cache.SharedIndexInformer
+	// optional resources add facts but are not needed to probe: their
+	// failures (e.g. no ClusterRole to read nodes) do not mark discovery down.
+	optional bool
 	lastOK   bool   // guarded by Discovery.mu
 	lastErr  string // guarded by Discovery.mu
 	errSeq   uint64 // guarded by Discovery.mu; orders errors across resources
@@ -217,6 +220,13 @@ func (d *Discovery) newResources() []*resource {
 		newResource("daemonsets/"+collectorDaemonSet, &appsv1.DaemonSet{}, byName(collectorDaemonSet),
 			apps.DaemonSets(ns).List, apps.DaemonSets(ns).Watch),
 	}
+	if node := d.cfg.NodeName; node != "" {
+		// This node's labels tell a control-plane node, where 4.11 starts
+		// no relay by default. Reading it needs the optional ClusterRole.
+		r := newResource("nodes/"+node, &corev1.Node{}, byName(node), core.Nodes().List, core.Nodes().Watch)
+		r.optional = true
+		rs = append(rs, r)
+	}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { d.markDirty() },
 		UpdateFunc: func(any, any) { d.markDirty() },
@@ -293,6 +303,9 @@ func (d *Discovery) recompute() {
 	up := true
 	var lastSeq uint64
 	for _, r := range d.resources {
+		if r.optional {
+			continue
+		}
 		if !r.lastOK || !r.informer.HasSynced() {
 			up = false
 		}
@@ -352,6 +365,10 @@ func (objs *objects) add(example runtime.Object, items []any, synced bool) {
 				objs.collector = ds
 			}
 		}
+	case *corev1.Node:
+		for _, it := range items {
+			objs.node = it.(*corev1.Node)
+		}
 	}
 }
 
@@ -377,6 +394,9 @@ func DiscoverOnce(ctx context.Context, client kubernetes.Interface, cfg Config) 
 				objs.add(r.example, items, true)
 				continue
 			}
+		}
+		if r.optional {
+			continue
 		}
 		errs = append(errs, fmt.Errorf("list %s: %w", r.name, err))
 	}

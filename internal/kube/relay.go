@@ -26,11 +26,14 @@ const (
 	webhookService       = "sensor-webhook"
 	collectorDaemonSet   = "collector"
 	collectorContainer   = "collector"
+	sensorContainer      = "sensor"
 	sensorPodLabel       = "app=sensor"
 	defaultVSOCKPort     = 818
 	defaultHostPort      = 8443
 	defaultServicePort   = 443
 	envAdvertised        = "ROX_ADVERTISED_ENDPOINT"
+	envSensorEndpoint    = "ROX_SENSOR_ENDPOINT"
+	envRelayOnMasters    = "ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES"
 	envGRPCServer        = "GRPC_SERVER"
 	envSNIHostname       = "SNI_HOSTNAME"
 	envVSOCKPort         = "ROX_VIRTUAL_MACHINES_VSOCK_PORT"
@@ -50,8 +53,17 @@ type RelayConfig struct {
 	// DNSPolicy is the pod template's dnsPolicy, e.g. "ClusterFirstWithHostNet".
 	DNSPolicy string
 	// AdvertisedEndpoint is the compliance container's ROX_ADVERTISED_ENDPOINT,
-	// the endpoint the VM relay sends reports to.
+	// the endpoint the VM relay sends reports to (4.9 to 4.11).
 	AdvertisedEndpoint string
+	// SensorEndpoint is the compliance container's ROX_SENSOR_ENDPOINT, which
+	// replaces ROX_ADVERTISED_ENDPOINT on the 4.12 line.
+	SensorEndpoint string
+	// RelayOnMasters is ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES:
+	// without it, 4.11 starts no relay on control-plane nodes.
+	RelayOnMasters bool
+	// Version is the RHACS version read from the compliance image tag
+	// (e.g. "4.11.2"), "" when the tag is not a version.
+	Version string
 	// GRPCServer is the collector container's GRPC_SERVER.
 	GRPCServer string
 	// SNIHostname is the collector container's SNI_HOSTNAME.
@@ -78,6 +90,9 @@ func relayFromDaemonSet(ds *appsv1.DaemonSet) (RelayConfig, uint32, *bool) {
 		switch c.Name {
 		case ComplianceContainer:
 			rc.AdvertisedEndpoint = envValue(c, envAdvertised)
+			rc.SensorEndpoint = envValue(c, envSensorEndpoint)
+			rc.RelayOnMasters, _ = strconv.ParseBool(envValue(c, envRelayOnMasters))
+			rc.Version = imageVersion(c.Image)
 			if v := envValue(c, envVSOCKPort); v != "" {
 				if p, err := strconv.ParseUint(v, 10, 32); err == nil && p > 0 {
 					port = uint32(p)
@@ -94,6 +109,60 @@ func relayFromDaemonSet(ds *appsv1.DaemonSet) (RelayConfig, uint32, *bool) {
 		}
 	}
 	return rc, port, vms
+}
+
+// Endpoint is the endpoint the relay dials: ROX_SENSOR_ENDPOINT when set
+// (the 4.12 line), else ROX_ADVERTISED_ENDPOINT; "" means the default,
+// sensor.<namespace>.svc:443.
+func (rc RelayConfig) Endpoint() string {
+	if rc.SensorEndpoint != "" {
+		return rc.SensorEndpoint
+	}
+	return rc.AdvertisedEndpoint
+}
+
+// PullMode reports whether the installed version has no push relay: from
+// the 4.12 line on, sensor fetches index reports from VMs through KubeVirt's
+// vsock subresource, and nothing on the node relays them.
+func (rc RelayConfig) PullMode() bool {
+	major, minor, ok := majorMinor(rc.Version)
+	return ok && (major > 4 || major == 4 && minor >= 12)
+}
+
+// imageVersion returns the version in an image reference's tag, without a
+// leading "v": "quay.io/stackrox-io/main:4.11.2" gives "4.11.2". A digest,
+// no tag or a tag that does not start with a version gives "".
+func imageVersion(image string) string {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image = image[:i]
+	}
+	i := strings.LastIndexByte(image, ':')
+	if i < 0 || strings.Contains(image[i:], "/") {
+		return ""
+	}
+	tag := strings.TrimPrefix(image[i+1:], "v")
+	if _, _, ok := majorMinor(tag); !ok {
+		return ""
+	}
+	return tag
+}
+
+// majorMinor parses the start of a version "MAJOR.MINOR[.…]".
+func majorMinor(v string) (major, minor int, ok bool) {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return 0, 0, false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	digits := parts[1]
+	for j, r := range digits {
+		if r < '0' || r > '9' {
+			digits = digits[:j]
+			break
+		}
+	}
+	minor, err2 := strconv.Atoi(digits)
+	return major, minor, err1 == nil && err2 == nil
 }
 
 // envValue returns the literal value of env var name in c; values from

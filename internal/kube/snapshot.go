@@ -11,6 +11,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/state"
 )
 
 // Snapshot is what discovery knows at one moment. Discovery hands out copies;
@@ -40,6 +41,25 @@ type Snapshot struct {
 	// SensorOnThisNode tells whether a running sensor pod is on this node
 	// (Config.NodeName); nil when NodeName is empty or the pods are not known yet.
 	SensorOnThisNode *bool
+	// SensorReady tells whether sensor has a ready endpoint or pod; nil while
+	// the pods are not known.
+	SensorReady *bool
+	// SensorRestarts is the restart count of SensorPod's sensor container.
+	SensorRestarts int32
+	// SensorLastTermination is why that container last ended (e.g.
+	// "OOMKilled", "Error"), "" if it never did.
+	SensorLastTermination string
+	// SensorHostPort is the hostPort declared for sensor's api port, 0 when
+	// none is (the stock install).
+	SensorHostPort int
+	// SensorVirtualMachines is the sensor container's ROX_VIRTUAL_MACHINES;
+	// nil when not set.
+	SensorVirtualMachines *bool
+	// NodeControlPlane tells whether this node is a control-plane node (its
+	// node-role labels); nil when the node cannot be read.
+	NodeControlPlane *bool
+	// Uses says which path the relay uses and who depends on each path.
+	Uses state.Uses
 	// APIUp is true while every informer is synced and its latest list or
 	// watch call succeeded.
 	APIUp bool
@@ -58,11 +78,20 @@ func (s Snapshot) clone() Snapshot {
 		v := *s.VirtualMachinesEnabled
 		c.VirtualMachinesEnabled = &v
 	}
-	if s.SensorOnThisNode != nil {
-		v := *s.SensorOnThisNode
-		c.SensorOnThisNode = &v
-	}
+	c.SensorOnThisNode = clonePtr(s.SensorOnThisNode)
+	c.SensorReady = clonePtr(s.SensorReady)
+	c.SensorVirtualMachines = clonePtr(s.SensorVirtualMachines)
+	c.NodeControlPlane = clonePtr(s.NodeControlPlane)
+	c.Uses.RelayHostNetwork = clonePtr(s.Uses.RelayHostNetwork)
 	return c
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 // objects is the informers' view of the cluster that a Snapshot is built
@@ -74,6 +103,7 @@ type objects struct {
 	pods       []*corev1.Pod
 	podsSynced bool
 	collector  *appsv1.DaemonSet
+	node       *corev1.Node
 }
 
 // build computes the targets and relay facts from objs. It is a pure function
@@ -101,11 +131,16 @@ func build(namespace, nodeName string, overrides map[string]string, objs objects
 		}
 	}
 
-	if addr := readyEndpoint(objs.slices); addr != "" {
-		byPath[dial.PathPodIP] = dial.Target{Name: dial.PathPodIP, Addr: addr, ServerName: serverName}
+	readyAddr := readyEndpoint(objs.slices)
+	if readyAddr != "" {
+		byPath[dial.PathPodIP] = dial.Target{Name: dial.PathPodIP, Addr: readyAddr, ServerName: serverName}
 	}
 
-	sensorPod, sensorNode, hostIP, hostPort, onThisNode := sensorPlacement(objs.pods, nodeName)
+	sp := sensorPlacement(objs.pods, nodeName)
+	hostPort := sp.hostPort
+	if hostPort == 0 {
+		hostPort = defaultHostPort
+	}
 	byPath[dial.PathHostPort] = dial.Target{Name: dial.PathHostPort, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)), ServerName: serverName}
 
 	for path, addr := range overrides {
@@ -117,29 +152,71 @@ func build(namespace, nodeName string, overrides map[string]string, objs objects
 		byPath[path] = t
 	}
 
-	targets := make([]dial.Target, 0, len(byPath))
-	for _, t := range byPath {
-		targets = append(targets, t)
-	}
-	sort.Slice(targets, func(i, j int) bool { return targets[i].Name < targets[j].Name })
-
 	relay, port, vms := relayFromDaemonSet(objs.collector)
+	relayPath := ""
+	if relay.Found {
+		relayPath = RelayPath(relay.Endpoint(), namespace, sortedTargets(byPath))
+	}
+	// localhost:8443 exists only where someone added a hostPort: probe it
+	// when sensor declares one, when the relay dials a loopback address, or
+	// when --target names it. Otherwise every node but sensor's would report
+	// a path nobody has.
+	_, hostPortAsked := overrides[dial.PathHostPort]
+	if sp.hostPort == 0 && relayPath != dial.PathHostPort && !hostPortAsked {
+		delete(byPath, dial.PathHostPort)
+	}
+	targets := sortedTargets(byPath)
+
 	snap := Snapshot{
 		Targets:                targets,
 		RelayVSOCKPort:         port,
 		VirtualMachinesEnabled: vms,
 		Relay:                  relay,
-		SensorNode:             sensorNode,
-		SensorPod:              sensorPod,
-		SensorHostIP:           hostIP,
-	}
-	if relay.Found {
-		snap.RelayPath = RelayPath(relay.AdvertisedEndpoint, namespace, targets)
+		RelayPath:              relayPath,
+		SensorNode:             sp.node,
+		SensorPod:              sp.pod,
+		SensorHostIP:           sp.hostIP,
+		SensorRestarts:         sp.restarts,
+		SensorLastTermination:  sp.lastTermination,
+		SensorHostPort:         sp.hostPort,
+		SensorVirtualMachines:  sp.virtualMachines,
 	}
 	if nodeName != "" && objs.podsSynced {
-		snap.SensorOnThisNode = &onThisNode
+		snap.SensorOnThisNode = &sp.onThisNode
+	}
+	if objs.podsSynced {
+		ready := readyAddr != "" || sp.ready
+		snap.SensorReady = &ready
+	}
+	if objs.node != nil {
+		cp := isControlPlane(objs.node)
+		snap.NodeControlPlane = &cp
+	}
+	if relay.Found {
+		hn := relay.HostNetwork
+		snap.Uses = state.Uses{RelayPath: relayPath, RelayHostNetwork: &hn, NoRelay: relay.PullMode()}
 	}
 	return snap
+}
+
+func sortedTargets(byPath map[string]dial.Target) []dial.Target {
+	targets := make([]dial.Target, 0, len(byPath))
+	for _, t := range byPath {
+		targets = append(targets, t)
+	}
+	sort.Slice(targets, func(i, j int) bool { return targets[i].Name < targets[j].Name })
+	return targets
+}
+
+// isControlPlane reports whether node carries a control-plane role label
+// (node-role.kubernetes.io/control-plane, or the older …/master).
+func isControlPlane(node *corev1.Node) bool {
+	for _, l := range []string{"node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"} {
+		if _, ok := node.Labels[l]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // clusterIP returns the Service's ClusterIP, "" for headless or unset.
@@ -216,12 +293,24 @@ func slicePort(es *discoveryv1.EndpointSlice) (int32, bool) {
 	return 0, false
 }
 
+// placement is where sensor runs and what its pod says about it.
+type placement struct {
+	pod, node, hostIP string
+	// hostPort is the hostPort of the api port, 0 when none is declared.
+	hostPort        int
+	onThisNode      bool
+	ready           bool
+	restarts        int32
+	lastTermination string
+	virtualMachines *bool
+}
+
 // sensorPlacement picks the sensor pod that counts (running, not being
-// deleted, ready ones first, then by name) and reports its node and host IP,
-// the hostPort of its api port (8443 when not declared) and whether any
+// deleted, ready ones first, then by name) and reports its node, host IP,
+// api hostPort, readiness, restarts and feature flag, and whether any
 // running sensor pod is on nodeName.
-func sensorPlacement(pods []*corev1.Pod, nodeName string) (pod, node, hostIP string, hostPort int, onThisNode bool) {
-	hostPort = defaultHostPort
+func sensorPlacement(pods []*corev1.Pod, nodeName string) placement {
+	var pl placement
 	var running []*corev1.Pod
 	for _, p := range pods {
 		if p.DeletionTimestamp != nil || p.Spec.NodeName == "" || p.Status.Phase != corev1.PodRunning {
@@ -229,11 +318,11 @@ func sensorPlacement(pods []*corev1.Pod, nodeName string) (pod, node, hostIP str
 		}
 		running = append(running, p)
 		if nodeName != "" && p.Spec.NodeName == nodeName {
-			onThisNode = true
+			pl.onThisNode = true
 		}
 	}
 	if len(running) == 0 {
-		return "", "", "", hostPort, onThisNode
+		return pl
 	}
 	sort.SliceStable(running, func(i, j int) bool {
 		ri, rj := podReady(running[i]), podReady(running[j])
@@ -243,14 +332,29 @@ func sensorPlacement(pods []*corev1.Pod, nodeName string) (pod, node, hostIP str
 		return running[i].Name < running[j].Name
 	})
 	p := running[0]
+	pl.pod, pl.node, pl.hostIP, pl.ready = p.Namespace+"/"+p.Name, p.Spec.NodeName, p.Status.HostIP, podReady(p)
 	for _, c := range p.Spec.Containers {
 		for _, cp := range c.Ports {
 			if cp.Name == sensorPodPortAPI && cp.HostPort != 0 {
-				hostPort = int(cp.HostPort)
+				pl.hostPort = int(cp.HostPort)
+			}
+		}
+		if c.Name == sensorContainer {
+			if v, err := strconv.ParseBool(envValue(c, envVirtualMachines)); err == nil {
+				pl.virtualMachines = &v
 			}
 		}
 	}
-	return p.Namespace + "/" + p.Name, p.Spec.NodeName, p.Status.HostIP, hostPort, onThisNode
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name != sensorContainer {
+			continue
+		}
+		pl.restarts = cs.RestartCount
+		if t := cs.LastTerminationState.Terminated; t != nil {
+			pl.lastTermination = t.Reason
+		}
+	}
+	return pl
 }
 
 func podReady(p *corev1.Pod) bool {

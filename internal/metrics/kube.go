@@ -23,7 +23,7 @@ type KubeCollector struct {
 	discovery KubeSource
 	events    EventSource
 
-	up, onNode, errors, emitted *prometheus.Desc
+	up, onNode, errors, emitted, hostNetwork *prometheus.Desc
 }
 
 // NewKubeCollector returns a collector over discovery and events. Either may
@@ -41,12 +41,14 @@ func NewKubeCollector(discovery KubeSource, events EventSource) *KubeCollector {
 			"Failed list/watch calls (unreachable API server, forbidden).", nil, nil),
 		emitted: prometheus.NewDesc(Namespace+"_kube_events_total",
 			"Kubernetes Events emitted.", nil, nil),
+		hostNetwork: prometheus.NewDesc(Namespace+"_relay_host_network",
+			"1 if the collector DaemonSet (the VM relay) runs on the host network, 0 if in the pod network. Absent when not known.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *KubeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.onNode, c.errors, c.emitted} {
+	for _, d := range []*prometheus.Desc{c.up, c.onNode, c.errors, c.emitted, c.hostNetwork} {
 		ch <- d
 	}
 }
@@ -64,6 +66,9 @@ func (c *KubeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, boolFloat(s.APIUp))
 	if s.SensorOnThisNode != nil {
 		ch <- prometheus.MustNewConstMetric(c.onNode, prometheus.GaugeValue, boolFloat(*s.SensorOnThisNode))
+	}
+	if hn := s.Uses.RelayHostNetwork; hn != nil {
+		ch <- prometheus.MustNewConstMetric(c.hostNetwork, prometheus.GaugeValue, boolFloat(*hn))
 	}
 	ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(s.Errors))
 	ch <- prometheus.MustNewConstMetric(c.emitted, prometheus.CounterValue, float64(emitted))

@@ -140,8 +140,8 @@ var (
 	descVerified = prometheus.NewDesc(Namespace+"_tls_cert_verified",
 		"1 if the latest handshake's certificate verified against the CA for the server name, else 0.", []string{"path"}, nil)
 	descInfo = prometheus.NewDesc(Namespace+"_path_info",
-		"Metadata of each probed path; relay=\"true\" marks the path the VM relay is configured to use.",
-		[]string{"path", "target", "server_name", "check", "relay"}, nil)
+		"Metadata of each probed path; relay=\"true\" marks the path the VM relay is configured to use; consumer says who depends on the path from the host network (relay, none, unknown).",
+		[]string{"path", "target", "server_name", "check", "relay", "consumer"}, nil)
 )
 
 // stateCollector emits the latest-state gauges of every known path.
@@ -171,7 +171,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		if c.check == string(dial.CheckTCP) {
 			serverName = ""
 		}
-		ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1, name, p.Target.Addr, serverName, c.check, relay)
+		consumer := string(p.Consumer)
+		if consumer == "" {
+			consumer = string(state.ConsumerUnknown)
+		}
+		ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1, name, p.Target.Addr, serverName, c.check, relay, consumer)
 		if p.Latest == nil {
 			continue
 		}

@@ -35,7 +35,7 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, *state.Store) {
 		{Name: "hostport", Addr: "127.0.0.1:8443"},
 		{Name: "webhook", Addr: "172.30.0.11:443", ServerName: "sensor-webhook.stackrox.svc"},
 	}
-	store.SetTargets(targets, "clusterip")
+	store.SetTargets(targets, state.Uses{RelayPath: "clusterip"})
 	m.SetPaths([]string{"clusterip", "hostport", "webhook"})
 	timeout := dial.Result{
 		Target: targets[0], Check: dial.CheckHTTP, Start: t0, Duration: 5 * time.Second,
@@ -101,7 +101,7 @@ func TestBuildInfo(t *testing.T) {
 // /metrics entirely: state gauges and event series alike.
 func TestRemovedPathVanishes(t *testing.T) {
 	reg, m, store := fixture(t)
-	store.SetTargets([]dial.Target{{Name: "hostport", Addr: "127.0.0.1:8443"}}, "")
+	store.SetTargets([]dial.Target{{Name: "hostport", Addr: "127.0.0.1:8443"}}, state.Uses{})
 	m.SetPaths([]string{"hostport"})
 	mfs, err := reg.Gather()
 	if err != nil {

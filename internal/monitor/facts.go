@@ -96,6 +96,18 @@ func (f *ClusterFacts) report() *status.Kubernetes {
 		RelayEndpoint: f.RelayEndpoint,
 		RelayPath:     f.RelayPath,
 		Error:         f.Error,
+		Version:       f.Version,
+
+		SensorRestarts:        f.SensorRestarts,
+		SensorLastTermination: f.SensorLastTermination,
+	}
+	if f.RelayHostNetwork != nil {
+		hn := *f.RelayHostNetwork
+		k.RelayHostNetwork = &hn
+	}
+	if f.SensorReady != nil {
+		r := *f.SensorReady
+		k.SensorReady = &r
 	}
 	if f.SensorOnThisNode != nil {
 		on := *f.SensorOnThisNode

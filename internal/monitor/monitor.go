@@ -78,11 +78,11 @@ func (m *Monitor) AddListener(l Listener) {
 	m.listeners = append(m.listeners, l)
 }
 
-// SetTargets replaces the probed paths in the store and the metrics. relay
-// names the path the VM relay is configured to use ("" if unknown). The
-// caller passes the same targets to the scheduler.
-func (m *Monitor) SetTargets(targets []dial.Target, relay string) {
-	removed := m.store.SetTargets(targets, relay)
+// SetTargets replaces the probed paths in the store and the metrics. uses
+// says which path the VM relay is configured with and who depends on each.
+// The caller passes the same targets to the scheduler.
+func (m *Monitor) SetTargets(targets []dial.Target, uses state.Uses) {
+	removed := m.store.SetTargets(targets, uses)
 	names := make([]string, 0, len(targets))
 	for _, t := range targets {
 		names = append(names, t.Name)

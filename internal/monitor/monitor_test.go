@@ -236,7 +236,7 @@ func TestVerdictUnknownUntilEveryPathAnswered(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.mon.SetTargets(targets, "")
+			f.mon.SetTargets(targets, state.Uses{})
 			if got := f.mon.Verdict().Name; got != verdict.Unknown {
 				t.Fatalf("verdict before any result = %q, want unknown", got)
 			}
@@ -270,7 +270,7 @@ func TestVerdictUnknownUntilEveryPathAnswered(t *testing.T) {
 // and the log records each transition once, while metrics count every attempt.
 func TestTransitionsOncePerChange(t *testing.T) {
 	f := newFixture(t)
-	f.mon.SetTargets(targets, "")
+	f.mon.SetTargets(targets, state.Uses{})
 	for _, r := range []dial.Result{
 		result(clusterIP, dial.ReasonOK, 0),
 		result(podIP, dial.ReasonOK, 0),
@@ -371,11 +371,11 @@ func TestStaleResultIgnored(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.mon.SetTargets(targets, "")
+			f.mon.SetTargets(targets, state.Uses{})
 			for _, target := range targets {
 				f.mon.Record(result(target, dial.ReasonOK, 0))
 			}
-			f.mon.SetTargets(tt.after, "")
+			f.mon.SetTargets(tt.after, state.Uses{})
 			pathsBefore, verdictsBefore := f.heard.heard()
 			logsBefore := len(f.logLines(t))
 			verdictBefore := f.mon.Verdict()
@@ -416,8 +416,8 @@ func TestStaleResultIgnored(t *testing.T) {
 
 func TestSetTargetsLogsRemovedPaths(t *testing.T) {
 	f := newFixture(t)
-	f.mon.SetTargets(targets, "")
-	f.mon.SetTargets([]dial.Target{podIP}, "")
+	f.mon.SetTargets(targets, state.Uses{})
+	f.mon.SetTargets([]dial.Target{podIP}, state.Uses{})
 	var got []string
 	for _, l := range f.logLines(t) {
 		if l.Msg == "path no longer probed" {
@@ -488,11 +488,11 @@ func TestStatus(t *testing.T) {
 			if tt.facts {
 				f.mon.SetFacts(func() *monitor.VSOCKFacts { return vs }, func() *monitor.ClusterFacts { return cl })
 			}
-			f.mon.SetTargets([]dial.Target{clusterIP, podIP}, "")
+			f.mon.SetTargets([]dial.Target{clusterIP, podIP}, state.Uses{})
 			f.mon.Record(result(clusterIP, dial.ReasonOK, 0))
 			f.mon.Record(result(podIP, dial.ReasonOK, 0))
 			// A path added after the first round is pending in the report.
-			f.mon.SetTargets(targets, "")
+			f.mon.SetTargets(targets, state.Uses{})
 
 			r := f.mon.Status(t.Context())
 			got := summary{
@@ -575,7 +575,7 @@ func TestEscalationThroughFacts(t *testing.T) {
 			// A source that knows nothing yet returns nil.
 			clFn := func() *monitor.ClusterFacts { return tt.cluster }
 			f.mon.SetFacts(vsFn, clFn)
-			f.mon.SetTargets(targets, tt.relay)
+			f.mon.SetTargets(targets, state.Uses{RelayPath: tt.relay})
 			f.mon.Record(result(clusterIP, dial.ReasonRefused, 0))
 			f.mon.Record(result(podIP, dial.ReasonOK, 0))
 			f.mon.Record(result(webhook, dial.ReasonOK, 0))
@@ -614,7 +614,7 @@ func TestFactsChangeReachesVerdict(t *testing.T) {
 		c := *vs
 		return &c
 	}, nil)
-	f.mon.SetTargets(targets, dial.PathClusterIP)
+	f.mon.SetTargets(targets, state.Uses{RelayPath: dial.PathClusterIP})
 	f.mon.Record(result(clusterIP, dial.ReasonRefused, 0))
 	f.mon.Record(result(podIP, dial.ReasonOK, 0))
 	f.mon.Record(result(webhook, dial.ReasonOK, 0))
@@ -673,7 +673,7 @@ func TestFactsChangeReachesVerdict(t *testing.T) {
 func TestConcurrentReports(t *testing.T) {
 	f := newFixture(t)
 	f.mon.SetFacts(func() *monitor.VSOCKFacts { return vsockFacts(verdict.VSOCK{ConnectionsRecent: 1}) }, nil)
-	f.mon.SetTargets(targets, dial.PathClusterIP)
+	f.mon.SetTargets(targets, state.Uses{RelayPath: dial.PathClusterIP})
 	const each = 100
 	var wg sync.WaitGroup
 	for _, target := range targets {

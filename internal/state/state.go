@@ -20,6 +20,8 @@ type PathState struct {
 	Target dial.Target
 	// Relay is true when this is the path the collector's VM relay is configured to use.
 	Relay bool
+	// Consumer says who depends on this path from the host network.
+	Consumer Consumer
 	// Latest is the most recent result; nil before the first attempt.
 	Latest *dial.Result
 	// LastSuccess is when the path last succeeded; zero if never.
@@ -55,9 +57,10 @@ func New() *Store {
 
 // SetTargets replaces the set of paths. Paths not in targets are forgotten;
 // new paths start with no result; a path whose address or server name changed
-// keeps its history but its next result is compared afresh. relay names the
-// relay's configured path ("" if unknown). It returns the names of removed paths.
-func (s *Store) SetTargets(targets []dial.Target, relay string) (removed []string) {
+// keeps its history but its next result is compared afresh. uses says which
+// path the relay is configured with and who depends on each. It returns the
+// names of removed paths.
+func (s *Store) SetTargets(targets []dial.Target, uses Uses) (removed []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keep := make(map[string]bool, len(targets))
@@ -72,7 +75,8 @@ func (s *Store) SetTargets(targets []dial.Target, relay string) (removed []strin
 			p.Latest = nil
 		}
 		p.Target = t
-		p.Relay = t.Name == relay
+		p.Relay = t.Name == uses.RelayPath
+		p.Consumer = uses.Consumer(t.Name)
 	}
 	for name := range s.paths {
 		if !keep[name] {

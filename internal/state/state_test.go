@@ -133,7 +133,7 @@ func TestSetTargets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := state.New()
 			for i, c := range tt.before {
-				if removed := s.SetTargets(c.targets, c.relay); len(removed) != 0 {
+				if removed := s.SetTargets(c.targets, state.Uses{RelayPath: c.relay}); len(removed) != 0 {
 					t.Fatalf("setup call %d removed %v", i, removed)
 				}
 				for _, target := range c.targets {
@@ -142,7 +142,7 @@ func TestSetTargets(t *testing.T) {
 					}
 				}
 			}
-			removed := s.SetTargets(tt.targets, tt.relay)
+			removed := s.SetTargets(tt.targets, state.Uses{RelayPath: tt.relay})
 			if diff := cmp.Diff(tt.wantRemoved, removed); diff != "" {
 				t.Errorf("removed (-want +got):\n%s", diff)
 			}
@@ -174,10 +174,10 @@ func TestSetTargets(t *testing.T) {
 // result afresh: that result is reported as the path's first.
 func TestSetTargetsRetargetKeepsHistory(t *testing.T) {
 	s := state.New()
-	s.SetTargets([]dial.Target{clusterIP}, "")
+	s.SetTargets([]dial.Target{clusterIP}, state.Uses{})
 	s.Record(result(clusterIP, dial.ReasonOK, 0))
 	moved := dial.Target{Name: dial.PathClusterIP, Addr: "172.30.0.99:443"}
-	s.SetTargets([]dial.Target{moved}, "")
+	s.SetTargets([]dial.Target{moved}, state.Uses{})
 
 	p := snapshotByName(s)[dial.PathClusterIP]
 	if p.Latest != nil {
@@ -254,7 +254,7 @@ func TestRecordTransitions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := state.New()
-			s.SetTargets([]dial.Target{clusterIP, podIP}, "")
+			s.SetTargets([]dial.Target{clusterIP, podIP}, state.Uses{})
 			for i, st := range tt.steps {
 				tr, changed := s.Record(result(clusterIP, st.reason, time.Duration(i)*time.Minute))
 				if diff := cmp.Diff(st.want, tr); diff != "" {
@@ -306,10 +306,10 @@ func TestRecordDropsStaleResults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := state.New()
-			s.SetTargets([]dial.Target{clusterIP, podIP}, "")
+			s.SetTargets([]dial.Target{clusterIP, podIP}, state.Uses{})
 			s.Record(result(clusterIP, dial.ReasonOK, 0))
 			s.Record(result(podIP, dial.ReasonOK, 0))
-			s.SetTargets(tt.after, "")
+			s.SetTargets(tt.after, state.Uses{})
 			before := s.Snapshot()
 
 			tr, changed := s.Record(tt.result)
@@ -350,7 +350,7 @@ func TestRecordCounters(t *testing.T) {
 		{"back", dial.ReasonOK, 7 * time.Minute, want{lastSuccess: t0.Add(7*time.Minute + ms), since: t0.Add(7 * time.Minute)}},
 	}
 	s := state.New()
-	s.SetTargets([]dial.Target{clusterIP}, "")
+	s.SetTargets([]dial.Target{clusterIP}, state.Uses{})
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			s.Record(result(clusterIP, st.reason, st.at))
@@ -368,7 +368,7 @@ func TestRecordCounters(t *testing.T) {
 
 func TestSnapshotSortedAndCopied(t *testing.T) {
 	s := state.New()
-	s.SetTargets([]dial.Target{webhook, {Name: "b", Addr: "b:1"}, podIP, clusterIP, {Name: "a", Addr: "a:1"}}, "")
+	s.SetTargets([]dial.Target{webhook, {Name: "b", Addr: "b:1"}, podIP, clusterIP, {Name: "a", Addr: "a:1"}}, state.Uses{})
 	s.Record(result(clusterIP, dial.ReasonRefused, 0))
 
 	first := s.Snapshot()
@@ -439,7 +439,7 @@ func TestReady(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := state.New()
-			s.SetTargets(tt.targets, "")
+			s.SetTargets(tt.targets, state.Uses{})
 			for _, r := range tt.results {
 				s.Record(r)
 			}
@@ -455,20 +455,20 @@ func TestReady(t *testing.T) {
 // pending path makes it ready again.
 func TestReadyFollowsTargets(t *testing.T) {
 	s := state.New()
-	s.SetTargets([]dial.Target{clusterIP}, "")
+	s.SetTargets([]dial.Target{clusterIP}, state.Uses{})
 	s.Record(result(clusterIP, dial.ReasonOK, 0))
 	if !s.Ready() {
 		t.Fatal("Ready() = false with every path answered")
 	}
-	s.SetTargets([]dial.Target{clusterIP, podIP}, "")
+	s.SetTargets([]dial.Target{clusterIP, podIP}, state.Uses{})
 	if s.Ready() {
 		t.Error("Ready() = true with podip pending")
 	}
-	s.SetTargets([]dial.Target{clusterIP}, "")
+	s.SetTargets([]dial.Target{clusterIP}, state.Uses{})
 	if !s.Ready() {
 		t.Error("Ready() = false after the pending path was removed")
 	}
-	s.SetTargets(nil, "")
+	s.SetTargets(nil, state.Uses{})
 	if s.Ready() {
 		t.Error("Ready() = true with no paths")
 	}
@@ -488,7 +488,7 @@ func TestConcurrentRecordSnapshot(t *testing.T) {
 	for i := range paths {
 		targets = append(targets, dial.Target{Name: fmt.Sprintf("p%d", i), Addr: fmt.Sprintf("192.0.2.%d:443", i+1)})
 	}
-	s.SetTargets(targets, "p0")
+	s.SetTargets(targets, state.Uses{RelayPath: "p0"})
 
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -518,7 +518,7 @@ func TestConcurrentRecordSnapshot(t *testing.T) {
 				return
 			default:
 			}
-			if removed := s.SetTargets(targets, "p0"); len(removed) != 0 {
+			if removed := s.SetTargets(targets, state.Uses{RelayPath: "p0"}); len(removed) != 0 {
 				t.Errorf("SetTargets with the same targets removed %v", removed)
 				return
 			}

@@ -61,6 +61,9 @@ type Verdict struct {
 	Fix string `json:"fix"`
 	// Underlying is the verdict an escalation was raised over, else "".
 	Underlying string `json:"underlying"`
+	// Notes are informational findings beside the verdict, such as
+	// failures of paths nothing depends on; never null.
+	Notes []string `json:"notes"`
 }
 
 // PathStatus is one path's latest state.
@@ -75,6 +78,9 @@ type PathStatus struct {
 	Check string `json:"check"`
 	// Relay is true for the path the collector's VM relay is configured to use.
 	Relay bool `json:"relay"`
+	// Consumer says who depends on the path from the host network: relay,
+	// none (a control) or unknown.
+	Consumer string `json:"consumer"`
 	// State is up, down or pending.
 	State string `json:"state"`
 	// Up is true when the latest attempt succeeded.
@@ -172,6 +178,17 @@ type Kubernetes struct {
 	RelayEndpoint string `json:"relay_endpoint"`
 	// RelayPath is the name of the path that matches RelayEndpoint, "" if none.
 	RelayPath string `json:"relay_path"`
+	// RelayHostNetwork tells whether collector (the relay) runs on the host
+	// network; null when not known.
+	RelayHostNetwork *bool `json:"relay_host_network"`
+	// Version is the RHACS version of the collector DaemonSet, "" if not known.
+	Version string `json:"version"`
+	// SensorReady tells whether sensor has a ready endpoint; null when not known.
+	SensorReady *bool `json:"sensor_ready"`
+	// SensorRestarts is the sensor container's restart count.
+	SensorRestarts int32 `json:"sensor_restarts"`
+	// SensorLastTermination is why sensor's container last ended, "" if never.
+	SensorLastTermination string `json:"sensor_last_termination"`
 	// Error is the latest discovery error, "" if none.
 	Error string `json:"error"`
 }
@@ -189,6 +206,7 @@ func New(node string, now time.Time, paths []state.PathState, v verdict.Verdict)
 			Cause:      v.Cause,
 			Fix:        v.Fix,
 			Underlying: v.Underlying,
+			Notes:      append([]string{}, v.Notes...),
 		},
 		Paths: make([]PathStatus, 0, len(paths)),
 	}
@@ -205,6 +223,7 @@ func PathOf(p state.PathState) PathStatus {
 		Target:              p.Target.Addr,
 		ServerName:          p.Target.ServerName,
 		Relay:               p.Relay,
+		Consumer:            string(p.Consumer),
 		State:               StatePending,
 		Phases:              []Phase{},
 		LastSuccess:         timePtr(p.LastSuccess),

@@ -43,8 +43,13 @@ func WriteTable(w io.Writer, r Report) error {
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, p := range r.Paths {
 		name := p.Name
-		if p.Relay {
+		switch {
+		case p.Consumer == "relay":
 			name += " (relay)"
+		case p.Consumer == "none":
+			name += " (control)"
+		case p.Relay:
+			name += " (relay endpoint)"
 		}
 		row := []string{name, dash(p.Target), strings.ToUpper(p.State), dash(p.Reason), dash(p.FailedPhase)}
 		for _, ph := range dial.Phases() {
@@ -89,6 +94,9 @@ func WriteTable(w io.Writer, r Report) error {
 		name += " (" + r.Verdict.Severity + ")"
 	}
 	ew.printf("VERDICT   %s\nCAUSE     %s\nFIX       %s\n", name, r.Verdict.Cause, r.Verdict.Fix)
+	for _, n := range r.Verdict.Notes {
+		ew.printf("NOTE      %s\n", n)
+	}
 	if ew.err != nil {
 		return fmt.Errorf("write status table: %w", ew.err)
 	}
@@ -135,6 +143,23 @@ func kubeLine(k *Kubernetes) string {
 	}
 	if k.RelayEndpoint != "" || k.RelayPath != "" {
 		parts = append(parts, fmt.Sprintf("relay endpoint %s (path %s)", dash(k.RelayEndpoint), dash(k.RelayPath)))
+	}
+	switch {
+	case k.RelayHostNetwork == nil:
+	case *k.RelayHostNetwork:
+		parts = append(parts, "collector on the host network")
+	default:
+		parts = append(parts, "collector in the pod network (host-network paths are controls)")
+	}
+	if k.Version != "" {
+		parts = append(parts, "RHACS "+k.Version)
+	}
+	if k.SensorRestarts > 0 {
+		s := fmt.Sprintf("sensor restarted %d times", k.SensorRestarts)
+		if k.SensorLastTermination != "" {
+			s += " (last " + k.SensorLastTermination + ")"
+		}
+		parts = append(parts, s)
 	}
 	if k.Error != "" {
 		parts = append(parts, "error: "+k.Error)

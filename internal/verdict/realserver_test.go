@@ -108,7 +108,7 @@ func (l *lab) unresolvable(addr string) string {
 
 // probe makes one real attempt on every target, concurrently, records the
 // results in a state.Store as the scheduler does, and returns its snapshot.
-func (l *lab) probe(t *testing.T, targets map[string]string, relay string) []state.PathState {
+func (l *lab) probe(t *testing.T, targets map[string]string, uses state.Uses) []state.PathState {
 	t.Helper()
 	p, err := dial.New(dial.Config{
 		Timeout:  2 * time.Second, // generous: good paths must not time out on a loaded machine
@@ -123,7 +123,7 @@ func (l *lab) probe(t *testing.T, targets map[string]string, relay string) []sta
 		ts = append(ts, dial.Target{Name: name, Addr: addr})
 	}
 	st := state.New()
-	st.SetTargets(ts, relay)
+	st.SetTargets(ts, uses)
 	results := make([]dial.Result, len(ts))
 	var wg sync.WaitGroup
 	for i, tg := range ts {
@@ -152,6 +152,7 @@ func TestDecideRealAttempts(t *testing.T) {
 		name      string
 		targets   map[string]string
 		relay     string
+		uses      state.Uses // defaults to the relay on path relay, consumers unknown
 		cluster   *verdict.Cluster
 		vsock     *verdict.VSOCK
 		noProbe   bool
@@ -205,11 +206,52 @@ func TestDecideRealAttempts(t *testing.T) {
 				"clusterip": "refused", "dns": "refused", "podip": "refused", "webhook": "refused"}},
 		},
 		{
-			name: "sensor down: everything times out, the webhook included",
+			name: "everything times out, the webhook included, while the API says sensor is ready",
 			targets: map[string]string{dial.PathClusterIP: l.blackhole, dial.PathPodIP: l.blackhole,
 				dial.PathWebhook: l.blackhole},
+			cluster: &verdict.Cluster{SensorReady: ptr(true)},
+			want: want{Name: verdict.NodeNetworkBroken, Reasons: map[string]dial.Reason{
+				"clusterip": "connect_timeout", "podip": "connect_timeout", "webhook": "connect_timeout"}},
+		},
+		{
+			name: "everything times out and the API says sensor has no ready endpoint",
+			targets: map[string]string{dial.PathClusterIP: l.blackhole, dial.PathPodIP: l.blackhole,
+				dial.PathWebhook: l.blackhole},
+			cluster: &verdict.Cluster{SensorReady: ptr(false), SensorRestarts: 4, SensorLastTermination: "OOMKilled"},
 			want: want{Name: verdict.SensorUnavailable, Reasons: map[string]dial.Reason{
 				"clusterip": "connect_timeout", "podip": "connect_timeout", "webhook": "connect_timeout"}},
+			wantCause: "last ended OOMKilled",
+		},
+		{
+			name: "stock install: NetworkPolicy drops the host network, collector in the pod network",
+			targets: map[string]string{dial.PathClusterIP: l.blackhole, dial.PathDNS: l.byName(l.blackhole),
+				dial.PathPodIP: l.blackhole, dial.PathWebhook: l.webhook},
+			relay:   dial.PathDNS,
+			uses:    state.Uses{RelayPath: dial.PathDNS, RelayHostNetwork: ptr(false)},
+			cluster: &verdict.Cluster{RelayPath: dial.PathDNS, RelayHostNetwork: ptr(false)},
+			want: want{Name: verdict.Healthy, Reasons: map[string]dial.Reason{
+				"clusterip": "connect_timeout", "dns": "connect_timeout", "podip": "connect_timeout", "webhook": "ok"}},
+			wantCause: "control paths are informational",
+		},
+		{
+			name: "relay on a control-plane node without the relay enabled there",
+			targets: map[string]string{dial.PathClusterIP: l.sensor, dial.PathPodIP: l.sensor,
+				dial.PathWebhook: l.webhook},
+			cluster: &verdict.Cluster{NodeControlPlane: ptr(true), ComplianceVirtualMachines: ptr(true)},
+			want: want{Name: verdict.RelayNotStarted, Reasons: map[string]dial.Reason{
+				"clusterip": "ok", "podip": "ok", "webhook": "ok"}},
+			wantCause: "control-plane node",
+		},
+		{
+			name: "every path up but sensor rejects the relay's reports",
+			targets: map[string]string{dial.PathClusterIP: l.sensor, dial.PathPodIP: l.sensor,
+				dial.PathWebhook: l.webhook},
+			relay:   dial.PathClusterIP,
+			cluster: &verdict.Cluster{RelayPath: dial.PathClusterIP},
+			vsock:   &verdict.VSOCK{RelayLog: true, SendErrorsRecent: 3, SendErrorCode: "resource_exhausted"},
+			want: want{Name: verdict.ReportsRejected, Reasons: map[string]dial.Reason{
+				"clusterip": "ok", "podip": "ok", "webhook": "ok"}},
+			wantCause: "ResourceExhausted",
 		},
 		{
 			name: "sensor not ready",
@@ -284,6 +326,9 @@ func TestDecideRealAttempts(t *testing.T) {
 	produced := map[string]bool{}
 	for _, tt := range tests {
 		produced[tt.want.Name] = true
+		if tt.uses == (state.Uses{}) {
+			tt.uses = state.Uses{RelayPath: tt.relay}
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			var paths []state.PathState
 			if tt.noProbe {
@@ -292,10 +337,10 @@ func TestDecideRealAttempts(t *testing.T) {
 				for name, addr := range tt.targets {
 					ts = append(ts, dial.Target{Name: name, Addr: addr})
 				}
-				st.SetTargets(ts, tt.relay)
+				st.SetTargets(ts, tt.uses)
 				paths = st.Snapshot()
 			} else {
-				paths = l.probe(t, tt.targets, tt.relay)
+				paths = l.probe(t, tt.targets, tt.uses)
 			}
 			v := verdict.Decide(verdict.Input{Paths: paths, Cluster: tt.cluster, VSOCK: tt.vsock})
 			got := want{Name: v.Name, Underlying: v.Underlying, Reasons: map[string]dial.Reason{}}
@@ -323,3 +368,5 @@ func TestDecideRealAttempts(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -49,6 +49,7 @@ package verdict
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -67,6 +68,9 @@ const (
 	TLSTrust                   = "tls_trust"
 	HostPortNotOnThisNode      = "hostport_not_on_this_node"
 	RelayPathDownVMsConnecting = "relay_path_down_vms_connecting"
+	NodeNetworkBroken          = "node_network_broken"
+	RelayNotStarted            = "relay_not_started"
+	ReportsRejected            = "reports_rejected"
 	Degraded                   = "degraded"
 	Unknown                    = "unknown"
 )
@@ -76,7 +80,8 @@ const (
 func Names() []string {
 	return []string{
 		Healthy, NetworkPolicyBlocks, ServiceUnreachable, DNSBroken, SensorUnavailable,
-		TLSTrust, HostPortNotOnThisNode, RelayPathDownVMsConnecting, Degraded, Unknown,
+		TLSTrust, HostPortNotOnThisNode, RelayPathDownVMsConnecting, NodeNetworkBroken,
+		RelayNotStarted, ReportsRejected, Degraded, Unknown,
 	}
 }
 
@@ -103,10 +108,11 @@ func SeverityOf(name string) Severity {
 	switch name {
 	case Healthy:
 		return SeverityOK
-	case DNSBroken, HostPortNotOnThisNode, Degraded:
+	case Degraded, RelayNotStarted:
 		return SeverityWarning
 	case NetworkPolicyBlocks, ServiceUnreachable, SensorUnavailable, TLSTrust,
-		RelayPathDownVMsConnecting:
+		RelayPathDownVMsConnecting, DNSBroken, HostPortNotOnThisNode, NodeNetworkBroken,
+		ReportsRejected:
 		return SeverityCritical
 	}
 	return SeverityUnknown
@@ -122,6 +128,21 @@ type VSOCK struct {
 	// Established counts connections to the relay port established at the
 	// latest observation.
 	Established int
+	// RelayKnown is true when the socket dumps can see the relay's port
+	// (they work, and the relay shares the probe's network namespace), so
+	// that RelayListening false means nothing listens.
+	RelayKnown bool
+	// RelayLog is true while the relay's log is followed, so that the
+	// counts below are evidence.
+	RelayLog bool
+	// SendErrorsRecent counts the relay's failed sends to sensor within the
+	// window; SendErrorCode is the gRPC code of the latest ("" if none was given).
+	SendErrorsRecent int
+	SendErrorCode    string
+	// ReportsSentRecent counts reports the relay sent within the window.
+	ReportsSentRecent int
+	// ListenErrorsRecent counts failures to bind the VSOCK port within the window.
+	ListenErrorsRecent int
 }
 
 // Connecting reports whether VMs are connecting to the relay.
@@ -135,6 +156,42 @@ type Cluster struct {
 	// RelayPath is the name of the path the VM relay is configured to use,
 	// empty when not known.
 	RelayPath string
+	// Namespace is the RHACS namespace, named in fixes; "" means stackrox.
+	Namespace string
+	// RelayHostNetwork tells whether the collector DaemonSet (the relay) is
+	// on the host network; nil when not known.
+	RelayHostNetwork *bool
+	// RelayDNSPolicy is the collector DaemonSet's dnsPolicy.
+	RelayDNSPolicy string
+	// RelayEndpoint is the endpoint the relay dials ("" = the default
+	// sensor.<namespace>.svc:443).
+	RelayEndpoint string
+	// NoRelay is true on versions without a push relay (the 4.12 line).
+	NoRelay bool
+	// Version is the RHACS version of the collector DaemonSet, "" if not known.
+	Version string
+	// SensorReady tells whether sensor has a ready endpoint; nil when not known.
+	SensorReady *bool
+	// SensorRestarts and SensorLastTermination describe sensor's container.
+	SensorRestarts        int32
+	SensorLastTermination string
+	// NodeControlPlane tells whether this node is a control-plane node; nil when not known.
+	NodeControlPlane *bool
+	// RelayOnMasters is the relay's ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES.
+	RelayOnMasters bool
+	// ComplianceVirtualMachines and SensorVirtualMachines are the
+	// ROX_VIRTUAL_MACHINES flags of compliance and sensor; nil when not set.
+	ComplianceVirtualMachines, SensorVirtualMachines *bool
+	// CNI names the node's network plugin when recognised: "ovn-kubernetes",
+	// "cilium", "calico", or "".
+	CNI string
+}
+
+func (c *Cluster) namespace() string {
+	if c == nil || c.Namespace == "" {
+		return "stackrox"
+	}
+	return c.Namespace
 }
 
 // Input is everything Decide looks at.
@@ -161,6 +218,9 @@ type Verdict struct {
 	// Underlying is the verdict the escalation relay_path_down_vms_connecting
 	// was raised over; empty for every other verdict.
 	Underlying string
+	// Notes are informational findings that do not change the verdict, such
+	// as failures of paths nothing depends on.
+	Notes []string
 }
 
 // class groups reasons the way the rules need them.
@@ -204,7 +264,8 @@ func classify(p state.PathState) class {
 
 // observed is one path with a result.
 type observed struct {
-	name   string
+	consumer state.Consumer
+	name     string
 	reason dial.Reason
 	class  class
 	err    string
@@ -227,7 +288,7 @@ func Decide(in Input) Verdict {
 		if c == classNone {
 			continue
 		}
-		o := observed{name: p.Target.Name, reason: p.Latest.Reason, class: c, addr: p.Target.Addr}
+		o := observed{name: p.Target.Name, reason: p.Latest.Reason, class: c, addr: p.Target.Addr, consumer: p.Consumer}
 		if p.Latest.Err != nil {
 			o.err = p.Latest.Err.Error()
 		} else if p.Latest.TLS != nil {
@@ -237,7 +298,11 @@ func Decide(in Input) Verdict {
 		seen = append(seen, o)
 	}
 	base := decide(seen, all, sensorOff, in.Cluster)
-	return escalate(base, in, all)
+	base = forConsumers(base, in, all)
+	base = relayFacts(base, in, all)
+	v := escalate(base, in, all)
+	v.Severity = SeverityOf(v.Name)
+	return v
 }
 
 func decide(seen []observed, all map[string]observed, sensorOff bool, cl *Cluster) Verdict {
@@ -257,7 +322,7 @@ func decide(seen []observed, all map[string]observed, sensorOff bool, cl *Cluste
 			Cause: fmt.Sprintf("every probed path reaches sensor (%s)", names(seen)),
 			Fix:   "nothing to do"}
 	}
-	if v, ok := sensorUnavailable(seen, all); ok {
+	if v, ok := sensorUnavailable(seen, all, cl); ok {
 		return v
 	}
 
@@ -274,10 +339,10 @@ func decide(seen []observed, all map[string]observed, sensorOff bool, cl *Cluste
 		}
 	}
 
-	if v, ok := tlsTrust(relevant); ok {
+	if v, ok := tlsTrust(relevant, cl.namespace()); ok {
 		return v
 	}
-	if v, ok := networkPolicy(all); ok {
+	if v, ok := networkPolicy(all, cl); ok {
 		return v
 	}
 	if v, ok := serviceUnreachable(all); ok {
@@ -291,15 +356,21 @@ func decide(seen []observed, all map[string]observed, sensorOff bool, cl *Cluste
 		return Verdict{Name: HostPortNotOnThisNode, Severity: SeverityWarning,
 			Cause: fmt.Sprintf("hostport %s is %s and sensor does not run on this node: a hostPort binds only on the node that runs the pod",
 				orDefault(hp.addr, "localhost:8443"), hp.reason),
-			Fix: "do not rely on hostPort from other nodes: point the relay (compliance ROX_ADVERTISED_ENDPOINT) at sensor.stackrox.svc:443 and admit host-network traffic in sensor's NetworkPolicy"}
+			Fix: fmt.Sprintf("do not rely on hostPort from other nodes: point the relay (compliance ROX_ADVERTISED_ENDPOINT) back at sensor.%s.svc:443 and, while collector stays on the host network, admit host-network sources with a separate NetworkPolicy (see probe fix); or return collector to the stock pod network", cl.namespace())}
 	}
 	return degraded(down, all, sensorOff, cl)
 }
 
-// sensorUnavailable implements rule 3.
-func sensorUnavailable(seen []observed, all map[string]observed) (Verdict, bool) {
+// sensorUnavailable implements rule 3: every path fails as a server that is
+// down or unreachable would make it fail. Sensor is unavailable when the API
+// says it has no ready endpoint, or on direct evidence (the webhook refused
+// or reset; the pod IP refused or failing its check). Every path timing out,
+// the webhook included, while the API says sensor is ready is the node's
+// network instead: the packets never reach a healthy sensor.
+func sensorUnavailable(seen []observed, all map[string]observed, cl *Cluster) (Verdict, bool) {
 	serving := func(c class) bool { return c == classTimeout || c == classRefused || c == classCheck }
 	var failing []observed
+	allTimeouts := true
 	for _, o := range seen {
 		switch {
 		case o.class == classDNS:
@@ -308,25 +379,54 @@ func sensorUnavailable(seen []observed, all map[string]observed) (Verdict, bool)
 			return Verdict{}, false
 		}
 		failing = append(failing, o)
+		allTimeouts = allTimeouts && o.class == classTimeout
 	}
 	if len(failing) == 0 {
 		return Verdict{}, false
 	}
+	ns := cl.namespace()
+	var ready *bool
+	if cl != nil {
+		ready = cl.SensorReady
+	}
 	wh, whOK := all[dial.PathWebhook]
 	pod, podOK := all[dial.PathPodIP]
+	evidence := ""
 	switch {
-	case whOK && serving(wh.class):
+	case ready != nil && !*ready:
+		evidence = "the API reports no ready sensor endpoint"
+	case whOK && (wh.class == classRefused || wh.class == classCheck):
+		evidence = "the webhook port is " + string(wh.reason)
 	case podOK && (pod.class == classRefused || pod.class == classCheck):
+		evidence = "the pod IP is " + string(pod.reason)
+	case allTimeouts && whOK && ready != nil && *ready:
+		return Verdict{Name: NodeNetworkBroken, Severity: SeverityCritical,
+			Cause: fmt.Sprintf("every path times out, the webhook (9443, open to all sources) included, while the API reports sensor ready: %s%s",
+				names(failing), sensorHistory(cl)),
+			Fix: "this node's network does not carry traffic to sensor: check the node firewall, the overlay (tunnel interfaces, MTU: a connect that succeeds but a handshake that stalls points at MTU) and the CNI pods on this node; compare with `probe check` on another node"}, true
 	default:
 		return Verdict{}, false
 	}
 	return Verdict{Name: SensorUnavailable, Severity: SeverityCritical,
-		Cause: fmt.Sprintf("sensor is not serving: every path fails, the webhook included: %s", names(failing)),
-		Fix:   "check the sensor Deployment in namespace stackrox: pod status, restarts, events and logs (oc -n stackrox get pods -l app=sensor; oc -n stackrox logs deploy/sensor)"}, true
+		Cause: fmt.Sprintf("sensor is not serving (%s): %s%s", evidence, names(failing), sensorHistory(cl)),
+		Fix: fmt.Sprintf("check the sensor Deployment in namespace %s: pod status, restarts, events and logs (oc -n %s get pods -l app=sensor; oc -n %s logs deploy/sensor --previous)",
+			ns, ns, ns)}, true
+}
+
+// sensorHistory is "; sensor restarted N times, last OOMKilled" when known.
+func sensorHistory(cl *Cluster) string {
+	if cl == nil || cl.SensorRestarts == 0 {
+		return ""
+	}
+	h := fmt.Sprintf("; sensor restarted %d times", cl.SensorRestarts)
+	if cl.SensorLastTermination != "" {
+		h += ", last ended " + cl.SensorLastTermination
+	}
+	return h
 }
 
 // tlsTrust implements rule 4.
-func tlsTrust(relevant []observed) (Verdict, bool) {
+func tlsTrust(relevant []observed, ns string) (Verdict, bool) {
 	var bad []observed
 	for _, o := range relevant {
 		if o.class == classTrust {
@@ -344,17 +444,17 @@ func tlsTrust(relevant []observed) (Verdict, bool) {
 	var fix string
 	switch first.reason {
 	case dial.ReasonCertNameMismatch:
-		fix = "dial with server name sensor.stackrox.svc (sensor's certificate has no IP or localhost SANs); if it already does, the address reaches some other server"
+		fix = fmt.Sprintf("dial with server name sensor.%s.svc (sensor's certificate has no IP or localhost SANs); if it already does, the address reaches some other server", ns)
 	case dial.ReasonCertExpired:
-		fix = "renew the secured cluster's certificates (secrets sensor-tls and collector-tls in stackrox) and check the node's clock"
+		fix = fmt.Sprintf("renew the secured cluster's certificates (secrets sensor-tls and collector-tls, or tls-cert-* with certificate refresh, in %s) and check the node's clock", ns)
 	default:
-		fix = "verify with the StackRox CA (ca.pem from secret collector-tls in stackrox); a different issuer means the address reaches some other server"
+		fix = fmt.Sprintf("verify with every StackRox CA (ConfigMap tls-ca-bundle, or ca.pem and ca-secondary.pem of secret collector-tls or tls-cert-collector, in %s); a different issuer means the address reaches some other server", ns)
 	}
 	return Verdict{Name: TLSTrust, Severity: SeverityCritical, Cause: cause, Fix: fix}, true
 }
 
 // networkPolicy implements rule 5.
-func networkPolicy(all map[string]observed) (Verdict, bool) {
+func networkPolicy(all map[string]observed, cl *Cluster) (Verdict, bool) {
 	wh, ok := all[dial.PathWebhook]
 	if !ok || wh.class != classUp {
 		return Verdict{}, false
@@ -379,7 +479,7 @@ func networkPolicy(all map[string]observed) (Verdict, bool) {
 	return Verdict{Name: NetworkPolicyBlocks, Severity: SeverityCritical,
 		Cause: fmt.Sprintf("sensor's NetworkPolicy does not admit host-network sources: %s time out on 8443 while the webhook (9443) answers",
 			names(timedOut)),
-		Fix: `add an ingress rule to sensor's NetworkPolicy for host-network traffic to port 8443: on OVN-Kubernetes a namespaceSelector matching policy-group.network.openshift.io/host-network: "", elsewhere an ipBlock of the node addresses`}, true
+		Fix: networkPolicyFix(cl)}, true
 }
 
 // serviceUnreachable implements rule 6.
@@ -465,6 +565,9 @@ func degraded(down []observed, all map[string]observed, sensorOff bool, cl *Clus
 			notes = append(notes, "hostport fails although sensor runs on this node: check the Deployment's hostPort and the CNI portmap")
 		}
 	}
+	if allTimeOut(down, all) && (cl == nil || cl.SensorReady == nil) {
+		notes = append(notes, "every path times out: without the API's word on sensor's readiness this cannot tell sensor down from this node's network")
+	}
 	if len(notes) > 0 {
 		cause += " (" + strings.Join(notes, "; ") + ")"
 	}
@@ -533,4 +636,209 @@ func oneLine(s string) string {
 		s = s[:max] + "…"
 	}
 	return s
+}
+
+// hostNetworkOnly are the verdicts about how the host network reaches
+// sensor. They matter only to something that dials from the host network.
+var hostNetworkOnly = []string{NetworkPolicyBlocks, ServiceUnreachable, DNSBroken, HostPortNotOnThisNode, Degraded, TLSTrust}
+
+// forConsumers makes base about the paths something depends on. When every
+// failing path is a control (consumer none) and base describes the host
+// network only, the node is healthy and base becomes a note: on a stock
+// install collector runs in the pod network, which sensor's NetworkPolicy
+// admits, so host-network failures are expected and page no one.
+func forConsumers(base Verdict, in Input, all map[string]observed) Verdict {
+	if !slices.Contains(hostNetworkOnly, base.Name) {
+		return base
+	}
+	var failing []observed
+	for _, o := range all {
+		if o.class == classUp {
+			continue
+		}
+		if o.consumer != state.ConsumerNone {
+			return base // a path something depends on is down
+		}
+		failing = append(failing, o)
+	}
+	if len(failing) == 0 {
+		return base
+	}
+	if base.Name == TLSTrust && !onlyHostPort(failing) {
+		// A certificate that does not verify on the Service or pod IP is
+		// the same certificate the pod-network relay sees.
+		return base
+	}
+	slices.SortFunc(failing, func(a, b observed) int { return strings.Compare(a.name, b.name) })
+	who := "collector runs in the pod network (not hostNetwork), where sensor's NetworkPolicy admits it, and is not affected"
+	switch {
+	case in.Cluster != nil && in.Cluster.NoRelay:
+		who = fmt.Sprintf("RHACS %s has no push relay (sensor fetches VM reports), so nothing on this node dials sensor for VMs", orDefault(in.Cluster.Version, "4.12+"))
+	case in.Cluster != nil && in.Cluster.RelayHostNetwork != nil && *in.Cluster.RelayHostNetwork:
+		who = fmt.Sprintf("the relay dials %s, not these paths", orDefault(in.Cluster.RelayPath, "another path"))
+	}
+	note := fmt.Sprintf("paths nothing depends on fail from the host network: %s (%s: %s); %s",
+		names(failing), base.Name, base.Cause, who)
+	return Verdict{Name: Healthy, Severity: SeverityOK,
+		Cause: "every path the relay depends on reaches sensor; failures of control paths are informational",
+		Fix:   "nothing to do",
+		Notes: append(base.Notes, note)}
+}
+
+func onlyHostPort(os []observed) bool {
+	for _, o := range os {
+		if o.name != dial.PathHostPort {
+			return false
+		}
+	}
+	return true
+}
+
+// relayFacts adds what the cluster and the relay's own evidence say about
+// the relay. On a node whose paths are healthy, a relay that is not
+// configured to work, did not start, or whose reports sensor rejects is the
+// verdict; otherwise it is a note beside the path verdict.
+func relayFacts(base Verdict, in Input, all map[string]observed) Verdict {
+	cl := in.Cluster
+	var found []Verdict
+	if cl != nil && cl.NoRelay {
+		base.Notes = append(base.Notes, fmt.Sprintf("RHACS %s has no push relay: sensor fetches VM index reports through KubeVirt's vsock subresource; the relay checks do not apply", orDefault(cl.Version, "4.12+")))
+		return base
+	}
+	if v, ok := relayDNS(cl); ok {
+		found = append(found, v)
+	}
+	if v, ok := relayNotStarted(in); ok {
+		found = append(found, v)
+	}
+	if v, ok := reportsRejected(in, all); ok {
+		found = append(found, v)
+	}
+	if len(found) == 0 {
+		return base
+	}
+	if base.Name != Healthy {
+		for _, v := range found {
+			base.Notes = append(base.Notes, v.Name+": "+v.Cause)
+		}
+		return base
+	}
+	v := found[0]
+	v.Notes = append(base.Notes, v.Notes...)
+	for _, o := range found[1:] {
+		v.Notes = append(v.Notes, o.Name+": "+o.Cause)
+	}
+	return v
+}
+
+// relayDNS: a relay on the host network resolves names with the node's
+// resolver unless its dnsPolicy is ClusterFirstWithHostNet, and the node's
+// resolver does not know cluster names.
+func relayDNS(cl *Cluster) (Verdict, bool) {
+	if cl == nil || cl.RelayHostNetwork == nil || !*cl.RelayHostNetwork ||
+		cl.RelayDNSPolicy == "ClusterFirstWithHostNet" || cl.RelayDNSPolicy == "" {
+		return Verdict{}, false
+	}
+	ep := cl.RelayEndpoint
+	if ep == "" {
+		ep = "sensor." + cl.namespace() + ".svc:443"
+	}
+	if _, err := netip.ParseAddr(host(ep)); err == nil || host(ep) == "localhost" {
+		return Verdict{}, false // an address needs no resolver
+	}
+	return Verdict{Name: DNSBroken, Severity: SeverityCritical,
+		Cause: fmt.Sprintf("collector runs on the host network with dnsPolicy %s and its relay dials %s: the node's resolver does not know cluster names", cl.RelayDNSPolicy, ep),
+		Fix:   fmt.Sprintf("set dnsPolicy: ClusterFirstWithHostNet on the collector DaemonSet in %s (through the SecuredCluster or Helm values that put it on the host network), or return collector to the stock pod network", cl.namespace())}, true
+}
+
+// relayNotStarted: 4.11 starts no relay on control-plane nodes unless told
+// to, and a relay that could not bind its port or does not listen takes no
+// reports.
+func relayNotStarted(in Input) (Verdict, bool) {
+	cl, vs := in.Cluster, in.VSOCK
+	vmsOn := cl != nil && cl.ComplianceVirtualMachines != nil && *cl.ComplianceVirtualMachines
+	switch {
+	case vmsOn && cl.NodeControlPlane != nil && *cl.NodeControlPlane && !cl.RelayOnMasters:
+		return Verdict{Name: RelayNotStarted, Severity: SeverityWarning,
+			Cause: "this is a control-plane node and compliance starts no VM relay on control-plane nodes unless ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES=true (compact three-node clusters have no relay at all by default)",
+			Fix:   fmt.Sprintf("if VMs run on control-plane nodes, set ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES=true on the compliance container of the collector DaemonSet in %s (through the SecuredCluster's or Helm's custom environment, so the next reconcile keeps it)", cl.namespace())}, true
+	case vs != nil && vs.RelayLog && vs.ListenErrorsRecent > 0:
+		return Verdict{Name: RelayNotStarted, Severity: SeverityWarning,
+			Cause: fmt.Sprintf("the relay could not listen on its VSOCK port (%d failures in the window, from the compliance log)", vs.ListenErrorsRecent),
+			Fix:   "read the compliance container's log (listen vsock …): the port may be taken, or the node lacks the vhost_vsock module"}, true
+	case vmsOn && vs != nil && vs.RelayKnown && !vs.RelayListening && vs.Connecting():
+		return Verdict{Name: RelayNotStarted, Severity: SeverityWarning,
+			Cause: "VMs connect to the relay's VSOCK port but nothing listens on it: compliance has not started the relay (4.11 starts it only after sensor's first scrape configuration reaches compliance)",
+			Fix:   "check that compliance reached sensor (its log, and this node's path verdict) and restart the collector pod on this node if it did not recover"}, true
+	}
+	return Verdict{}, false
+}
+
+// reportsRejected: the relay reaches sensor but its reports fail.
+func reportsRejected(in Input, all map[string]observed) (Verdict, bool) {
+	vs, cl := in.VSOCK, in.Cluster
+	if vs == nil || !vs.RelayLog || vs.SendErrorsRecent == 0 {
+		return Verdict{}, false
+	}
+	if cl != nil && cl.RelayPath != "" {
+		if o, ok := all[cl.RelayPath]; ok && o.class != classUp {
+			return Verdict{}, false // the path verdict explains it
+		}
+	}
+	cause := fmt.Sprintf("the relay's sends to sensor fail (%d in the window, %d sent)", vs.SendErrorsRecent, vs.ReportsSentRecent)
+	fix := "read the compliance container's log for the send errors and sensor's log for the matching requests"
+	switch vs.SendErrorCode {
+	case "resource_exhausted":
+		cause += ": sensor answers ResourceExhausted, which it does while central is unreachable"
+		fix = "restore sensor's connection to central (sensor's log, central's health); reports flow again once it is back"
+	case "not_implemented":
+		cause += ": central lacks the virtual machine capability"
+		fix = "upgrade central to a version with VM scanning and enable ROX_VIRTUAL_MACHINES on central"
+	case "unimplemented":
+		cause += ": sensor does not serve the VM report service (ROX_VIRTUAL_MACHINES is off on sensor)"
+		fix = fmt.Sprintf("enable ROX_VIRTUAL_MACHINES on sensor (and central) in %s, as it is on compliance", cl.namespace())
+	case "":
+	default:
+		cause += ": gRPC code " + vs.SendErrorCode
+	}
+	if cl != nil && cl.ComplianceVirtualMachines != nil && cl.SensorVirtualMachines != nil &&
+		*cl.ComplianceVirtualMachines != *cl.SensorVirtualMachines {
+		cause += fmt.Sprintf("; ROX_VIRTUAL_MACHINES is %v on compliance but %v on sensor", *cl.ComplianceVirtualMachines, *cl.SensorVirtualMachines)
+	}
+	return Verdict{Name: ReportsRejected, Severity: SeverityCritical, Cause: cause, Fix: fix}, true
+}
+
+// networkPolicyFix is the fix for sensor's NetworkPolicy dropping
+// host-network sources, for the node's CNI when it is known. Sensor's own
+// policy is owned by the chart or operator, which revert edits, so the fix
+// is a policy of its own.
+func networkPolicyFix(cl *Cluster) string {
+	ns := cl.namespace()
+	cni := ""
+	if cl != nil {
+		cni = cl.CNI
+	}
+	admit := `on OVN-Kubernetes a namespaceSelector policy-group.network.openshift.io/host-network: "", on Cilium a CiliumNetworkPolicy with fromEntities [host, remote-node], elsewhere an ipBlock per node address (on overlays such as Calico's, the node's tunnel address is the source)`
+	switch cni {
+	case "ovn-kubernetes":
+		admit = `a namespaceSelector policy-group.network.openshift.io/host-network: ""`
+	case "cilium":
+		admit = "a CiliumNetworkPolicy with fromEntities [host, remote-node] (CIDR rules do not match host-network sources on Cilium)"
+	case "calico":
+		admit = "an ipBlock per node address including each node's tunnel address (Calico's overlay uses it as the source)"
+	}
+	return fmt.Sprintf("add a separate NetworkPolicy in %s (sensor's own is reverted by the operator or Helm) admitting host-network sources to sensor port 8443 with %s — probe fix prints it; check AdminNetworkPolicy/BaselineAdminNetworkPolicy too. Or return collector to the stock pod network (no hostNetwork), which sensor's policy admits", ns, admit)
+}
+
+// allTimeOut reports whether every path with a result timed out, the webhook among them.
+func allTimeOut(down []observed, all map[string]observed) bool {
+	if _, ok := all[dial.PathWebhook]; !ok || len(down) != len(all) {
+		return false
+	}
+	for _, o := range down {
+		if o.class != classTimeout {
+			return false
+		}
+	}
+	return true
 }

@@ -43,6 +43,21 @@ func pending(name string) state.PathState {
 
 func relay(sp state.PathState) state.PathState { sp.Relay = true; return sp }
 
+// used marks sp as a path consumer depends on.
+func used(sp state.PathState, consumer state.Consumer) state.PathState {
+	sp.Consumer = consumer
+	return sp
+}
+
+// controls marks every path as a control (consumer none), as on a stock
+// install where collector runs in the pod network.
+func controls(ps ...state.PathState) []state.PathState {
+	for i := range ps {
+		ps[i].Consumer = state.ConsumerNone
+	}
+	return ps
+}
+
 func ptr[T any](v T) *T { return &v }
 
 const (
@@ -72,6 +87,7 @@ func TestDecide(t *testing.T) {
 		wantCause []string // substrings of Cause
 		notCause  []string // must not be in Cause
 		wantFix   []string // substrings of Fix
+		wantNotes []string // substrings of the joined Notes
 	}{
 		{
 			name: "no paths configured",
@@ -106,6 +122,163 @@ func TestDecide(t *testing.T) {
 			want:      got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
 			wantCause: []string{"clusterip (connect_timeout)", "dns (connect_timeout)", "podip (connect_timeout)", "webhook (9443) answers"},
 			wantFix:   []string{`policy-group.network.openshift.io/host-network: ""`, "ipBlock"},
+		},
+		{
+			name: "stock install: networkpolicy blocks the host network, collector in the pod network",
+			in: Input{
+				Paths: controls(p("clusterip", timeout), p("dns", timeout), p("podip", timeout), p("webhook", ok)),
+				Cluster: &Cluster{RelayHostNetwork: ptr(false), RelayPath: "dns", SensorReady: ptr(true)},
+			},
+			want:      got{Name: Healthy, Severity: SeverityOK},
+			wantCause: []string{"control paths are informational"},
+			wantNotes: []string{"networkpolicy_blocks_host_network", "collector runs in the pod network", "is not affected"},
+		},
+		{
+			name: "stock install: Service routing broken from the host network only",
+			in: Input{
+				Paths:   controls(p("clusterip", timeout), p("podip", ok), p("webhook", ok)),
+				Cluster: &Cluster{RelayHostNetwork: ptr(false)},
+			},
+			want:      got{Name: Healthy, Severity: SeverityOK},
+			wantNotes: []string{"service_unreachable_from_host_network"},
+		},
+		{
+			name: "customised install: the relay's own path is blocked",
+			in: Input{
+				Paths: []state.PathState{used(p("clusterip", timeout), state.ConsumerRelay),
+					used(p("podip", timeout), state.ConsumerNone), used(p("webhook", ok), state.ConsumerNone)},
+				Cluster: &Cluster{RelayHostNetwork: ptr(true), RelayPath: "clusterip", CNI: "ovn-kubernetes", Namespace: "acs"},
+			},
+			want:    got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
+			wantFix: []string{`policy-group.network.openshift.io/host-network: ""`, "separate NetworkPolicy in acs", "stock pod network"},
+		},
+		{
+			name: "customised install on Cilium: the fix uses entities",
+			in: Input{
+				Paths:   []state.PathState{used(p("clusterip", timeout), state.ConsumerRelay), used(p("webhook", ok), state.ConsumerNone)},
+				Cluster: &Cluster{RelayHostNetwork: ptr(true), RelayPath: "clusterip", CNI: "cilium"},
+			},
+			want:    got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
+			wantFix: []string{"fromEntities [host, remote-node]"},
+		},
+		{
+			name: "stock install: an expired certificate still matters",
+			in: Input{
+				Paths:   controls(p("clusterip", dial.ReasonCertExpired), p("webhook", ok)),
+				Cluster: &Cluster{RelayHostNetwork: ptr(false)},
+			},
+			want: got{Name: TLSTrust, Severity: SeverityCritical},
+		},
+		{
+			name: "stock install: sensor down still matters",
+			in: Input{
+				Paths:   controls(p("clusterip", refused), p("podip", refused), p("webhook", refused)),
+				Cluster: &Cluster{RelayHostNetwork: ptr(false), SensorReady: ptr(false), Namespace: "acs"},
+			},
+			want:      got{Name: SensorUnavailable, Severity: SeverityCritical},
+			wantCause: []string{"no ready sensor endpoint"},
+			wantFix:   []string{"oc -n acs get pods"},
+		},
+		{
+			name: "every path times out, webhook included, sensor ready: the node's network",
+			in: Input{
+				Paths:   []state.PathState{p("clusterip", timeout), p("podip", timeout), p("webhook", timeout)},
+				Cluster: &Cluster{SensorReady: ptr(true), SensorRestarts: 2, SensorLastTermination: "OOMKilled"},
+			},
+			want:      got{Name: NodeNetworkBroken, Severity: SeverityCritical},
+			wantCause: []string{"webhook (9443, open to all sources) included", "restarted 2 times, last ended OOMKilled"},
+			wantFix:   []string{"MTU"},
+		},
+		{
+			name:      "every path times out, sensor readiness unknown: undecided",
+			in:        Input{Paths: []state.PathState{p("clusterip", timeout), p("podip", timeout), p("webhook", timeout)}},
+			want:      got{Name: Degraded, Severity: SeverityWarning},
+			wantCause: []string{"clusterip (connect_timeout)"},
+		},
+		{
+			name: "host-network relay with dnsPolicy ClusterFirst dials a name",
+			in: Input{
+				Paths:   []state.PathState{used(p("dns", ok), state.ConsumerRelay), p("webhook", ok)},
+				Cluster: &Cluster{RelayHostNetwork: ptr(true), RelayDNSPolicy: "ClusterFirst", RelayPath: "dns"},
+			},
+			want:      got{Name: DNSBroken, Severity: SeverityCritical},
+			wantCause: []string{"dnsPolicy ClusterFirst", "sensor.stackrox.svc:443"},
+			wantFix:   []string{"ClusterFirstWithHostNet"},
+		},
+		{
+			name: "host-network relay with dnsPolicy ClusterFirst dials an address: fine",
+			in: Input{
+				Paths:   []state.PathState{used(p("clusterip", ok), state.ConsumerRelay)},
+				Cluster: &Cluster{RelayHostNetwork: ptr(true), RelayDNSPolicy: "ClusterFirst", RelayEndpoint: "172.30.12.7:443"},
+			},
+			want: got{Name: Healthy, Severity: SeverityOK},
+		},
+		{
+			name: "control-plane node, relay not enabled there",
+			in: Input{
+				Paths:   []state.PathState{p("clusterip", ok)},
+				Cluster: &Cluster{NodeControlPlane: ptr(true), ComplianceVirtualMachines: ptr(true), Namespace: "acs"},
+			},
+			want:      got{Name: RelayNotStarted, Severity: SeverityWarning},
+			wantCause: []string{"control-plane node"},
+			wantFix:   []string{"ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES=true", "in acs"},
+		},
+		{
+			name: "control-plane node with the relay enabled there",
+			in: Input{
+				Paths:   []state.PathState{p("clusterip", ok)},
+				Cluster: &Cluster{NodeControlPlane: ptr(true), ComplianceVirtualMachines: ptr(true), RelayOnMasters: true},
+			},
+			want: got{Name: Healthy, Severity: SeverityOK},
+		},
+		{
+			name: "relay could not bind its port",
+			in: Input{
+				Paths: []state.PathState{p("clusterip", ok)},
+				VSOCK: &VSOCK{RelayLog: true, ListenErrorsRecent: 1},
+			},
+			want:      got{Name: RelayNotStarted, Severity: SeverityWarning},
+			wantCause: []string{"could not listen"},
+		},
+		{
+			name: "VMs connect but nothing listens on the relay port",
+			in: Input{
+				Paths:   []state.PathState{p("clusterip", ok)},
+				VSOCK:   &VSOCK{RelayKnown: true, ConnectionsRecent: 2},
+				Cluster: &Cluster{ComplianceVirtualMachines: ptr(true)},
+			},
+			want:      got{Name: RelayNotStarted, Severity: SeverityWarning},
+			wantCause: []string{"nothing listens"},
+		},
+		{
+			name: "reports rejected: sensor without the feature",
+			in: Input{
+				Paths: []state.PathState{relay(p("clusterip", ok)), p("webhook", ok)},
+				VSOCK: &VSOCK{RelayLog: true, SendErrorsRecent: 2, SendErrorCode: "unimplemented"},
+				Cluster: &Cluster{RelayPath: "clusterip", ComplianceVirtualMachines: ptr(true),
+					SensorVirtualMachines: ptr(false)},
+			},
+			want:      got{Name: ReportsRejected, Severity: SeverityCritical},
+			wantCause: []string{"ROX_VIRTUAL_MACHINES is off on sensor", "true on compliance but false on sensor"},
+			wantFix:   []string{"enable ROX_VIRTUAL_MACHINES on sensor"},
+		},
+		{
+			name: "send errors while the relay's path is down: the path verdict explains them",
+			in: Input{
+				Paths:   []state.PathState{relay(p("clusterip", timeout)), p("podip", ok), p("webhook", ok)},
+				VSOCK:   &VSOCK{RelayLog: true, SendErrorsRecent: 2},
+				Cluster: &Cluster{RelayPath: "clusterip"},
+			},
+			want: got{Name: ServiceUnreachable, Severity: SeverityCritical},
+		},
+		{
+			name: "4.12 line: no push relay, host-network failures are notes",
+			in: Input{
+				Paths:   controls(p("clusterip", timeout), p("webhook", ok)),
+				Cluster: &Cluster{NoRelay: true, Version: "4.12.0"},
+			},
+			want:      got{Name: Healthy, Severity: SeverityOK},
+			wantNotes: []string{"RHACS 4.12.0 has no push relay", "relay checks do not apply"},
 		},
 		{
 			name: "networkpolicy: only clusterip and webhook configured",
@@ -164,19 +337,19 @@ func TestDecide(t *testing.T) {
 			name: "dns: dns_error while clusterip answers",
 			in: Input{Paths: []state.PathState{p("clusterip", ok), p("dns", dnsErr), p("podip", ok),
 				p("webhook", ok)}},
-			want:      got{Name: DNSBroken, Severity: SeverityWarning},
+			want:      got{Name: DNSBroken, Severity: SeverityCritical},
 			wantCause: []string{"sensor.stackrox.svc"},
 			wantFix:   []string{"ClusterFirstWithHostNet"},
 		},
 		{
 			name: "dns: no clusterip path, another path up",
 			in:   Input{Paths: []state.PathState{p("dns", dnsErr), p("podip", ok)}},
-			want: got{Name: DNSBroken, Severity: SeverityWarning},
+			want: got{Name: DNSBroken, Severity: SeverityCritical},
 		},
 		{
 			name: "dns: clusterip configured but pending, another path up",
 			in:   Input{Paths: []state.PathState{pending("clusterip"), p("dns", dnsErr), p("webhook", ok)}},
-			want: got{Name: DNSBroken, Severity: SeverityWarning},
+			want: got{Name: DNSBroken, Severity: SeverityCritical},
 		},
 		{
 			name: "dns: hostport refused off-node does not hide it",
@@ -184,7 +357,7 @@ func TestDecide(t *testing.T) {
 				Paths:   []state.PathState{p("clusterip", ok), p("dns", dnsErr), p("hostport", refused)},
 				Cluster: offNode,
 			},
-			want: got{Name: DNSBroken, Severity: SeverityWarning},
+			want: got{Name: DNSBroken, Severity: SeverityCritical},
 		},
 		{
 			name: "not dns: dns the only path",
@@ -205,9 +378,16 @@ func TestDecide(t *testing.T) {
 			wantFix:   []string{"oc -n stackrox"},
 		},
 		{
-			name: "sensor unavailable: every path times out, the webhook included",
+			name: "every path times out, the webhook included, readiness unknown: undecided, says why",
 			in: Input{Paths: []state.PathState{p("clusterip", timeout), p("podip", timeout),
 				p("webhook", dial.ReasonTLSTimeout)}},
+			want:      got{Name: Degraded, Severity: SeverityWarning},
+			wantCause: []string{"cannot tell sensor down from this node's network"},
+		},
+		{
+			name: "every path times out and the API says sensor is not ready",
+			in: Input{Paths: []state.PathState{p("clusterip", timeout), p("podip", timeout),
+				p("webhook", dial.ReasonTLSTimeout)}, Cluster: &Cluster{SensorReady: ptr(false)}},
 			want: got{Name: SensorUnavailable, Severity: SeverityCritical},
 		},
 		{
@@ -294,7 +474,7 @@ func TestDecide(t *testing.T) {
 					p("webhook", ok)},
 				Cluster: offNode,
 			},
-			want:      got{Name: HostPortNotOnThisNode, Severity: SeverityWarning},
+			want:      got{Name: HostPortNotOnThisNode, Severity: SeverityCritical},
 			wantCause: []string{"127.0.0.1:8443", "refused"},
 			wantFix:   []string{"sensor.stackrox.svc:443"},
 		},
@@ -304,7 +484,7 @@ func TestDecide(t *testing.T) {
 				Paths:   []state.PathState{p("clusterip", ok), p("hostport", dial.ReasonCertNameMismatch)},
 				Cluster: offNode,
 			},
-			want: got{Name: HostPortNotOnThisNode, Severity: SeverityWarning},
+			want: got{Name: HostPortNotOnThisNode, Severity: SeverityCritical},
 		},
 		{
 			name: "hostport: refused but sensor runs here",
@@ -379,7 +559,7 @@ func TestDecide(t *testing.T) {
 				Paths: []state.PathState{relay(p("clusterip", ok)), p("dns", dnsErr)},
 				VSOCK: vmsConnecting,
 			},
-			want: got{Name: DNSBroken, Severity: SeverityWarning},
+			want: got{Name: DNSBroken, Severity: SeverityCritical},
 		},
 		{
 			name: "relay: relay path not probed yet",
@@ -436,6 +616,12 @@ func TestDecide(t *testing.T) {
 					t.Errorf("Fix = %q, want it to contain %q", v.Fix, s)
 				}
 			}
+			notes := strings.Join(v.Notes, "\n")
+			for _, s := range tt.wantNotes {
+				if !strings.Contains(notes, s) {
+					t.Errorf("Notes = %q, want them to contain %q", v.Notes, s)
+				}
+			}
 			for field, s := range map[string]string{"Cause": v.Cause, "Fix": v.Fix} {
 				if s == "" || strings.ContainsAny(s, "\r\n") {
 					t.Errorf("%s = %q, want one non-empty line", field, s)
@@ -461,11 +647,11 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// TestNames checks that Names lists ten distinct verdicts, each with a severity.
+// TestNames checks that Names lists thirteen distinct verdicts, each with a severity.
 func TestNames(t *testing.T) {
 	names := Names()
-	if len(names) != 10 {
-		t.Errorf("len(Names()) = %d, want 10", len(names))
+	if len(names) != 13 {
+		t.Errorf("len(Names()) = %d, want 13", len(names))
 	}
 	seen := map[string]bool{}
 	for _, n := range names {
