@@ -111,11 +111,56 @@ func Repeats() []Pattern {
 	return append([]Pattern(nil), repeats...)
 }
 
+// Code is the gRPC status of a failed send named in a relay log line, as a
+// small fixed set safe as a metric label. The relay prints its sender's error,
+// "rpc error: code = <Code> desc = <text>"; the mapping below is read from
+// sensor's sources (sensor/common/virtualmachine/index, pkg/errox/grpc) and
+// grpc-go, for RHACS 4.9 to 4.11.
+type Code string
+
+// The codes.
+const (
+	// CodeNone: the line names no gRPC status.
+	CodeNone Code = ""
+	// CodeResourceExhausted: sensor cannot reach central ("Central is not
+	// reachable"), or another quota.
+	CodeResourceExhausted Code = "resource_exhausted"
+	// CodeUnimplemented: sensor does not serve the VM report service: it runs
+	// without ROX_VIRTUAL_MACHINES ("unknown service
+	// sensor.VirtualMachineIndexReportService").
+	CodeUnimplemented Code = "unimplemented"
+	// CodeNotImplemented: sensor serves the service, but central lacks the
+	// virtual machine capability. Sensor answers gRPC Unimplemented with its
+	// own "not implemented: Central does not have virtual machine capability"
+	// in the description; that text tells it from CodeUnimplemented.
+	CodeNotImplemented Code = "not_implemented"
+	// CodeUnavailable: no connection to sensor.
+	CodeUnavailable Code = "unavailable"
+	// CodeDeadlineExceeded: sensor did not answer within the relay's 5 s.
+	CodeDeadlineExceeded Code = "deadline_exceeded"
+	// CodeCanceled: the send was cancelled (the relay stopping).
+	CodeCanceled Code = "canceled"
+	// CodeOther: any other gRPC status.
+	CodeOther Code = "other"
+)
+
+// Codes returns every code a line can name, without CodeNone, in a fixed
+// order. The slice is new on each call.
+func Codes() []Code {
+	return []Code{
+		CodeResourceExhausted, CodeUnimplemented, CodeNotImplemented, CodeUnavailable,
+		CodeDeadlineExceeded, CodeCanceled, CodeOther,
+	}
+}
+
 // Match is a recognised relay log line.
 type Match struct {
 	Event Event
 	// CID is the VM's context ID named in the line, 0 if none.
 	CID uint32
+	// Code is the gRPC status the line names (a failed send's), CodeNone if
+	// none.
+	Code Code
 	// Pattern is the table row that matched.
 	Pattern Pattern
 }
@@ -134,9 +179,11 @@ func MatchLine(line string) (Match, bool) {
 		if i < 0 {
 			continue
 		}
-		// The CID follows the message's fixed part; searching from its start
-		// keeps the prefix (file names, rate-limiter notes) out.
-		return Match{Event: p.Event, CID: cidIn(line[i:]), Pattern: p}, true
+		// The CID and the status follow the message's fixed part; searching
+		// from its start keeps the prefix (file names, rate-limiter notes)
+		// out.
+		rest := line[i:]
+		return Match{Event: p.Event, CID: cidIn(rest), Code: codeIn(rest), Pattern: p}, true
 	}
 	return Match{}, false
 }
@@ -159,4 +206,40 @@ func cidIn(s string) uint32 {
 		}
 	}
 	return 0
+}
+
+// grpcCodes maps grpc-go's names of status codes (codes.Code.String) to Code.
+var grpcCodes = map[string]Code{
+	"ResourceExhausted": CodeResourceExhausted,
+	"Unimplemented":     CodeUnimplemented,
+	"Unavailable":       CodeUnavailable,
+	"DeadlineExceeded":  CodeDeadlineExceeded,
+	"Canceled":          CodeCanceled,
+}
+
+// codeIn finds the first gRPC status written as grpc-go prints one,
+// "rpc error: code = <Name> desc = <text>", and returns its Code, or
+// CodeNone.
+func codeIn(s string) Code {
+	const marker, descMarker = "rpc error: code = ", " desc = "
+	i := strings.Index(s, marker)
+	if i < 0 {
+		return CodeNone
+	}
+	rest := s[i+len(marker):]
+	n := 0
+	for n < len(rest) && (rest[n] >= 'A' && rest[n] <= 'Z' || rest[n] >= 'a' && rest[n] <= 'z') {
+		n++
+	}
+	code, ok := grpcCodes[rest[:n]]
+	if !ok {
+		return CodeOther
+	}
+	if code == CodeUnimplemented && strings.HasPrefix(rest[n:], descMarker) &&
+		strings.Contains(rest[n+len(descMarker):], "not implemented") {
+		// Sensor's errox.NotImplemented, which its gRPC interceptor turns
+		// into Unimplemented, keeping the sentinel's text.
+		return CodeNotImplemented
+	}
+	return code
 }
