@@ -19,8 +19,8 @@ type Event string
 
 // The relay log events.
 const (
-	// EventStarted: the relay started (4.11 logs it again after each failed
-	// attempt to bind its port, once the bind works).
+	// EventStarted: the relay started. 4.9 logs it before binding its VSOCK
+	// port, 4.10 and 4.11 after.
 	EventStarted Event = "started"
 	// EventConnection: the relay accepted a VM's connection.
 	EventConnection Event = "connection"
