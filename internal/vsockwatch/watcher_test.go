@@ -167,9 +167,10 @@ func TestWatcherRelayLogAndPort(t *testing.T) {
 	ctx := context.Background()
 	w.DumpOnce(ctx) // dump sees vm3001: 1 connection
 	for _, line := range []string{
-		"virtualmachine: 2025/10/07 11:49:28.801795 relay.go:124: Info: Handling vsock connection from vm(3001):1025",
-		"virtualmachine: 2025/10/07 11:49:28.841930 relay.go:209: Info: Sending index report to sensor (vsockCID: 3001)",
-		"virtualmachine: 2025/10/07 11:49:38.868022 relay.go:124: Info: Handling vsock connection from vm(3005):1026",
+		// RHACS 4.9.0 relay.go:128 and :214 (messages quoted, layout StackRox's logger).
+		"virtualmachines/relay: 2025/10/07 11:49:28.801795 relay.go:128: Info: Handling vsock connection from vm(3001):1025",
+		"virtualmachines/relay: 2025/10/07 11:49:28.841930 relay.go:214: Info: Sending index report to sensor (vsockCID: 3001)",
+		"virtualmachines/relay: 2025/10/07 11:49:38.868022 relay.go:128: Info: Handling vsock connection from vm(3005):1026",
 	} {
 		m, ok := relaylog.MatchLine(line)
 		if !ok {
