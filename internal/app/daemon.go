@@ -142,9 +142,15 @@ func addOptionalParts(ctx context.Context, e *Engine, cfg *Config) error {
 func vsockFactsOf(s vsockwatch.Snapshot) *monitor.VSOCKFacts {
 	f := &monitor.VSOCKFacts{
 		VSOCK: verdict.VSOCK{
-			RelayListening:    s.RelayListening,
-			ConnectionsRecent: s.ConnectionsRecent,
-			Established:       s.RelayConnections,
+			RelayListening:     s.RelayListening,
+			ConnectionsRecent:  s.ConnectionsRecent,
+			Established:        s.RelayConnections,
+			RelayKnown:         s.RelayKnown,
+			RelayLog:           s.RelayLog.Following || s.RelayLog.Opens > 0,
+			SendErrorsRecent:   s.SendErrorsRecent,
+			SendErrorCode:      string(s.LastSendErrorCode),
+			ReportsSentRecent:  s.ReportsSentRecent,
+			ListenErrorsRecent: s.ListenErrorsRecent,
 		},
 		RelayPort:        s.RelayPort,
 		VSOCKDevice:      s.Capability.Devices[vsockwatch.DeviceVsock],

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/state"
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 )
 
 var t0 = time.Unix(1_800_000_000, 0)
@@ -62,20 +62,11 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, *state.Store) {
 
 func TestExpositionGolden(t *testing.T) {
 	reg, _, _ := fixture(t)
-	f, err := os.Open("testdata/exposition.prom")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	names := []string{
+	testsupport.GoldenExposition(t, reg, "testdata/exposition.prom",
 		"sensorprobe_path_up", "sensorprobe_probe_attempts_total", "sensorprobe_io_timeouts_total",
 		"sensorprobe_probe_duration_seconds", "sensorprobe_last_success_timestamp_seconds",
 		"sensorprobe_tls_cert_not_after_timestamp_seconds", "sensorprobe_tls_cert_verified",
-		"sensorprobe_path_info", "sensorprobe_verdict",
-	}
-	if err := testutil.GatherAndCompare(reg, f, names...); err != nil {
-		t.Error(err)
-	}
+		"sensorprobe_path_info", "sensorprobe_verdict")
 }
 
 func TestLint(t *testing.T) {

@@ -76,6 +76,8 @@ func (f *VSOCKFacts) report() *status.VSOCK {
 		ConnectionsRecent: f.ConnectionsRecent,
 		PeerCIDs:          f.PeerCIDs,
 		Error:             f.Error,
+		SendErrorsRecent:  f.SendErrorsRecent,
+		ReportsSentRecent: f.ReportsSentRecent,
 	}
 	if !f.LastActivity.IsZero() {
 		t := f.LastActivity

@@ -204,5 +204,11 @@ func Decide(paths []state.PathState, vsock *VSOCKFacts, cluster *ClusterFacts) v
 func StatusReport(node, version string, now time.Time, paths []state.PathState, v verdict.Verdict, vsock *VSOCKFacts, cluster *ClusterFacts) status.Report {
 	r := status.New(node, now, paths, v)
 	r.Version, r.VSOCK, r.Kubernetes = version, vsock.report(), cluster.report()
+	if r.VSOCK != nil {
+		r.VSOCK.Evidence = "socket dumps and relay log"
+		if cluster != nil && cluster.RelayHostNetwork != nil && !*cluster.RelayHostNetwork {
+			r.VSOCK.Evidence = "relay log (collector runs in the pod network; this probe's socket dumps see only the host network)"
+		}
+	}
 	return r
 }

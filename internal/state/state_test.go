@@ -69,8 +69,8 @@ func TestSetTargets(t *testing.T) {
 			relay:       dial.PathClusterIP,
 			wantRemoved: nil,
 			wantPaths: []state.PathState{
-				{Target: clusterIP, Relay: true},
-				{Target: webhook},
+				{Target: clusterIP, Relay: true, Consumer: state.ConsumerUnknown},
+				{Target: webhook, Consumer: state.ConsumerUnknown},
 			},
 			wantLatest: map[string]bool{dial.PathClusterIP: false, dial.PathWebhook: false},
 		},
@@ -123,8 +123,8 @@ func TestSetTargets(t *testing.T) {
 			relay:       dial.PathPodIP,
 			wantRemoved: nil,
 			wantPaths: []state.PathState{
-				{Target: clusterIP, Relay: false},
-				{Target: podIP, Relay: true},
+				{Target: clusterIP, Relay: false, Consumer: state.ConsumerUnknown},
+				{Target: podIP, Relay: true, Consumer: state.ConsumerUnknown},
 			},
 			wantLatest: map[string]bool{dial.PathClusterIP: true, dial.PathPodIP: true},
 		},
@@ -550,5 +550,43 @@ func TestConcurrentRecordSnapshot(t *testing.T) {
 	}
 	if !s.Ready() {
 		t.Error("Ready() = false after every path answered")
+	}
+}
+
+func TestUsesConsumer(t *testing.T) {
+	yes, no := true, false
+	tests := []struct {
+		name string
+		uses state.Uses
+		want map[string]state.Consumer // path → consumer
+	}{
+		{name: "nothing known", uses: state.Uses{},
+			want: map[string]state.Consumer{"clusterip": state.ConsumerUnknown, "dns": state.ConsumerUnknown}},
+		{name: "stock: collector in the pod network", uses: state.Uses{RelayPath: "dns", RelayHostNetwork: &no},
+			want: map[string]state.Consumer{"clusterip": state.ConsumerNone, "dns": state.ConsumerNone}},
+		{name: "customised: relay on the host network dials the ClusterIP", uses: state.Uses{RelayPath: "clusterip", RelayHostNetwork: &yes},
+			want: map[string]state.Consumer{"clusterip": state.ConsumerRelay, "dns": state.ConsumerNone}},
+		{name: "host network, endpoint matches no probed path", uses: state.Uses{RelayHostNetwork: &yes},
+			want: map[string]state.Consumer{"clusterip": state.ConsumerUnknown, "dns": state.ConsumerUnknown}},
+		{name: "no push relay (4.12 line)", uses: state.Uses{RelayPath: "dns", RelayHostNetwork: &yes, NoRelay: true},
+			want: map[string]state.Consumer{"clusterip": state.ConsumerNone, "dns": state.ConsumerNone}},
+		{name: "demo helper", uses: state.RelayOnHostNetwork("clusterip"),
+			want: map[string]state.Consumer{"clusterip": state.ConsumerRelay, "dns": state.ConsumerNone}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := state.New()
+			s.SetTargets([]dial.Target{{Name: "clusterip", Addr: "172.30.0.10:443"}, {Name: "dns", Addr: "sensor.stackrox.svc:443"}}, tt.uses)
+			got := map[string]state.Consumer{}
+			for _, p := range s.Snapshot() {
+				got[p.Target.Name] = p.Consumer
+				if p.Consumer != tt.uses.Consumer(p.Target.Name) {
+					t.Errorf("%s: stored %q, Uses.Consumer says %q", p.Target.Name, p.Consumer, tt.uses.Consumer(p.Target.Name))
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("consumers (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -20,9 +20,14 @@ func samplePaths() []state.PathState {
 	certExpiry := time.Date(2027, 11, 20, 9, 0, 0, 0, time.UTC)
 	timedOut := func(path, addr string) state.PathState {
 		t := dial.Target{Name: path, Addr: addr}
+		consumer := state.ConsumerNone
+		if path == dial.PathClusterIP {
+			consumer = state.ConsumerRelay
+		}
 		return state.PathState{
-			Target: t,
-			Relay:  path == dial.PathClusterIP,
+			Target:   t,
+			Relay:    path == dial.PathClusterIP,
+			Consumer: consumer,
 			Latest: &dial.Result{
 				Target: t, ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP,
 				Start: start, Duration: 2*time.Second + 300*time.Microsecond,
@@ -46,7 +51,8 @@ func samplePaths() []state.PathState {
 
 	hp := dial.Target{Name: dial.PathHostPort, Addr: "127.0.0.1:8443"}
 	hostPort := state.PathState{
-		Target: hp,
+		Target:   hp,
+		Consumer: state.ConsumerNone,
 		Latest: &dial.Result{
 			Target: hp, ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP,
 			Start: start, Duration: 180 * time.Microsecond,
@@ -60,7 +66,8 @@ func samplePaths() []state.PathState {
 
 	wh := dial.Target{Name: dial.PathWebhook, Addr: "sensor-webhook.stackrox.svc:443"}
 	webhook := state.PathState{
-		Target: wh,
+		Target:   wh,
+		Consumer: state.ConsumerNone,
 		Latest: &dial.Result{
 			Target: wh, ServerName: "sensor-webhook.stackrox.svc", Check: dial.CheckHTTP,
 			Start: start, Duration: 9400 * time.Microsecond, RemoteAddr: "172.30.88.3:443",
@@ -86,7 +93,7 @@ func samplePaths() []state.PathState {
 // sampleReport is a realistic report: NetworkPolicy blocks host-network
 // traffic while a VM is connecting to the relay, so the verdict escalates.
 func sampleReport() Report {
-	no := false
+	no, yes := false, true
 	lastVM := fixtureNow().Add(-12 * time.Second)
 	vs := &VSOCK{
 		RelayPort: 818, VSOCKDevice: false, VhostVSOCKDevice: true, DiagSupported: true,
@@ -97,12 +104,14 @@ func sampleReport() Report {
 		DiscoveryUp: true, SensorOnThisNode: &no,
 		SensorPod: "stackrox/sensor-6d9f7c7b9-x2x7q", SensorNode: "worker-0",
 		RelayEndpoint: "sensor.stackrox.svc:443", RelayPath: dial.PathClusterIP,
+		RelayHostNetwork: &yes, Version: "4.11.2",
 	}
 	paths := samplePaths()
 	v := verdict.Decide(verdict.Input{
-		Paths:   paths,
-		VSOCK:   &verdict.VSOCK{RelayListening: true, Established: 1, ConnectionsRecent: 4},
-		Cluster: &verdict.Cluster{SensorOnThisNode: &no, RelayPath: dial.PathClusterIP},
+		Paths: paths,
+		VSOCK: &verdict.VSOCK{RelayListening: true, Established: 1, ConnectionsRecent: 4},
+		Cluster: &verdict.Cluster{SensorOnThisNode: &no, RelayPath: dial.PathClusterIP,
+			RelayHostNetwork: &yes, CNI: "ovn-kubernetes", Version: "4.11.2"},
 	})
 	r := New("worker-2", fixtureNow(), paths, v)
 	r.Version = "0.1.0"

@@ -161,6 +161,14 @@ type VSOCK struct {
 	LastActivity *time.Time `json:"last_activity"`
 	// Error is the latest watch error, "" if none.
 	Error string `json:"error"`
+	// Evidence says where the relay facts come from: "socket dumps and
+	// relay log", or "relay log" when the relay runs in the pod network,
+	// whose sockets the host-network probe cannot see.
+	Evidence string `json:"evidence"`
+	// SendErrorsRecent and ReportsSentRecent count the relay's failed and
+	// sent reports in the window, from its log.
+	SendErrorsRecent  int `json:"send_errors_recent"`
+	ReportsSentRecent int `json:"reports_sent_recent"`
 }
 
 // Kubernetes is what Kubernetes discovery knows about this node.

@@ -97,7 +97,7 @@ func TestNew(t *testing.T) {
 	got := New("n1", fixtureNow(), []state.PathState{{Target: dial.Target{Name: "a"}}}, v)
 	want := Report{
 		SchemaVersion: SchemaVersion, Node: "n1", GeneratedAt: fixtureNow(),
-		Verdict: Verdict{Name: "degraded", Severity: "warning", Cause: "c", Fix: "f"},
+		Verdict: Verdict{Name: "degraded", Severity: "warning", Cause: "c", Fix: "f", Notes: []string{}},
 		Paths:   []PathStatus{{Name: "a", State: StatePending, Phases: []Phase{}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -114,8 +114,14 @@ func vsockLine(v *VSOCK, now time.Time) string {
 	if !v.DiagSupported {
 		s += "; sock_diag unsupported"
 	}
+	if v.SendErrorsRecent > 0 || v.ReportsSentRecent > 0 {
+		s += fmt.Sprintf("; relay sent %d reports, %d failed", v.ReportsSentRecent, v.SendErrorsRecent)
+	}
 	if v.Error != "" {
 		s += "; error: " + v.Error
+	}
+	if v.Evidence != "" {
+		s += "; evidence: " + v.Evidence
 	}
 	return s
 }

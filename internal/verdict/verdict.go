@@ -266,10 +266,10 @@ func classify(p state.PathState) class {
 type observed struct {
 	consumer state.Consumer
 	name     string
-	reason dial.Reason
-	class  class
-	err    string
-	addr   string
+	reason   dial.Reason
+	class    class
+	err      string
+	addr     string
 }
 
 func (o observed) String() string { return fmt.Sprintf("%s (%s)", o.name, o.reason) }
@@ -766,7 +766,10 @@ func relayNotStarted(in Input) (Verdict, bool) {
 		return Verdict{Name: RelayNotStarted, Severity: SeverityWarning,
 			Cause: fmt.Sprintf("the relay could not listen on its VSOCK port (%d failures in the window, from the compliance log)", vs.ListenErrorsRecent),
 			Fix:   "read the compliance container's log (listen vsock …): the port may be taken, or the node lacks the vhost_vsock module"}, true
-	case vmsOn && vs != nil && vs.RelayKnown && !vs.RelayListening && vs.Connecting():
+	case vmsOn && vs != nil && vs.RelayKnown && !vs.RelayListening && vs.Connecting() &&
+		cl.RelayHostNetwork != nil && *cl.RelayHostNetwork:
+		// Socket dumps see only the probe's (the host's) network namespace:
+		// they can say "nothing listens" only for a host-network relay.
 		return Verdict{Name: RelayNotStarted, Severity: SeverityWarning,
 			Cause: "VMs connect to the relay's VSOCK port but nothing listens on it: compliance has not started the relay (4.11 starts it only after sensor's first scrape configuration reaches compliance)",
 			Fix:   "check that compliance reached sensor (its log, and this node's path verdict) and restart the collector pod on this node if it did not recover"}, true
@@ -827,7 +830,7 @@ func networkPolicyFix(cl *Cluster) string {
 	case "calico":
 		admit = "an ipBlock per node address including each node's tunnel address (Calico's overlay uses it as the source)"
 	}
-	return fmt.Sprintf("add a separate NetworkPolicy in %s (sensor's own is reverted by the operator or Helm) admitting host-network sources to sensor port 8443 with %s — probe fix prints it; check AdminNetworkPolicy/BaselineAdminNetworkPolicy too. Or return collector to the stock pod network (no hostNetwork), which sensor's policy admits", ns, admit)
+	return fmt.Sprintf("add a separate NetworkPolicy in %s (sensor's own is reverted by the operator or Helm) admitting host-network sources to sensor port 8443: %s (probe fix prints it; check AdminNetworkPolicy and BaselineAdminNetworkPolicy too); or return collector to the stock pod network (no hostNetwork), which sensor's policy admits", ns, admit)
 }
 
 // allTimeOut reports whether every path with a result timed out, the webhook among them.

@@ -126,7 +126,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "stock install: networkpolicy blocks the host network, collector in the pod network",
 			in: Input{
-				Paths: controls(p("clusterip", timeout), p("dns", timeout), p("podip", timeout), p("webhook", ok)),
+				Paths:   controls(p("clusterip", timeout), p("dns", timeout), p("podip", timeout), p("webhook", ok)),
 				Cluster: &Cluster{RelayHostNetwork: ptr(false), RelayPath: "dns", SensorReady: ptr(true)},
 			},
 			want:      got{Name: Healthy, Severity: SeverityOK},
@@ -245,10 +245,19 @@ func TestDecide(t *testing.T) {
 			in: Input{
 				Paths:   []state.PathState{p("clusterip", ok)},
 				VSOCK:   &VSOCK{RelayKnown: true, ConnectionsRecent: 2},
-				Cluster: &Cluster{ComplianceVirtualMachines: ptr(true)},
+				Cluster: &Cluster{ComplianceVirtualMachines: ptr(true), RelayHostNetwork: ptr(true)},
 			},
 			want:      got{Name: RelayNotStarted, Severity: SeverityWarning},
 			wantCause: []string{"nothing listens"},
+		},
+		{
+			name: "relay in the pod network: the host's socket dumps cannot see it listen",
+			in: Input{
+				Paths:   []state.PathState{p("clusterip", ok)},
+				VSOCK:   &VSOCK{RelayKnown: true, ConnectionsRecent: 2, RelayLog: true},
+				Cluster: &Cluster{ComplianceVirtualMachines: ptr(true), RelayHostNetwork: ptr(false)},
+			},
+			want: got{Name: Healthy, Severity: SeverityOK},
 		},
 		{
 			name: "reports rejected: sensor without the feature",

@@ -147,6 +147,14 @@ type Snapshot struct {
 	// RelayLogEvents counts matched relay log lines by event; every event is
 	// present, zero or not.
 	RelayLogEvents map[relaylog.Event]uint64 `json:"relay_log_events"`
+	// SendErrorsRecent, ReportsSentRecent and ListenErrorsRecent count the
+	// relay log's failed sends, reports sent and failed binds within Window.
+	SendErrorsRecent   int `json:"send_errors_recent"`
+	ReportsSentRecent  int `json:"reports_sent_recent"`
+	ListenErrorsRecent int `json:"listen_errors_recent"`
+	// LastSendErrorCode is the gRPC code of the latest failed send within
+	// Window ("" when none, or when the line named no code).
+	LastSendErrorCode relaylog.Code `json:"last_send_error_code,omitempty"`
 }
 
 // connKey identifies one connection across dumps. The cookie alone is unique;
@@ -171,6 +179,10 @@ type Watcher struct {
 	// seen by the dumps and in the relay log, oldest first. They are kept
 	// apart because both sources can see the same connection.
 	recentDump, recentLog []time.Time
+	// sendErrors, sent and listenErrors hold when the relay log reported
+	// each failed send, sent report and failed bind, oldest first.
+	sendErrors, sent, listenErrors []time.Time
+	lastCode                       relaylog.Code
 	peers                 map[uint32]time.Time // peer CID → last seen
 	logged                DiagSupport          // support level last logged
 	failing               bool                 // a dump failed for a passing reason since the last success (logged)
@@ -342,6 +354,9 @@ func (w *Watcher) pruneLocked(now time.Time) {
 	})
 	w.recentDump = dropOlder(w.recentDump, now, w.cfg.Window)
 	w.recentLog = dropOlder(w.recentLog, now, w.cfg.Window)
+	w.sendErrors = dropOlder(w.sendErrors, now, w.cfg.Window)
+	w.sent = dropOlder(w.sent, now, w.cfg.Window)
+	w.listenErrors = dropOlder(w.listenErrors, now, w.cfg.Window)
 }
 
 // dropOlder removes the times older than window from the front of ts.
@@ -425,6 +440,12 @@ func (w *Watcher) RecordLogMatch(m relaylog.Match) {
 		w.snap.LastActivity = now
 	case relaylog.EventReportSent:
 		w.snap.LastActivity = now
+		w.sent = append(w.sent, now)
+	case relaylog.EventSendError:
+		w.sendErrors = append(w.sendErrors, now)
+		w.lastCode = m.Code
+	case relaylog.EventListenError:
+		w.listenErrors = append(w.listenErrors, now)
 	}
 	w.pruneLocked(now)
 }
@@ -448,5 +469,11 @@ func (w *Watcher) Snapshot() Snapshot {
 	// The log sees every connection, the dumps a sample: the larger count
 	// is the better estimate, and adding them would count some twice.
 	s.ConnectionsRecent = max(countRecent(w.recentDump, now, w.cfg.Window), countRecent(w.recentLog, now, w.cfg.Window))
+	s.SendErrorsRecent = countRecent(w.sendErrors, now, w.cfg.Window)
+	s.ReportsSentRecent = countRecent(w.sent, now, w.cfg.Window)
+	s.ListenErrorsRecent = countRecent(w.listenErrors, now, w.cfg.Window)
+	if s.SendErrorsRecent > 0 {
+		s.LastSendErrorCode = w.lastCode
+	}
 	return s
 }
