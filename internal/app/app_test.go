@@ -96,7 +96,7 @@ func TestDemo(t *testing.T) {
 		`clusterip DOWN  connect_timeout: connect: dial tcp 127\.0\.0\.1:\d+: i/o timeout`,
 		`hostport  UP`,
 		`verdict   service_unreachable_from_host_network`,
-		`(?m)^hostport\s+127\.0\.0\.1:\d+\s+UP\s+ok`,
+		`(?m)^hostport \(control\)\s+127\.0\.0\.1:\d+\s+UP\s+ok`,
 		`(?m)^clusterip \(relay\)\s+127\.0\.0\.1:\d+\s+DOWN\s+connect_timeout\s+connect`,
 	} {
 		if !regexp.MustCompile(re).MatchString(text) {

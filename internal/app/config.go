@@ -10,9 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/trust"
 )
 
 // Config is the validated configuration of the daemon and of `probe check`.
@@ -21,6 +24,8 @@ type Config struct {
 	Targets []dial.Target
 	// Dial is the prober configuration, TLS material loaded.
 	Dial dial.Config
+	// Trust holds the TLS material and reloads it when the files change.
+	Trust *trust.Store
 
 	Interval      time.Duration
 	ListenAddress string
@@ -49,9 +54,15 @@ type Config struct {
 	CheckConfig bool
 }
 
-// DefaultCAFile is where the StackRox CA is mounted in the sensorprobe and
-// collector pods; --ca-file defaults to it when the file exists, so that
-// `probe check` run inside the pod verifies without more flags.
+// DefaultCADir is where the DaemonSet mounts every StackRox CA source (a
+// projected volume of optional items: ConfigMap tls-ca-bundle, secrets
+// tls-cert-collector and collector-tls); every *.pem file in it is trusted,
+// so that `probe check` run inside the pod verifies without more flags.
+const DefaultCADir = "/run/secrets/stackrox.io/ca"
+
+// DefaultCAFile is where collector pods (and earlier sensorprobe manifests)
+// mount collector-tls's ca.pem; it is trusted too when present and no
+// --ca-file is given.
 const DefaultCAFile = "/run/secrets/stackrox.io/certs/ca.pem"
 
 // ErrHelp is returned by the parsers when -h or --help was given; the usage
@@ -61,7 +72,8 @@ var ErrHelp = flag.ErrHelp
 // commonFlags are shared by the daemon and check.
 type commonFlags struct {
 	targets                          targetsFlag
-	serverName, caFile, certFile     string
+	caFiles                          stringsFlag
+	serverName, caDir, certFile      string
 	keyFile, check, logLevel, logFmt string
 	timeout                          durationFlag
 	kube                             bool
@@ -71,7 +83,8 @@ type commonFlags struct {
 func (c *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Var(&c.targets, "target", "a path to probe, `NAME=HOST:PORT` (repeatable; adds a path or overrides a discovered one). Names: clusterip, dns, hostport, podip, webhook, or your own")
 	fs.StringVar(&c.serverName, "server-name", "", "TLS server name (SNI and verification) of the --target paths but webhook (default sensor.<namespace>.svc; webhook uses sensor-webhook.<namespace>.svc; discovered paths always use these names)")
-	fs.StringVar(&c.caFile, "ca-file", "", "PEM CA bundle that sensor's certificate must chain to (StackRox ca.pem); default "+DefaultCAFile+" when that file exists; without a CA the handshake completes unverified")
+	fs.Var(&c.caFiles, "ca-file", "PEM CA bundle that sensor's certificate must chain to (repeatable; each must exist). Without any CA the handshake completes unverified")
+	fs.StringVar(&c.caDir, "ca-dir", DefaultCADir, "directory whose *.pem files are all trusted when present (the DaemonSet's projected volume of ConfigMap tls-ca-bundle and secrets tls-cert-collector and collector-tls); files are re-read when they change")
 	fs.StringVar(&c.certFile, "cert-file", "", "client certificate to present (PEM); needs --key-file")
 	fs.StringVar(&c.keyFile, "key-file", "", "key of --cert-file (PEM)")
 	fs.StringVar(&c.check, "check", string(dial.CheckHTTP), "what to do after connecting: http (TLS + GET /ready), grpc (TLS + grpc.health.v1 Check; Unimplemented counts as reachable) or tcp (connect only)")
@@ -114,23 +127,28 @@ func (c *commonFlags) resolve(p *problems, cfg *Config) {
 		byName[t.Name] = len(cfg.Targets)
 		cfg.Targets = append(cfg.Targets, t)
 	}
-	if c.caFile == "" {
-		if _, err := os.Stat(DefaultCAFile); err == nil {
-			c.caFile = DefaultCAFile
-		}
+	tcfg := trust.Config{CAFiles: c.caFiles.raw, CADir: c.caDir, CertFile: c.certFile, KeyFile: c.keyFile}
+	if _, err := os.Stat(DefaultCAFile); err == nil && len(c.caFiles.raw) == 0 {
+		// The mount of earlier manifests: collector-tls's ca.pem alone.
+		tcfg.OptionalCAFiles = []string{DefaultCAFile}
 	}
-	if c.caFile != "" {
-		pool, err := dial.LoadCA(c.caFile)
-		if err != nil {
-			p.add("--ca-file: %q: %v", c.caFile, err)
-		}
-		cfg.Dial.RootCAs = pool
-	}
-	certs, err := dial.LoadKeyPair(c.certFile, c.keyFile)
+	store, err := trust.Load(tcfg, nil)
 	if err != nil {
-		p.add("--cert-file/--key-file: %q/%q: %v", c.certFile, c.keyFile, err)
+		// One line per unusable file, named by the flag that brought it in.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			flag := "--ca-dir"
+			switch {
+			case strings.HasPrefix(line, "client certificate"):
+				flag = "--cert-file/--key-file"
+			case slices.ContainsFunc(c.caFiles.raw, func(f string) bool { return strings.Contains(line, " "+f+":") }):
+				flag = "--ca-file"
+			}
+			p.add("%s: %s", flag, line)
+		}
+	} else {
+		cfg.Trust = store
+		cfg.Dial.Material = store
 	}
-	cfg.Dial.Certificates = certs
 	if err := cfg.LogLevel.UnmarshalText([]byte(c.logLevel)); err != nil {
 		p.add("--log.level: %q is not one of debug, info, warn, error", c.logLevel)
 	}

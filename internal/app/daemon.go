@@ -62,6 +62,9 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 	cfg.VSOCKListenPort = listenPort.resolve(&p, "vsock.listen-port", 0, 1<<32-2)
 	cfg.VSOCKInterval = vInterval.resolve(&p, "vsock.interval", 10*time.Second, true)
 	cfg.VSOCKWindow = vWindow.resolve(&p, "vsock.window", 10*time.Minute, true)
+	if cfg.VSOCKListenPort != 0 && cfg.VSOCKListenPort < 1024 {
+		p.add("--vsock.listen-port: %d is below 1024; binding it needs CAP_NET_BIND_SERVICE, which the pod drops (choose 1024 or above)", cfg.VSOCKListenPort)
+	}
 	if cfg.VSOCKListenPort != 0 && cfg.VSOCKListenPort == cfg.VSOCKRelayPort {
 		p.add("--vsock.listen-port: %d is the relay's port (--vsock.relay-port); the beacon needs a port of its own", cfg.VSOCKListenPort)
 	}
@@ -102,16 +105,24 @@ func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	if err := addOptionalParts(ctx, e, cfg); err != nil {
 		return err
 	}
+
 	logger.Info("starting sensorprobe", "version", version.Version, "node", cfg.Node,
 		"listen", ln.Addr().String(), "interval", cfg.Interval.String(), "timeout", cfg.Dial.Timeout.String(),
-		"check", cfg.Dial.Check, "server_name", cfg.Dial.ServerName, "verify", cfg.Dial.RootCAs != nil)
+		"check", cfg.Dial.Check, "server_name", cfg.Dial.ServerName, "verify", cfg.Dial.Material != nil && cfg.Dial.Material.Roots() != nil)
 	return e.Run(ctx, ln, cfg.WebConfigFile)
 }
 
-// addOptionalParts adds the VSOCK watcher (and its beacon) and Kubernetes
+// addOptionalParts adds the TLS material reloader, the VSOCK watcher (and its beacon) and Kubernetes
 // discovery to e as configured; without discovery the --target paths are
 // probed as given.
 func addOptionalParts(ctx context.Context, e *Engine, cfg *Config) error {
+	if cfg.Trust != nil {
+		cfg.Trust.SetLogger(e.Log)
+		if err := e.Register(metrics.NewTrustCollector(cfg.Trust)); err != nil {
+			return err
+		}
+		e.Add(cfg.Trust.Run)
+	}
 	w := vsockwatch.New(vsockwatch.Config{
 		RelayPort: cfg.VSOCKRelayPort,
 		Interval:  cfg.VSOCKInterval,
@@ -183,7 +194,12 @@ func Describe(cfg *Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "configuration is valid\n")
 	fmt.Fprintf(&b, "  check %s, timeout %v, interval %v, server name %s, verify %v, client certificate %v\n",
-		cfg.Dial.Check, cfg.Dial.Timeout, cfg.Interval, cfg.Dial.ServerName, cfg.Dial.RootCAs != nil, len(cfg.Dial.Certificates) > 0)
+		cfg.Dial.Check, cfg.Dial.Timeout, cfg.Interval, cfg.Dial.ServerName, cfg.Trust != nil && cfg.Trust.Roots() != nil, cfg.Trust != nil && cfg.Trust.ClientCertificate() != nil)
+	if cfg.Trust != nil {
+		for _, f := range cfg.Trust.Status().CAFiles {
+			fmt.Fprintf(&b, "  trusting CA file %s\n", f)
+		}
+	}
 	fmt.Fprintf(&b, "  listen %s, kube %v (namespace %s, node %q)\n", cfg.ListenAddress, cfg.Kube, cfg.Namespace, cfg.Node)
 	fmt.Fprintf(&b, "  vsock relay port %d, beacon port %d\n", cfg.VSOCKRelayPort, cfg.VSOCKListenPort)
 	for _, t := range cfg.Targets {

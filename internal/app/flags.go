@@ -69,6 +69,15 @@ func (f *portFlag) resolve(p *problems, name string, def uint32, max uint64) uin
 	return uint32(v)
 }
 
+// stringsFlag collects a repeatable flag's values.
+type stringsFlag struct{ raw []string }
+
+func (f *stringsFlag) String() string { return strings.Join(f.raw, ",") }
+func (f *stringsFlag) Set(s string) error {
+	f.raw = append(f.raw, s)
+	return nil
+}
+
 // targetsFlag collects --target NAME=HOST:PORT.
 type targetsFlag struct{ raw []string }
 

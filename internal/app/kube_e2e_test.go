@@ -128,11 +128,13 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 	d := startE2EDaemon(t, cfg)
 
 	wantInfo := map[string]map[string]string{
-		"clusterip": {"target": e2eSensorIP + ":443", "server_name": svc, "check": "http", "relay": "false"},
-		"dns":       {"target": svc + ":443", "server_name": svc, "check": "http", "relay": "true"},
-		"hostport":  {"target": sensor.Addr(), "server_name": svc, "check": "http", "relay": "false"},
-		"podip":     {"target": e2ePodIP + ":8443", "server_name": svc, "check": "http", "relay": "false"},
-		"webhook":   {"target": e2eWebhookIP + ":443", "server_name": "sensor-webhook." + ns + ".svc", "check": "http", "relay": "false"},
+		// The fixture's collector runs on the host network and dials the
+		// Service by name: dns is the relay's path, the others are controls.
+		"clusterip": {"target": e2eSensorIP + ":443", "server_name": svc, "check": "http", "relay": "false", "consumer": "none"},
+		"dns":       {"target": svc + ":443", "server_name": svc, "check": "http", "relay": "true", "consumer": "relay"},
+		"hostport":  {"target": sensor.Addr(), "server_name": svc, "check": "http", "relay": "false", "consumer": "none"},
+		"podip":     {"target": e2ePodIP + ":8443", "server_name": svc, "check": "http", "relay": "false", "consumer": "none"},
+		"webhook":   {"target": e2eWebhookIP + ":443", "server_name": "sensor-webhook." + ns + ".svc", "check": "http", "relay": "false", "consumer": "none"},
 	}
 	blocked := []string{"clusterip", "dns", "podip", "webhook"}
 	var rep status.Report

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/trust"
 )
 
 // documentedMetrics returns the metric names in the first column of the
@@ -65,6 +66,11 @@ func TestMetricsDocumented(t *testing.T) {
 		VSOCKRelayPort: 818, VSOCKInterval: 10 * time.Second, VSOCKWindow: time.Minute,
 		Namespace: "stackrox",
 	}
+	store, err := trust.Load(trust.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Trust, cfg.Dial.Material = store, store
 	e, err := NewEngine(cfg.Dial, cfg.Interval, "node-a", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

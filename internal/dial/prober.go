@@ -38,6 +38,10 @@ type Config struct {
 	// accepts a client without a certificate (VerifyClientCertIfGiven) but
 	// rejects one that does not chain to the StackRox CA.
 	Certificates []tls.Certificate
+	// Material, when set, supplies the CA pool and the client certificate
+	// at every attempt instead of RootCAs and Certificates, so that files
+	// rotated on disk take effect without a restart (internal/trust).
+	Material Material
 	// Check selects what happens after connecting. Default CheckHTTP.
 	Check CheckMode
 	// Timeout bounds a whole attempt; each phase's deadline is the attempt's.
@@ -48,6 +52,15 @@ type Config struct {
 	Resolver *net.Resolver
 	// Now returns the current time; default time.Now. Certificates are verified at Now().
 	Now func() time.Time
+}
+
+// Material supplies TLS material that may change between attempts.
+// *trust.Store is one.
+type Material interface {
+	// Roots returns the CA pool, nil to complete handshakes unverified.
+	Roots() *x509.CertPool
+	// ClientCertificate returns the certificate to present, nil for none.
+	ClientCertificate() *tls.Certificate
 }
 
 // Prober makes attempts. It is safe for concurrent use and holds no
@@ -207,7 +220,7 @@ func (p *Prober) run(ctx context.Context, a *attempt, t Target) {
 	}
 	res.Detail = detail
 	err = withPendingAlert(tconn, err)
-	if err != nil && len(p.cfg.Certificates) > 0 && cs.Version == tls.VersionTLS13 &&
+	if err != nil && p.clientCert() != nil && cs.Version == tls.VersionTLS13 &&
 		!isTLSAlert(err) && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF)) {
 		err = &ClientCertRejectedError{Err: err}
 	}
@@ -247,10 +260,10 @@ func (p *Prober) tlsConfig(serverName string, facts *TLSFacts) *tls.Config {
 		// when the server's list of acceptable CAs does not name its issuer:
 		// that is how a wrong client certificate shows up as a failure.
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			if len(p.cfg.Certificates) == 0 {
-				return &tls.Certificate{}, nil
+			if c := p.clientCert(); c != nil {
+				return c, nil
 			}
-			return &p.cfg.Certificates[0], nil
+			return &tls.Certificate{}, nil
 		},
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // verified below, in VerifyConnection
@@ -262,7 +275,8 @@ func (p *Prober) tlsConfig(serverName string, facts *TLSFacts) *tls.Config {
 			facts.NotAfter = leaf.NotAfter
 			facts.DNSNames = leaf.DNSNames
 			facts.Issuer = leaf.Issuer.CommonName
-			if p.cfg.RootCAs == nil {
+			roots := p.roots()
+			if roots == nil {
 				return nil
 			}
 			inter := x509.NewCertPool()
@@ -271,7 +285,7 @@ func (p *Prober) tlsConfig(serverName string, facts *TLSFacts) *tls.Config {
 			}
 			_, err := leaf.Verify(x509.VerifyOptions{
 				DNSName:       serverName,
-				Roots:         p.cfg.RootCAs,
+				Roots:         roots,
 				Intermediates: inter,
 				CurrentTime:   p.cfg.Now(),
 			})
@@ -310,4 +324,23 @@ func (p *Prober) httpCheck(ctx context.Context, conn *tls.Conn, serverName strin
 		return detail, &CheckError{Detail: detail}
 	}
 	return detail, nil
+}
+
+// roots returns the CA pool of this attempt.
+func (p *Prober) roots() *x509.CertPool {
+	if p.cfg.Material != nil {
+		return p.cfg.Material.Roots()
+	}
+	return p.cfg.RootCAs
+}
+
+// clientCert returns the client certificate of this attempt, nil for none.
+func (p *Prober) clientCert() *tls.Certificate {
+	if p.cfg.Material != nil {
+		return p.cfg.Material.ClientCertificate()
+	}
+	if len(p.cfg.Certificates) == 0 {
+		return nil
+	}
+	return &p.cfg.Certificates[0]
 }

@@ -1,0 +1,52 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sensorprobe/sensorprobe/internal/trust"
+)
+
+// TrustSource is what the TLS material collector reads; *trust.Store is one.
+type TrustSource interface {
+	Status() trust.Status
+}
+
+// TrustCollector exports the state of the TLS material (CA pool and client
+// certificate) read from disk, at scrape time. Create it with NewTrustCollector.
+type TrustCollector struct {
+	src                           TrustSource
+	ok, lastSuccess, caCerts      *prometheus.Desc
+	reloads, clientCertConfigured *prometheus.Desc
+}
+
+// NewTrustCollector returns a collector over src.
+func NewTrustCollector(src TrustSource) *TrustCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "tls", name), help, nil, nil)
+	}
+	return &TrustCollector{
+		src:                  src,
+		ok:                   d("last_reload_successful", "1 if the latest read of the CA and client certificate files succeeded, 0 if it failed and the last good material is still in use."),
+		lastSuccess:          d("last_reload_success_timestamp_seconds", "Unix time the TLS material files were last read successfully."),
+		caCerts:              d("ca_certificates", "CA certificates in the pool that verifies sensor's certificate; 0 means handshakes are not verified."),
+		reloads:              d("reloads_total", "Times the TLS material changed on disk and was loaded without a restart."),
+		clientCertConfigured: d("client_certificate", "1 if a client certificate is presented, else 0."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *TrustCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.ok, c.lastSuccess, c.caCerts, c.reloads, c.clientCertConfigured} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *TrustCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.Status()
+	ch <- prometheus.MustNewConstMetric(c.ok, prometheus.GaugeValue, boolFloat(s.LastReloadOK))
+	ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, seconds(s.LastSuccess.UnixNano()))
+	ch <- prometheus.MustNewConstMetric(c.caCerts, prometheus.GaugeValue, float64(s.CACertificates))
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(s.Reloads))
+	ch <- prometheus.MustNewConstMetric(c.clientCertConfigured, prometheus.GaugeValue, boolFloat(s.ClientCertificate))
+}
