@@ -44,8 +44,8 @@ func TestBadInput(t *testing.T) {
 		lines []string
 	}{
 		{name: "unknown flag", args: []string{"--bogus"}, lines: []string{"flag provided but not defined: -bogus (see probe --help)"}},
-		{name: "privileged beacon port", args: []string{"--kube=false", "--target", "hostport=127.0.0.1:8443", "--vsock.listen-port", "818"},
-			lines: []string{"--vsock.listen-port: 818 is below 1024; binding it needs CAP_NET_BIND_SERVICE, which the pod drops (choose 1024 or above)"}},
+		{name: "privileged beacon port", args: []string{"--kube=false", "--target", "hostport=127.0.0.1:8443", "--vsock.listen-port", "900"},
+			lines: []string{"--vsock.listen-port: 900 is below 1024; binding it needs CAP_NET_BIND_SERVICE, which the pod drops (choose 1024 or above)"}},
 		{name: "bad duration", args: []string{"--kube=false", "--target", "hostport=127.0.0.1:8443", "--interval", "soon"},
 			lines: []string{`--interval: invalid duration "soon" (examples: 500ms, 10s, 1m)`}},
 		{name: "port out of range", args: []string{"--kube=false", "--target", "podip=10.0.0.1:70000"},
