@@ -195,7 +195,7 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 		k := rep.Kubernetes
 		want := &status.Kubernetes{
 			DiscoveryUp: true, SensorOnThisNode: e2ePtr(true), SensorPod: ns + "/sensor-1", SensorNode: e2eNode,
-			RelayEndpoint: svc + ":443", RelayPath: "dns",
+			RelayEndpoint: svc + ":443", RelayPath: "dns", RelayHostNetwork: e2ePtr(true), SensorReady: e2ePtr(true),
 		}
 		if diff := cmp.Diff(want, k); diff != "" {
 			t.Errorf("/status kubernetes (-want +got):\n%s", diff)

@@ -31,6 +31,8 @@ func TestRenderedObjects(t *testing.T) {
 		"Role stackrox/sensorprobe",
 		"RoleBinding stackrox/sensorprobe",
 		"PriorityClass sensorprobe",
+		"ClusterRole sensorprobe-node-reader",
+		"ClusterRoleBinding sensorprobe-node-reader",
 		"DaemonSet stackrox/sensorprobe",
 	}
 	monitoring := []string{
@@ -154,7 +156,6 @@ func TestDaemonSet(t *testing.T) {
 		Command: nil, // the image's entrypoint, /probe
 		Args: []string{
 			"--web.listen-address=:" + strconv.Itoa(metricsPort),
-			"--ca-file=/run/secrets/stackrox.io/certs/ca.pem",
 			"--log.format=json",
 		},
 		EnvFieldRefs: map[string]string{
@@ -180,13 +181,26 @@ func TestDaemonSet(t *testing.T) {
 			RunAsNonRoot:             ptr.To(true),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
-		Mounts: []corev1.VolumeMount{{Name: "stackrox-ca", MountPath: "/run/secrets/stackrox.io/certs", ReadOnly: true}},
+		Mounts: []corev1.VolumeMount{{Name: "stackrox-ca", MountPath: "/run/secrets/stackrox.io/ca", ReadOnly: true}},
+		// Every CA source, each optional: the pod starts on every install flavour.
 		Volumes: []corev1.Volume{{
 			Name: "stackrox-ca",
-			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName:  "collector-tls",
+			VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 				DefaultMode: ptr.To[int32](0o444),
-				Items:       []corev1.KeyToPath{{Key: "ca.pem", Path: "ca.pem"}},
+				Sources: []corev1.VolumeProjection{
+					{ConfigMap: &corev1.ConfigMapProjection{
+						LocalObjectReference: corev1.LocalObjectReference{Name: "tls-ca-bundle"}, Optional: ptr.To(true),
+						Items: []corev1.KeyToPath{{Key: "ca-bundle.pem", Path: "ca-bundle.pem"}}}},
+					{Secret: &corev1.SecretProjection{
+						LocalObjectReference: corev1.LocalObjectReference{Name: "tls-cert-collector"}, Optional: ptr.To(true),
+						Items: []corev1.KeyToPath{{Key: "ca.pem", Path: "tls-cert-collector-ca.pem"}}}},
+					{Secret: &corev1.SecretProjection{
+						LocalObjectReference: corev1.LocalObjectReference{Name: "collector-tls"}, Optional: ptr.To(true),
+						Items: []corev1.KeyToPath{{Key: "ca.pem", Path: "collector-tls-ca.pem"}}}},
+					{Secret: &corev1.SecretProjection{
+						LocalObjectReference: corev1.LocalObjectReference{Name: "collector-tls"}, Optional: ptr.To(true),
+						Items: []corev1.KeyToPath{{Key: "ca-secondary.pem", Path: "collector-tls-ca-secondary.pem"}}}},
+				},
 			}},
 		}},
 	}

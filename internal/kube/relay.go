@@ -27,6 +27,7 @@ const (
 	collectorDaemonSet   = "collector"
 	collectorContainer   = "collector"
 	sensorContainer      = "sensor"
+	versionLabel         = "app.kubernetes.io/version"
 	sensorPodLabel       = "app=sensor"
 	defaultVSOCKPort     = 818
 	defaultHostPort      = 8443
@@ -61,8 +62,9 @@ type RelayConfig struct {
 	// RelayOnMasters is ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES:
 	// without it, 4.11 starts no relay on control-plane nodes.
 	RelayOnMasters bool
-	// Version is the RHACS version read from the compliance image tag
-	// (e.g. "4.11.2"), "" when the tag is not a version.
+	// Version is the RHACS version: the DaemonSet's app.kubernetes.io/version
+	// label (Helm and operator set it), else the compliance image's tag
+	// (e.g. "4.11.2"); "" when neither is a version.
 	Version string
 	// GRPCServer is the collector container's GRPC_SERVER.
 	GRPCServer string
@@ -83,6 +85,9 @@ func relayFromDaemonSet(ds *appsv1.DaemonSet) (RelayConfig, uint32, *bool) {
 		Found:       true,
 		HostNetwork: spec.HostNetwork,
 		DNSPolicy:   string(spec.DNSPolicy),
+		// The chart and the operator label their objects with the version;
+		// the operator pins images by digest, so the label comes first.
+		Version: ds.Labels[versionLabel],
 	}
 	port := uint32(defaultVSOCKPort)
 	var vms *bool
@@ -92,7 +97,9 @@ func relayFromDaemonSet(ds *appsv1.DaemonSet) (RelayConfig, uint32, *bool) {
 			rc.AdvertisedEndpoint = envValue(c, envAdvertised)
 			rc.SensorEndpoint = envValue(c, envSensorEndpoint)
 			rc.RelayOnMasters, _ = strconv.ParseBool(envValue(c, envRelayOnMasters))
-			rc.Version = imageVersion(c.Image)
+			if rc.Version == "" {
+				rc.Version = imageVersion(c.Image)
+			}
 			if v := envValue(c, envVSOCKPort); v != "" {
 				if p, err := strconv.ParseUint(v, 10, 32); err == nil && p > 0 {
 					port = uint32(p)

@@ -158,3 +158,135 @@ func (f *Fixture) Collector(advertised string) {
 		f.Must("update daemonset", err)
 	}
 }
+
+// Install describes how an RHACS install flavour lays out the objects
+// discovery reads. The zero value is the stock install of the Helm chart or
+// operator, 4.9 to 4.11: collector in the pod network, no hostPort on
+// sensor, the relay dialling the default sensor.<ns>.svc:443.
+type Install struct {
+	// Version is the RHACS version: the image tag of every container and
+	// the app.kubernetes.io/version label, as the chart sets it. Default "4.11.2".
+	Version string
+	// Operator marks an operator install: images pinned by digest (no tag
+	// to read the version from) and the app.stackrox.io/managed-by label.
+	Operator bool
+	// HostNetwork and DNSPolicy customise the collector DaemonSet.
+	HostNetwork bool
+	DNSPolicy   corev1.DNSPolicy
+	// Advertised is ROX_ADVERTISED_ENDPOINT ("" leaves it unset: the default).
+	Advertised string
+	// SensorEndpoint is ROX_SENSOR_ENDPOINT (the 4.12 line).
+	SensorEndpoint string
+	// RelayOnMasters sets ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES=true.
+	RelayOnMasters bool
+	// SensorHostPort adds a hostPort to sensor's api port (the workaround).
+	SensorHostPort int32
+	// SensorVMs is sensor's ROX_VIRTUAL_MACHINES ("" unset).
+	SensorVMs string
+	// SensorNode, SensorIP and SensorHostIP place the sensor pod.
+	SensorNode, SensorIP, SensorHostIP string
+	// ClusterIP and WebhookIP are the Services' addresses.
+	ClusterIP, WebhookIP string
+}
+
+// ApplyInstall creates sensor's Services, pod and EndpointSlice and the
+// collector DaemonSet as install lays them out.
+func (f *Fixture) ApplyInstall(in Install) {
+	f.T.Helper()
+	if in.Version == "" {
+		in.Version = "4.11.2"
+	}
+	image := func(name string) string {
+		if in.Operator {
+			return "registry.redhat.io/advanced-cluster-security/rhacs-" + name + "-rhel9@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		}
+		return "quay.io/stackrox-io/" + name + ":" + in.Version
+	}
+	labels := map[string]string{"app.kubernetes.io/version": in.Version}
+	if in.Operator {
+		labels["app.stackrox.io/managed-by"] = "operator"
+	} else {
+		labels["helm.sh/chart"] = "stackrox-secured-cluster-services-400." + in.Version[2:]
+	}
+	f.Service("sensor", in.ClusterIP, corev1.ServicePort{Name: "https", Port: 443})
+	f.Service("sensor-webhook", in.WebhookIP, corev1.ServicePort{Name: "webhook", Port: 443})
+
+	sensorEnv := []corev1.EnvVar{}
+	if in.SensorVMs != "" {
+		sensorEnv = append(sensorEnv, corev1.EnvVar{Name: "ROX_VIRTUAL_MACHINES", Value: in.SensorVMs})
+	}
+	p, err := f.Client.CoreV1().Pods(f.Namespace).Create(f.Ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "sensor-5d8f9c7b4-abcde", Labels: map[string]string{"app": "sensor"}},
+		Spec: corev1.PodSpec{
+			NodeName: in.SensorNode,
+			Containers: []corev1.Container{{
+				Name: "sensor", Image: image("main"), Env: sensorEnv,
+				Ports: []corev1.ContainerPort{
+					{Name: "api", ContainerPort: 8443, HostPort: in.SensorHostPort, Protocol: corev1.ProtocolTCP},
+					{Name: "webhook", ContainerPort: 9443, Protocol: corev1.ProtocolTCP},
+				},
+			}},
+		},
+	}, metav1.CreateOptions{})
+	f.Must("create sensor pod", err)
+	p.Status = corev1.PodStatus{
+		Phase:  corev1.PodRunning,
+		HostIP: in.SensorHostIP, HostIPs: []corev1.HostIP{{IP: in.SensorHostIP}},
+		PodIP: in.SensorIP, PodIPs: []corev1.PodIP{{IP: in.SensorIP}},
+		Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "sensor", Ready: true, Image: image("main")}},
+	}
+	_, err = f.Client.CoreV1().Pods(f.Namespace).UpdateStatus(f.Ctx, p, metav1.UpdateOptions{})
+	f.Must("update sensor pod status", err)
+	f.EndpointSlice(in.SensorIP, in.SensorNode, true)
+
+	compliance := []corev1.EnvVar{
+		{Name: "ROX_VIRTUAL_MACHINES", Value: "true"},
+	}
+	if in.Advertised != "" {
+		compliance = append(compliance, corev1.EnvVar{Name: "ROX_ADVERTISED_ENDPOINT", Value: in.Advertised})
+	}
+	if in.SensorEndpoint != "" {
+		compliance = append(compliance, corev1.EnvVar{Name: "ROX_SENSOR_ENDPOINT", Value: in.SensorEndpoint})
+	}
+	if in.RelayOnMasters {
+		compliance = append(compliance, corev1.EnvVar{Name: "ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES", Value: "true"})
+	}
+	podLabels := map[string]string{"app": "collector", "service": "collector"}
+	dnsPolicy := in.DNSPolicy
+	if dnsPolicy == "" {
+		dnsPolicy = corev1.DNSClusterFirst
+	}
+	_, err = f.Client.AppsV1().DaemonSets(f.Namespace).Create(f.Ctx, &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "collector", Labels: labels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "collector"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+				Spec: corev1.PodSpec{
+					HostNetwork: in.HostNetwork,
+					DNSPolicy:   dnsPolicy,
+					Containers: []corev1.Container{
+						{Name: "collector", Image: image("collector"), Env: []corev1.EnvVar{
+							{Name: "GRPC_SERVER", Value: "sensor." + f.Namespace + ".svc:443"},
+						}},
+						{Name: "compliance", Image: image("main"), Env: compliance},
+					},
+				},
+			},
+		},
+	}, metav1.CreateOptions{})
+	f.Must("create collector daemonset", err)
+}
+
+// Node creates node name with labels, as the cluster's nodes carry them.
+func (f *Fixture) Node(name string, labels map[string]string) {
+	f.T.Helper()
+	_, err := f.Client.CoreV1().Nodes().Create(f.Ctx, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+	}, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return
+	}
+	f.Must("create node "+name, err)
+}

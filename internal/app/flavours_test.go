@@ -1,0 +1,181 @@
+//go:build linux
+
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/kube"
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
+	"github.com/sensorprobe/sensorprobe/internal/monitor"
+	"github.com/sensorprobe/sensorprobe/internal/state"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
+)
+
+// flavour is one RHACS install as a real API server holds it, the node the
+// probe runs on, and what the probe must conclude there when sensor's
+// NetworkPolicy drops host-network traffic to 8443 (the stock policy: every
+// node but sensor's). docs/status.md ("Install flavours") lists the same
+// rows; TestInstallFlavoursDocumented keeps the two in step.
+type flavour struct {
+	name      string
+	install   kubetest.Install
+	node      string            // the probe's node
+	nodeRole  map[string]string // its labels
+	consumers map[string]state.Consumer
+	verdict   string
+	note      string // a substring of the notes, when the verdict carries one
+}
+
+func flavours() []flavour {
+	worker := map[string]string{"node-role.kubernetes.io/worker": ""}
+	master := map[string]string{"node-role.kubernetes.io/control-plane": "", "node-role.kubernetes.io/master": ""}
+	controls := map[string]state.Consumer{"clusterip": "none", "dns": "none", "podip": "none", "webhook": "none"}
+	base := func(in kubetest.Install) kubetest.Install {
+		in.SensorNode, in.SensorIP, in.SensorHostIP = "worker-0", "10.128.2.15", "192.0.2.10"
+		in.ClusterIP, in.WebhookIP = "10.96.12.7", "10.96.80.2"
+		return in
+	}
+	return []flavour{
+		{name: "stock 4.9, Helm", install: base(kubetest.Install{Version: "4.9.10"}), node: "worker-1", nodeRole: worker,
+			consumers: controls, verdict: verdict.Healthy, note: "collector runs in the pod network"},
+		{name: "stock 4.10, Helm", install: base(kubetest.Install{Version: "4.10.6"}), node: "worker-1", nodeRole: worker,
+			consumers: controls, verdict: verdict.Healthy, note: "collector runs in the pod network"},
+		{name: "stock 4.11, Helm", install: base(kubetest.Install{Version: "4.11.2"}), node: "worker-1", nodeRole: worker,
+			consumers: controls, verdict: verdict.Healthy, note: "collector runs in the pod network"},
+		{name: "stock 4.11, operator", install: base(kubetest.Install{Version: "4.11.2", Operator: true}), node: "worker-1", nodeRole: worker,
+			consumers: controls, verdict: verdict.Healthy, note: "collector runs in the pod network"},
+		{name: "stock 4.11, cluster-registration-secret install", install: base(kubetest.Install{Version: "4.11.2"}), node: "worker-1", nodeRole: worker,
+			consumers: controls, verdict: verdict.Healthy, note: "collector runs in the pod network"},
+		{name: "collector customised onto the host network", node: "worker-1", nodeRole: worker,
+			install: base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet}),
+			consumers: map[string]state.Consumer{"clusterip": "none", "dns": "relay", "podip": "none", "webhook": "none"},
+			verdict:   verdict.NetworkPolicyBlocks},
+		{name: "host network with dnsPolicy ClusterFirst", node: "worker-1", nodeRole: worker,
+			install:   base(kubetest.Install{HostNetwork: true}),
+			consumers: map[string]state.Consumer{"clusterip": "none", "dns": "relay", "podip": "none", "webhook": "none"},
+			verdict:   verdict.NetworkPolicyBlocks, note: "dnsPolicy ClusterFirst"},
+		{name: "hostPort workaround, on a node without sensor", node: "worker-1", nodeRole: worker,
+			install: base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet,
+				SensorHostPort: 8443, Advertised: "localhost:8443"}),
+			consumers: map[string]state.Consumer{"clusterip": "none", "dns": "none", "hostport": "relay", "podip": "none", "webhook": "none"},
+			verdict:   verdict.NetworkPolicyBlocks},
+		{name: "hostPort workaround, on sensor's node", node: "worker-0", nodeRole: worker,
+			install: base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet,
+				SensorHostPort: 8443, Advertised: "localhost:8443"}),
+			consumers: map[string]state.Consumer{"clusterip": "none", "dns": "none", "hostport": "relay", "podip": "none", "webhook": "none"},
+			verdict:   verdict.Healthy},
+		{name: "compact three-node cluster, stock", node: "master-1", nodeRole: master,
+			install: base(kubetest.Install{}), consumers: controls, verdict: verdict.RelayNotStarted},
+		{name: "compact three-node cluster, relay enabled on masters", node: "master-1", nodeRole: master,
+			install: base(kubetest.Install{RelayOnMasters: true}), consumers: controls, verdict: verdict.Healthy},
+		{name: "4.12 line (no push relay)", node: "worker-1", nodeRole: worker,
+			install:   base(kubetest.Install{Version: "4.12.0", SensorEndpoint: "sensor.NAMESPACE.svc:443"}),
+			consumers: controls, verdict: verdict.Healthy, note: "has no push relay"},
+	}
+}
+
+// TestInstallFlavours builds each flavour in a real API server, discovers it
+// as `probe check` does, and feeds the verdict the results a node sees when
+// sensor's NetworkPolicy drops host-network sources: every 8443 path times
+// out except on sensor's own node (where node-local traffic is exempt), the
+// webhook answers, and localhost:8443 exists only on sensor's node.
+func TestInstallFlavours(t *testing.T) {
+	env := kubetest.StartForTest(t)
+	client := env.AdminClient(t)
+	for i, fl := range flavours() {
+		t.Run(fl.name, func(t *testing.T) {
+			ns := fmt.Sprintf("flavour-%d", i)
+			f := kubetest.NewFixture(t, client, ns)
+			in := fl.install
+			in.SensorEndpoint = strings.ReplaceAll(in.SensorEndpoint, "NAMESPACE", ns)
+			// ClusterIPs are unique in a cluster: one pair per flavour.
+			in.ClusterIP, in.WebhookIP = fmt.Sprintf("10.96.12.%d", 10+i), fmt.Sprintf("10.96.80.%d", 10+i)
+			f.ApplyInstall(in)
+			f.Node(fl.node, fl.nodeRole)
+
+			snap, err := kube.DiscoverOnce(t.Context(), client, kube.Config{Namespace: ns, NodeName: fl.node})
+			if err != nil {
+				t.Fatalf("DiscoverOnce: %v", err)
+			}
+			store := state.New()
+			store.SetTargets(snap.Targets, snap.Uses)
+			onSensorNode := fl.node == in.SensorNode
+			for _, tg := range snap.Targets {
+				store.Record(blockedResult(tg, onSensorNode))
+			}
+			paths := store.Snapshot()
+			gotConsumers := map[string]state.Consumer{}
+			for _, p := range paths {
+				gotConsumers[p.Target.Name] = p.Consumer
+			}
+			if fmt.Sprint(gotConsumers) != fmt.Sprint(fl.consumers) {
+				t.Errorf("consumers = %v, want %v", gotConsumers, fl.consumers)
+			}
+			v := monitor.Decide(paths, nil, clusterFactsOf(snap, ns, ""))
+			if v.Name != fl.verdict {
+				t.Errorf("verdict = %s (%s), want %s; notes %q", v.Name, v.Cause, fl.verdict, v.Notes)
+			}
+			if fl.note != "" && !strings.Contains(strings.Join(v.Notes, "\n"), fl.note) {
+				t.Errorf("notes %q lack %q", v.Notes, fl.note)
+			}
+			if v.Severity == verdict.SeverityCritical && fl.verdict == verdict.Healthy {
+				t.Errorf("a stock install pages: %s", v.Cause)
+			}
+			t.Logf("%s: %s (%s); notes %q", fl.name, v.Name, v.Cause, v.Notes)
+		})
+	}
+}
+
+// blockedResult is what an attempt on tg returns when sensor's NetworkPolicy
+// drops host-network sources to 8443.
+func blockedResult(tg dial.Target, onSensorNode bool) dial.Result {
+	r := dial.Result{Target: tg, Start: time.Unix(1_800_000_000, 0), Duration: time.Millisecond}
+	switch {
+	case tg.Name == dial.PathWebhook || onSensorNode:
+		r.Reason = dial.ReasonOK
+	case tg.Name == dial.PathHostPort:
+		r.Reason, r.FailedPhase = dial.ReasonRefused, dial.PhaseConnect
+		r.Err = errors.New("dial tcp 127.0.0.1:8443: connect: connection refused")
+	default:
+		r.Reason, r.FailedPhase = dial.ReasonConnectTimeout, dial.PhaseConnect
+		r.Err = errors.New("dial tcp " + tg.Addr + ": i/o timeout")
+	}
+	return r
+}
+
+// TestInstallFlavoursDocumented checks that docs/status.md's flavour table
+// has a row per flavour with the verdict the test expects.
+func TestInstallFlavoursDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../docs/status.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	var missing []string
+	for _, fl := range flavours() {
+		row := "| " + fl.name + " | "
+		i := strings.Index(doc, row)
+		if i < 0 {
+			missing = append(missing, fl.name)
+			continue
+		}
+		line := doc[i : i+strings.IndexByte(doc[i:], '\n')]
+		if !strings.Contains(line, "`"+fl.verdict+"`") {
+			t.Errorf("docs/status.md row %q does not name verdict %s", line, fl.verdict)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("docs/status.md has no flavour row for: %s", strings.Join(missing, "; "))
+	}
+}
