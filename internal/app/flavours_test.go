@@ -57,7 +57,7 @@ func flavours() []flavour {
 		{name: "stock 4.11, cluster-registration-secret install", install: base(kubetest.Install{Version: "4.11.2"}), node: "worker-1", nodeRole: worker,
 			consumers: controls, verdict: verdict.Healthy, note: "collector runs in the pod network"},
 		{name: "collector customised onto the host network", node: "worker-1", nodeRole: worker,
-			install: base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet}),
+			install:   base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet}),
 			consumers: map[string]state.Consumer{"clusterip": "none", "dns": "relay", "podip": "none", "webhook": "none"},
 			verdict:   verdict.NetworkPolicyBlocks},
 		{name: "host network with dnsPolicy ClusterFirst", node: "worker-1", nodeRole: worker,

@@ -183,9 +183,9 @@ type Watcher struct {
 	// each failed send, sent report and failed bind, oldest first.
 	sendErrors, sent, listenErrors []time.Time
 	lastCode                       relaylog.Code
-	peers                 map[uint32]time.Time // peer CID → last seen
-	logged                DiagSupport          // support level last logged
-	failing               bool                 // a dump failed for a passing reason since the last success (logged)
+	peers                          map[uint32]time.Time // peer CID → last seen
+	logged                         DiagSupport          // support level last logged
+	failing                        bool                 // a dump failed for a passing reason since the last success (logged)
 }
 
 // New checks the node's VSOCK capability, logs it once, and returns a
