@@ -30,9 +30,10 @@ test-short: ## the unit tests alone, no kube-apiserver, no browser
 bench: ## benchmarks: CPU and allocations per attempt beside a bare Go client, VSOCK dump parsing
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/dial/ ./internal/vsockwatch/
 
-lint: ## gofmt and go vet (-race, so it shares the test build's packages)
+lint: ## gofmt, go vet, and golangci-lint pinned in tools/lint/go.mod (errcheck, staticcheck, revive, gosec, …; .golangci.yml)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -race ./...
+	$(GO) tool -modfile=tools/lint/go.mod golangci-lint run ./...
 
 demo: ## run the demo: stand-ins on loopback, the real probe loop, metrics on :9090
 	$(GO) run ./cmd/probe demo

@@ -109,7 +109,7 @@ type standins struct {
 
 func (s *standins) Close() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
-		s.closers[i].Close()
+		_ = s.closers[i].Close()
 	}
 }
 

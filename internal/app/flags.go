@@ -132,7 +132,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return ErrHelp
 	}
 	if err != nil {
-		return fmt.Errorf("%v (see %s --help)", err, fs.Name())
+		return fmt.Errorf("%w (see %s --help)", err, fs.Name())
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see %s --help)", fs.Arg(0), fs.Name())

@@ -57,7 +57,7 @@ func ParseVSOCKPing(args []string, stdout io.Writer) (*VSOCKPingConfig, error) {
 	if *count < 1 {
 		p.add("--count: %d: want at least 1", *count)
 	}
-	cfg.CID, cfg.Port = uint32(*cid), uint32(*port)
+	cfg.CID, cfg.Port = uint32(*cid), uint32(*port) // #nosec G115 -- both checked against MaxUint32 above
 	cfg.Interval = interval.resolve(&p, "interval", time.Second, false)
 	if cfg.Interval < 0 {
 		p.add("--interval: must not be negative, got %v", cfg.Interval)

@@ -236,7 +236,7 @@ func withPendingAlert(conn *tls.Conn, err error) error {
 	if err == nil || isTLSAlert(err) {
 		return err
 	}
-	conn.SetReadDeadline(time.Unix(1, 0))
+	_ = conn.SetReadDeadline(time.Unix(1, 0))
 	var b [1]byte
 	if _, rerr := conn.Read(b[:]); isTLSAlert(rerr) {
 		return fmt.Errorf("%w (%w)", err, rerr)

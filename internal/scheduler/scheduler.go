@@ -65,7 +65,7 @@ func New(cfg Config, probe ProbeFunc, result ResultFunc) *Scheduler {
 		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.Rand == nil {
-		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) // #nosec G404 -- jitter, not a secret
 	}
 	s := &Scheduler{
 		cfg: cfg, probe: probe, result: result, rnd: cfg.Rand,

@@ -75,7 +75,7 @@ func (d *DNS) serve() {
 			return
 		}
 		if resp, ok := d.answer(buf[:n]); ok {
-			d.pc.WriteTo(resp, from)
+			_, _ = d.pc.WriteTo(resp, from)
 		}
 	}
 }

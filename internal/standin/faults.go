@@ -148,9 +148,9 @@ func NewResetter() (*Resetter, error) {
 			}
 			// Wait for the ClientHello so that the reset lands mid-handshake.
 			buf := make([]byte, 1)
-			c.SetReadDeadline(time.Now().Add(2 * time.Second))
-			c.Read(buf)
-			c.(*net.TCPConn).SetLinger(0)
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, _ = c.Read(buf)
+			_ = c.(*net.TCPConn).SetLinger(0)
 			c.Close()
 		}
 	}()

@@ -65,7 +65,7 @@ func Handler(get func(ctx context.Context) Report) http.Handler {
 			return
 		}
 		header(w, "text/html; charset=utf-8")
-		w.Write(buf.Bytes())
+		_, _ = w.Write(buf.Bytes())
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, req *http.Request) {
 		var buf bytes.Buffer
@@ -74,7 +74,7 @@ func Handler(get func(ctx context.Context) Report) http.Handler {
 			return
 		}
 		header(w, "application/json")
-		w.Write(buf.Bytes())
+		_, _ = w.Write(buf.Bytes())
 	})
 	return mux
 }

@@ -693,7 +693,7 @@ func TestDecideDoesNotChangeInput(t *testing.T) {
 
 func sameError(a, b error) bool {
 	if a == nil || b == nil {
-		return a == b
+		return a == nil && b == nil
 	}
 	return a.Error() == b.Error()
 }

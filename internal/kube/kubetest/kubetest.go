@@ -320,9 +320,9 @@ func waitFor(ctx context.Context, limit time.Duration, exited <-chan struct{}, c
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("process exited before it was ready: %v\n%s", last, tail(log.String(), 4000))
+			return fmt.Errorf("process exited before it was ready: %w\n%s", last, tail(log.String(), 4000))
 		case <-ctx.Done():
-			return fmt.Errorf("not ready: %w (last check: %v)\n%s", ctx.Err(), last, tail(log.String(), 4000))
+			return fmt.Errorf("not ready: %w (last check: %w)\n%s", ctx.Err(), last, tail(log.String(), 4000))
 		case <-tick.C:
 		}
 	}
