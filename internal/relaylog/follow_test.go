@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -45,97 +46,103 @@ func (o *opener) calls() []time.Time {
 }
 
 func TestFollower(t *testing.T) {
-	ts := func(s string) time.Time {
-		v, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			t.Fatal(err)
+	// In a synctest bubble: the sleeps and backoffs below take no real time.
+	synctest.Test(t, func(t *testing.T) {
+		ts := func(s string) time.Time {
+			v, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
 		}
-		return v
-	}
-	o := &opener{script: []any{
-		errors.New(`pods "collector-x" is forbidden`),
-		// First log: a start, two connections, one report, noise.
-		"2026-04-23T07:39:00.1Z m: x.go:1: Info: Starting virtual machine relay\n" +
-			"2026-04-23T07:40:00.1Z m: x.go:1: Info: Handling connection from vm(77):1025\n" +
-			"2026-04-23T07:40:00.2Z m: x.go:1: Debug: Parsing VM report (vsock CID: 77)\n" +
+		o := &opener{script: []any{
+			errors.New(`pods "collector-x" is forbidden`),
+			// First log: a start, two connections, one report, noise.
+			"2026-04-23T07:39:00.1Z m: x.go:1: Info: Starting virtual machine relay\n" +
+				"2026-04-23T07:40:00.1Z m: x.go:1: Info: Handling connection from vm(77):1025\n" +
+				"2026-04-23T07:40:00.2Z m: x.go:1: Debug: Parsing VM report (vsock CID: 77)\n" +
+				"2026-04-23T07:40:00.3Z m: x.go:1: Info: Sending VM report to sensor (vsockCID: 77)\n" +
+				"2026-04-23T07:40:01.0Z m: x.go:1: Info: Handling connection from vm(78):1025\n",
+			// Reopened from the last second: the old lines come again and are skipped.
 			"2026-04-23T07:40:00.3Z m: x.go:1: Info: Sending VM report to sensor (vsockCID: 77)\n" +
-			"2026-04-23T07:40:01.0Z m: x.go:1: Info: Handling connection from vm(78):1025\n",
-		// Reopened from the last second: the old lines come again and are skipped.
-		"2026-04-23T07:40:00.3Z m: x.go:1: Info: Sending VM report to sensor (vsockCID: 77)\n" +
-			"2026-04-23T07:40:01.0Z m: x.go:1: Info: Handling connection from vm(78):1025\n" +
-			"2026-04-23T07:40:02.0Z m: x.go:1: Error: Failed to send report (vsock CID: 78): boom\n" +
-			"no timestamp: Handling connection from vm(79):1\n",
-	}}
-	var (
-		mu       sync.Mutex
-		matches  []Match
-		statuses []Status
-	)
-	f := NewFollower(o.open, slog.New(slog.DiscardHandler),
-		func(m Match) { mu.Lock(); matches = append(matches, m); mu.Unlock() },
-		func(s Status) { mu.Lock(); statuses = append(statuses, s); mu.Unlock() })
-	f.MinBackoff, f.MaxBackoff = time.Millisecond, 4*time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	for len(o.calls()) < 4 { // the error, two logs, then the blocking open
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run() = %v, want nil", err)
-	}
+				"2026-04-23T07:40:01.0Z m: x.go:1: Info: Handling connection from vm(78):1025\n" +
+				"2026-04-23T07:40:02.0Z m: x.go:1: Error: Failed to send report (vsock CID: 78): boom\n" +
+				"no timestamp: Handling connection from vm(79):1\n",
+		}}
+		var (
+			mu       sync.Mutex
+			matches  []Match
+			statuses []Status
+		)
+		f := NewFollower(o.open, slog.New(slog.DiscardHandler),
+			func(m Match) { mu.Lock(); matches = append(matches, m); mu.Unlock() },
+			func(s Status) { mu.Lock(); statuses = append(statuses, s); mu.Unlock() })
+		f.MinBackoff, f.MaxBackoff = time.Millisecond, 4*time.Millisecond
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- f.Run(ctx) }()
+		for len(o.calls()) < 4 { // the error, two logs, then the blocking open
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run() = %v, want nil", err)
+		}
 
-	type got struct {
-		Event Event
-		CID   uint32
-	}
-	var events []got
-	for _, m := range matches {
-		events = append(events, got{m.Event, m.CID})
-	}
-	want := []got{
-		{EventStarted, 0}, {EventConnection, 77}, {EventReportSent, 77}, {EventConnection, 78},
-		{EventSendError, 78}, {EventConnection, 79},
-	}
-	if diff := cmp.Diff(want, events); diff != "" {
-		t.Errorf("matched events (-want +got):\n%s", diff)
-	}
-	calls := o.calls()
-	wantSince := []time.Time{{}, {}, ts("2026-04-23T07:40:01Z"), ts("2026-04-23T07:40:02Z")}
-	if diff := cmp.Diff(wantSince, calls); diff != "" {
-		t.Errorf("opens' since (-want +got):\n%s", diff)
-	}
-	// Status: the forbidden error, following, ended, following, ended, then stopped.
-	if len(statuses) < 2 || statuses[0].Following || !strings.Contains(statuses[0].LastError, "forbidden") {
-		t.Errorf("first status %+v, want the forbidden error", statuses[0])
-	}
-	last := statuses[len(statuses)-1]
-	if last.Following || last.Opens != 2 {
-		t.Errorf("last status %+v, want not following after 2 opens", last)
-	}
+		type got struct {
+			Event Event
+			CID   uint32
+		}
+		var events []got
+		for _, m := range matches {
+			events = append(events, got{m.Event, m.CID})
+		}
+		want := []got{
+			{EventStarted, 0}, {EventConnection, 77}, {EventReportSent, 77}, {EventConnection, 78},
+			{EventSendError, 78}, {EventConnection, 79},
+		}
+		if diff := cmp.Diff(want, events); diff != "" {
+			t.Errorf("matched events (-want +got):\n%s", diff)
+		}
+		calls := o.calls()
+		wantSince := []time.Time{{}, {}, ts("2026-04-23T07:40:01Z"), ts("2026-04-23T07:40:02Z")}
+		if diff := cmp.Diff(wantSince, calls); diff != "" {
+			t.Errorf("opens' since (-want +got):\n%s", diff)
+		}
+		// Status: the forbidden error, following, ended, following, ended, then stopped.
+		if len(statuses) < 2 || statuses[0].Following || !strings.Contains(statuses[0].LastError, "forbidden") {
+			t.Errorf("first status %+v, want the forbidden error", statuses[0])
+		}
+		last := statuses[len(statuses)-1]
+		if last.Following || last.Opens != 2 {
+			t.Errorf("last status %+v, want not following after 2 opens", last)
+		}
+	})
 }
 
 func TestFollowerLongLine(t *testing.T) {
-	o := &opener{script: []any{strings.Repeat("x", maxLine+1) + "\n"}}
-	var statuses []Status
-	f := NewFollower(o.open, slog.New(slog.DiscardHandler), func(Match) {}, func(s Status) { statuses = append(statuses, s) })
-	f.MinBackoff = time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	for len(o.calls()) < 2 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	<-done
-	found := false
-	for _, s := range statuses {
-		found = found || strings.Contains(s.LastError, "longer than")
-	}
-	if !found {
-		t.Errorf("no status reported the over-long line: %+v", statuses)
-	}
+	// In a synctest bubble: the sleeps and backoffs below take no real time.
+	synctest.Test(t, func(t *testing.T) {
+		o := &opener{script: []any{strings.Repeat("x", maxLine+1) + "\n"}}
+		var statuses []Status
+		f := NewFollower(o.open, slog.New(slog.DiscardHandler), func(Match) {}, func(s Status) { statuses = append(statuses, s) })
+		f.MinBackoff = time.Millisecond
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- f.Run(ctx) }()
+		for len(o.calls()) < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		<-done
+		found := false
+		for _, s := range statuses {
+			found = found || strings.Contains(s.LastError, "longer than")
+		}
+		if !found {
+			t.Errorf("no status reported the over-long line: %+v", statuses)
+		}
+	})
 }
 
 func TestSplitTimestamp(t *testing.T) {

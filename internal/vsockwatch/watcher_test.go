@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -201,27 +202,30 @@ func TestWatcherRelayLogAndPort(t *testing.T) {
 }
 
 func TestWatcherRun(t *testing.T) {
-	dumps := make(chan struct{}, 10)
-	inner := conversation(t, reply{sockets: []Socket{relayListener}})
-	w := New(Config{
-		Interval:  time.Millisecond,
-		Dial:      func() (DiagConn, error) { dumps <- struct{}{}; return inner() },
-		ContextID: func() (uint32, error) { return 0, errors.New("no vsock") },
-	}, slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	<-dumps
-	for w.Snapshot().Diag.Dumps < 3 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run() = %v, want nil", err)
-	}
-	if w.dumper.conn != nil {
-		t.Error("Run returned with the sock_diag socket open")
-	}
+	// In a synctest bubble: the sleeps and backoffs below take no real time.
+	synctest.Test(t, func(t *testing.T) {
+		dumps := make(chan struct{}, 10)
+		inner := conversation(t, reply{sockets: []Socket{relayListener}})
+		w := New(Config{
+			Interval:  time.Millisecond,
+			Dial:      func() (DiagConn, error) { dumps <- struct{}{}; return inner() },
+			ContextID: func() (uint32, error) { return 0, errors.New("no vsock") },
+		}, slog.New(slog.DiscardHandler))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		<-dumps
+		for w.Snapshot().Diag.Dumps < 3 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v, want nil", err)
+		}
+		if w.dumper.conn != nil {
+			t.Error("Run returned with the sock_diag socket open")
+		}
+	})
 }
 
 // TestWatcherRealKernel runs one dump against this machine's kernel. Where
