@@ -35,7 +35,8 @@ type DemoConfig struct {
 // Scenarios lists the demo's scenarios with what each reproduces.
 var Scenarios = map[string]string{
 	"service-routing": "the ClusterIP and the DNS name time out from the host network, the pod IP and hostPort answer (the field problem)",
-	"networkpolicy":   "every 8443 path but the node-local hostPort times out while the webhook port answers (sensor's NetworkPolicy)",
+	"networkpolicy":   "every 8443 path but the node-local hostPort times out while the webhook port answers (sensor's NetworkPolicy), with collector customised onto the host network",
+	"stock":           "the same NetworkPolicy drop on a stock install, where collector runs in the pod network: the host-network paths are controls and the node is healthy, with a note",
 	"healthy":         "every path answers",
 	"sensor-down":     "every path, the webhook included, is refused",
 }
@@ -153,7 +154,7 @@ func (s *standins) targets(scenario string) ([]dial.Target, error) {
 	_, sensorPort, _ := net.SplitHostPort(sensor)
 	clusterIP, dnsAddr, podIP, hook := hole, "sensor.stackrox.svc:"+holePort, sensor, webhook
 	switch scenario {
-	case "networkpolicy":
+	case "networkpolicy", "stock":
 		podIP = hole
 	case "healthy":
 		clusterIP, dnsAddr = sensor, "sensor.stackrox.svc:"+sensorPort
@@ -197,6 +198,9 @@ func (p *demoPrinter) VerdictChanged(old, new verdict.Verdict) {
 	defer p.mu.Unlock()
 	at := time.Since(p.t0).Round(100 * time.Millisecond)
 	fmt.Fprintf(p.out, "%6s  verdict   %s\n          cause: %s\n          fix:   %s\n", at, new.Name, new.Cause, new.Fix)
+	for _, n := range new.Notes {
+		fmt.Fprintf(p.out, "          note:  %s\n", n)
+	}
 }
 
 // RunDemo runs the demo until ctx ends or cfg.For passes.
@@ -225,7 +229,7 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 		return err
 	}
 	e.Monitor.AddListener(&demoPrinter{out: stdout, t0: time.Now()})
-	e.SetTargets(targets, state.RelayOnHostNetwork(dial.PathClusterIP))
+	e.SetTargets(targets, demoUses(cfg.Scenario))
 
 	port := "9090"
 	if _, p, err := net.SplitHostPort(ln.Addr().String()); err == nil {
@@ -233,8 +237,8 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 	}
 	fmt.Fprintf(stdout, "sensorprobe demo — scenario %q: %s\n\n", cfg.Scenario, Scenarios[cfg.Scenario])
 	fmt.Fprintf(stdout, "stand-ins on loopback (TLS from a generated %q, SANs %s):\n", standin.CAName, strings.Join(standin.SensorSANs("stackrox"), ", "))
-	fmt.Fprintf(stdout, "  sensor api      %s   (/ready, gRPC)\n  sensor-webhook  %s\n  dropped packets %s   (accept queue full: dials time out)\n  DNS             %s   (sensor.stackrox.svc → 127.0.0.1)\n\npaths (the relay is configured to use clusterip, as with ROX_ADVERTISED_ENDPOINT=sensor.stackrox.svc:443):\n",
-		s.sensor.Addr(), s.webhook.Addr(), s.hole.Addr(), s.dns.Addr())
+	fmt.Fprintf(stdout, "  sensor api      %s   (/ready, gRPC)\n  sensor-webhook  %s\n  dropped packets %s   (accept queue full: dials time out)\n  DNS             %s   (sensor.stackrox.svc → 127.0.0.1)\n\npaths (%s):\n",
+		s.sensor.Addr(), s.webhook.Addr(), s.hole.Addr(), s.dns.Addr(), demoSetUp(cfg.Scenario))
 	for _, t := range targets {
 		fmt.Fprintf(stdout, "  %-9s → %s\n", t.Name, t.Addr)
 	}
@@ -254,4 +258,22 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 		err = werr
 	}
 	return err
+}
+
+// demoUses says who depends on the demo's paths: the relay on the host
+// network dialling the ClusterIP (the set-up the field problem comes from),
+// or, in the stock scenario, collector in the pod network.
+func demoUses(scenario string) state.Uses {
+	if scenario == "stock" {
+		no := false
+		return state.Uses{RelayPath: dial.PathClusterIP, RelayHostNetwork: &no}
+	}
+	return state.RelayOnHostNetwork(dial.PathClusterIP)
+}
+
+func demoSetUp(scenario string) string {
+	if scenario == "stock" {
+		return "collector in the pod network, as installed: every host-network path is a control"
+	}
+	return "collector customised onto the host network; its relay dials clusterip, as with ROX_ADVERTISED_ENDPOINT=<ClusterIP>:443"
 }

@@ -677,8 +677,7 @@ func forConsumers(base Verdict, in Input, all map[string]observed) Verdict {
 	case in.Cluster != nil && in.Cluster.RelayHostNetwork != nil && *in.Cluster.RelayHostNetwork:
 		who = fmt.Sprintf("the relay dials %s, not these paths", orDefault(in.Cluster.RelayPath, "another path"))
 	}
-	note := fmt.Sprintf("paths nothing depends on fail from the host network: %s (%s: %s); %s",
-		names(failing), base.Name, base.Cause, who)
+	note := fmt.Sprintf("only control paths fail (%s): %s: %s; %s", names(failing), base.Name, base.Cause, who)
 	return Verdict{Name: Healthy, Severity: SeverityOK,
 		Cause: "every path the relay depends on reaches sensor; failures of control paths are informational",
 		Fix:   "nothing to do",
