@@ -25,12 +25,14 @@ func run(root string) error {
 	if err != nil {
 		return err
 	}
+	// WriteFile keeps an existing file's mode; new ones are private until added to git,
+	// which records no mode but the executable bit.
 	for _, p := range monitoringgen.Paths(files) {
 		dst := filepath.Join(root, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
 			return err
 		}
-		if err := os.WriteFile(dst, files[p], 0o644); err != nil {
+		if err := os.WriteFile(dst, files[p], 0o600); err != nil {
 			return err
 		}
 		fmt.Println("wrote", p)

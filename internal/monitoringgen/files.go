@@ -106,20 +106,16 @@ func Paths(files map[string][]byte) []string {
 	return ps
 }
 
-// ruleKeys and annotationKeys fix the order of a rule's fields and annotations; anything else
-// follows in alphabetical order.
-var (
-	ruleKeys       = []string{"summary", "description", "impact", "urgency", "runbook_url"}
-	annotationRank = map[string]int{}
-)
-
-func init() {
-	for i, k := range ruleKeys {
-		annotationRank[k] = i + 1
-	}
+// annotationRank fixes the order of the annotations a person reads first; any other
+// annotation follows in alphabetical order.
+func annotationRank() map[string]int {
+	return map[string]int{"summary": 1, "description": 2, "impact": 3, "urgency": 4, "runbook_url": 5}
 }
 
+// groupsNode renders rule groups with each rule's fields in the order Prometheus documents
+// them and expressions as literal blocks.
 func groupsNode(groups []RuleGroup) *yaml.Node {
+	rank := annotationRank()
 	seq := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, g := range groups {
 		rules := &yaml.Node{Kind: yaml.SequenceNode}
@@ -138,7 +134,7 @@ func groupsNode(groups []RuleGroup) *yaml.Node {
 				kv = append(kv, "labels", stringMap(r.Labels, nil))
 			}
 			if len(r.Annotations) > 0 {
-				kv = append(kv, "annotations", stringMap(r.Annotations, annotationRank))
+				kv = append(kv, "annotations", stringMap(r.Annotations, rank))
 			}
 			rules.Content = append(rules.Content, mapping(kv...))
 		}

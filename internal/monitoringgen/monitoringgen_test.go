@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -91,7 +92,7 @@ func TestFilesShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{ConsoleDashboardFile, PrometheusRuleFile, GrafanaDashboardFile, RulesFile}
-	if diff := cmp.Diff(sorted(want), Paths(files)); diff != "" {
+	if diff := cmp.Diff(slices.Sorted(slices.Values(want)), Paths(files)); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
 	}
 	for _, p := range []string{RulesFile, PrometheusRuleFile, ConsoleDashboardFile} {
@@ -159,16 +160,4 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
-}
-
-func sorted(s []string) []string {
-	c := append([]string(nil), s...)
-	for i := range c {
-		for j := i + 1; j < len(c); j++ {
-			if c[j] < c[i] {
-				c[i], c[j] = c[j], c[i]
-			}
-		}
-	}
-	return c
 }
