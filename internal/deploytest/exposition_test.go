@@ -10,7 +10,6 @@ package deploytest
 // Network: only loopback. The dns path resolves through a loopback DNS stand-in.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/sensorprobe/sensorprobe/internal/app"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 )
 
 const (
@@ -197,67 +197,47 @@ func freeLoopbackAddr(t *testing.T) string {
 	return addr
 }
 
-// scrapeProbe reads and parses /metrics once.
-func scrapeProbe(addr string) (map[string]*dto.MetricFamily, error) {
+// scrapeProbe reads /metrics once.
+func scrapeProbe(addr string) (string, error) {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return "", fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
+	return string(b), nil
+}
+
+// families parses a scrape into metric families, histograms whole.
+func families(t *testing.T, text string) map[string]*dto.MetricFamily {
+	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	return p.TextToMetricFamilies(bytes.NewReader(b))
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return fams
 }
 
-// counterValue returns the value of the sample of name with the given labels, or -1.
-func counterValue(fams map[string]*dto.MetricFamily, name string, kv ...string) float64 {
-	f, ok := fams[name]
-	if !ok {
-		return -1
-	}
-next:
-	for _, m := range f.GetMetric() {
-		for i := 0; i < len(kv); i += 2 {
-			if labelValue(m, kv[i]) != kv[i+1] {
-				continue next
-			}
-		}
-		if c := m.GetCounter(); c != nil {
-			return c.GetValue()
-		}
-		return m.GetGauge().GetValue()
-	}
-	return -1
-}
-
-func labelValue(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
-}
-
-// oneFailingPath reports whether the probe has made attempts on every path: timeouts on
-// clusterip, successes on the others.
-func oneFailingPath(fams map[string]*dto.MetricFamily) error {
+// oneFailingPath says whether the probe has made attempts on every path: timeouts on
+// clusterip, successes on the others, and if not, what is missing.
+func oneFailingPath(e testsupport.Exposition) (bool, string) {
 	const attempts = "sensorprobe_probe_attempts_total"
-	if v := counterValue(fams, attempts, "path", "clusterip", "reason", "connect_timeout"); v < 1 {
-		return fmt.Errorf("no connect timeout on clusterip yet (%v)", v)
+	if v, _ := e.Value(attempts, "path", "clusterip", "reason", "connect_timeout"); v < 1 {
+		return false, "no connect timeout on clusterip yet"
 	}
 	for _, p := range []string{"dns", "podip", "hostport", "webhook"} {
-		if v := counterValue(fams, attempts, "path", p, "reason", "ok"); v < 1 {
-			return fmt.Errorf("no success on %s yet (%v)", p, v)
+		if v, _ := e.Value(attempts, "path", p, "reason", "ok"); v < 1 {
+			return false, "no success on " + p + " yet"
 		}
 	}
-	return nil
+	return true, ""
 }
 
 // seriesKey renders a series in promtool's notation, labels sorted.
@@ -324,30 +304,23 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 	promtool(t)
 	addr := runProbe(t)
 
-	var first map[string]*dto.MetricFamily
-	deadline := time.Now().Add(expositionWaitLimit)
-	for {
-		fams, err := scrapeProbe(addr)
-		if err == nil {
-			err = oneFailingPath(fams)
+	var first string
+	testsupport.Eventually(t, expositionWaitLimit, func() (bool, string) {
+		text, err := scrapeProbe(addr)
+		if err != nil {
+			return false, err.Error()
 		}
-		if err == nil {
-			first = fams
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the probe did not reach one failing path within %v: %v", expositionWaitLimit, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	scrapes := []map[string]*dto.MetricFamily{first}
+		first = text
+		return oneFailingPath(testsupport.ParseExposition(t, text))
+	})
+	scrapes := []map[string]*dto.MetricFamily{families(t, first)}
 	for len(scrapes) < expositionScrapes {
 		time.Sleep(time.Second) // the probe's interval: counters move between scrapes
-		fams, err := scrapeProbe(addr)
+		text, err := scrapeProbe(addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		scrapes = append(scrapes, fams)
+		scrapes = append(scrapes, families(t, text))
 	}
 
 	series := inputSeries(scrapes, expositionTarget(addr))
