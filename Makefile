@@ -5,6 +5,9 @@ REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 IMAGE     ?= quay.io/sensorprobe/sensorprobe:$(VERSION)
 BASE      ?= gcr.io/distroless/static-debian12:nonroot
+# The architectures OpenShift runs on.
+PLATFORMS ?= linux/amd64 linux/arm64 linux/ppc64le linux/s390x
+CREATED   ?= $(shell git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
 PKG_VERSION := github.com/prometheus/common/version
 LDFLAGS   := -s -w \
 	-X $(PKG_VERSION).Version=$(VERSION) \
@@ -13,7 +16,7 @@ LDFLAGS   := -s -w \
 	-X $(PKG_VERSION).BuildUser=sensorprobe \
 	-X $(PKG_VERSION).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: help build test test-short bench lint demo image kube-assets clean
+.PHONY: help build binaries test test-short bench lint demo image generate dashboards kube-assets clean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,8 +41,27 @@ lint: ## gofmt, go vet, and golangci-lint pinned in tools/lint/go.mod (errcheck,
 demo: ## run the demo: stand-ins on loopback, the real probe loop, metrics on :9090
 	$(GO) run ./cmd/probe demo
 
-image: build ## container image (offline: make image BASE=scratch)
-	podman build --build-arg BASE=$(BASE) -t $(IMAGE) .
+binaries: ## cross-compile static binaries for PLATFORMS into bin/<os>_<arch>/probe
+	@set -e; for p in $(PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
+		echo "go build $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$${os}_$${arch}/probe ./cmd/probe; \
+	done
+
+image: binaries ## multi-arch manifest list $(IMAGE) for PLATFORMS with podman (offline: make image BASE=scratch)
+	@if podman manifest exists $(IMAGE); then podman manifest rm $(IMAGE) >/dev/null; fi
+	podman manifest create $(IMAGE)
+	@set -e; for p in $(PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
+		echo "podman build $$p"; \
+		podman build --quiet --platform $$p --manifest $(IMAGE) \
+			--build-arg BASE=$(BASE) --build-arg TARGETOS=$$os --build-arg TARGETARCH=$$arch \
+			--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg CREATED=$(CREATED) .; \
+	done
+	podman manifest inspect $(IMAGE) | grep '"architecture"'
+
+generate: ## regenerate rules, PrometheusRule and dashboards from mixin/ (the one source)
+	$(GO) run ./hack/gen-monitoring
+
+dashboards: generate ## same as generate
 
 kube-assets: ## build and cache kube-apiserver and etcd for the Kubernetes integration tests
 	hack/kube-assets.sh

@@ -91,6 +91,48 @@ type IDRange struct {
 	Max int64 `json:"max,omitempty"`
 }
 
+// GrafanaDashboard mirrors grafana-operator v5's grafana.integreatly.org/v1beta1
+// GrafanaDashboard (github.com/grafana/grafana-operator api/v1beta1: grafanadashboard_types.go,
+// common.go, content.go) field for field, so deploy/grafana-operator decodes strictly without
+// depending on the operator's module. Fields the manifest does not use are kept so that valid
+// GrafanaDashboard YAML still decodes.
+type GrafanaDashboard struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec GrafanaDashboardSpec `json:"spec"`
+}
+
+// GrafanaDashboardSpec mirrors the GrafanaDashboard's spec (common, content and dashboard
+// fields inline, as in the operator).
+type GrafanaDashboardSpec struct {
+	ResyncPeriod              metav1.Duration              `json:"resyncPeriod,omitempty"`
+	InstanceSelector          *metav1.LabelSelector        `json:"instanceSelector"`
+	AllowCrossNamespaceImport *bool                        `json:"allowCrossNamespaceImport,omitempty"`
+	CustomUID                 string                       `json:"uid,omitempty"`
+	JSON                      string                       `json:"json,omitempty"`
+	GzipJSON                  []byte                       `json:"gzipJson,omitempty"`
+	URL                       string                       `json:"url,omitempty"`
+	Jsonnet                   string                       `json:"jsonnet,omitempty"`
+	ConfigMapRef              *corev1.ConfigMapKeySelector `json:"configMapRef,omitempty"`
+	GrafanaCom                *struct {
+		ID       int  `json:"id"`
+		Revision *int `json:"revision,omitempty"`
+	} `json:"grafanaCom,omitempty"`
+	ContentCacheDuration metav1.Duration `json:"contentCacheDuration,omitempty"`
+	Datasources          []struct {
+		InputName      string `json:"inputName"`
+		DatasourceName string `json:"datasourceName"`
+	} `json:"datasources,omitempty"`
+	FolderTitle string `json:"folder,omitempty"`
+	FolderUID   string `json:"folderUID,omitempty"`
+	FolderRef   string `json:"folderRef,omitempty"`
+	Plugins     []struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	} `json:"plugins,omitempty"`
+}
+
 // newObject returns an empty value of the Go type for apiVersion and kind,
 // or an error for a kind the tests do not know: every kind the manifests
 // ship must be decoded against a real type.
@@ -118,6 +160,8 @@ func newObject(apiVersion, kind string) (any, error) {
 		return &monitoringv1.PrometheusRule{}, nil
 	case "security.openshift.io/v1/SecurityContextConstraints":
 		return &SecurityContextConstraints{}, nil
+	case "grafana.integreatly.org/v1beta1/GrafanaDashboard":
+		return &GrafanaDashboard{}, nil
 	}
 	return nil, fmt.Errorf("no Go type for %s %s: add one to newObject", apiVersion, kind)
 }
@@ -161,8 +205,14 @@ type renderedObject struct {
 // and decodes every object strictly.
 func render(t *testing.T, dir string) []renderedObject {
 	t.Helper()
+	return renderDir(t, filepath.Join(repoRoot(t), filepath.FromSlash(dir)))
+}
+
+// renderDir is render for a kustomization anywhere on disk, given by its OS path.
+func renderDir(t *testing.T, dir string) []renderedObject {
+	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot(t), filepath.FromSlash(dir)))
+	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
@@ -253,6 +303,15 @@ func TestDecodeStrict(t *testing.T) {
 		{
 			name:    "unknown SCC field",
 			doc:     "apiVersion: security.openshift.io/v1\nkind: SecurityContextConstraints\nmetadata: {name: x}\nallowHostNetworking: true\n",
+			wantErr: true,
+		},
+		{
+			name: "valid GrafanaDashboard",
+			doc:  "apiVersion: grafana.integreatly.org/v1beta1\nkind: GrafanaDashboard\nmetadata: {name: x}\nspec:\n  instanceSelector: {matchLabels: {a: b}}\n  configMapRef: {name: c, key: k}\n  resyncPeriod: 10m0s\n",
+		},
+		{
+			name:    "unknown GrafanaDashboard field",
+			doc:     "apiVersion: grafana.integreatly.org/v1beta1\nkind: GrafanaDashboard\nmetadata: {name: x}\nspec:\n  instanceSelector: {}\n  configMap: {name: c, key: k}\n",
 			wantErr: true,
 		},
 		{

@@ -46,8 +46,15 @@ func TestInstallGuide(t *testing.T) {
 	guide := string(readRepoFile(t, "docs/install.md"))
 	for _, cmd := range []string{
 		"oc apply -k deploy/overlays/openshift",
+		"oc apply -k deploy/openshift-console",
 		"kubectl apply -k deploy/overlays/kubernetes",
+		"kubectl apply -k deploy/overlays/kube-prometheus-stack",
+		"kubectl apply -k deploy/overlays/kube-prometheus",
 		"kubectl apply -k deploy/grafana",
+		"kubectl apply -k deploy/grafana-operator",
+		// The user-workload-monitoring caveat.
+		"openshift.io/cluster-monitoring=true",
+		"make image BASE=scratch",
 	} {
 		if !strings.Contains(guide, cmd) {
 			t.Errorf("docs/install.md lacks the command %q", cmd)
@@ -67,6 +74,69 @@ func TestInstallGuide(t *testing.T) {
 	} {
 		if !strings.Contains(runbooks, s) {
 			t.Errorf("%s lacks %q", runbooksFile, s)
+		}
+	}
+}
+
+// runbookSections returns the text of each "## " section of the runbooks, by heading.
+func runbookSections(doc string) map[string]string {
+	sections := map[string]string{}
+	var name string
+	var b strings.Builder
+	inFence := false
+	flush := func() {
+		if name != "" {
+			sections[name] = b.String()
+		}
+		b.Reset()
+	}
+	for line := range strings.SplitSeq(doc, "\n") {
+		if strings.HasPrefix(line, "```") {
+			inFence = !inFence
+		}
+		if !inFence && strings.HasPrefix(line, "## ") {
+			flush()
+			name = strings.TrimPrefix(line, "## ")
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	flush()
+	return sections
+}
+
+// TestRunbooks checks docs/runbooks.md opens with a triage table that links every alert and
+// has silencing advice for sensor upgrades, and that each alert's section says what it means
+// for VM scanning and how urgent it is, and starts with `probe check` in the probe's pod.
+func TestRunbooks(t *testing.T) {
+	doc := string(readRepoFile(t, runbooksFile))
+	sections := runbookSections(doc)
+	triage, ok := sections["Triage"]
+	if !ok {
+		t.Fatal("no Triage section")
+	}
+	if first := strings.Index(doc, "## "); first < 0 || !strings.HasPrefix(doc[first:], "## Triage") {
+		t.Error("the Triage section is not the first")
+	}
+	if !strings.Contains(doc, "### Silencing during sensor upgrades") || !strings.Contains(triage, "amtool silence add") {
+		t.Error("no silencing advice for sensor upgrades in the Triage section")
+	}
+	for _, name := range alertNames(t) {
+		if !strings.Contains(triage, "["+name+"](#"+strings.ToLower(name)+")") {
+			t.Errorf("the triage table does not link %s", name)
+		}
+		s, ok := sections[name]
+		if !ok {
+			t.Errorf("no section for %s", name)
+			continue
+		}
+		for _, part := range []string{"**Meaning for VM scanning.**", "**Urgency.**", "**First step.** `oc -n <ns> exec <pod> -- probe check`"} {
+			if !strings.Contains(s, part) {
+				t.Errorf("section %s lacks %q", name, part)
+			}
+		}
+		if first, step := strings.Index(s, "`"), strings.Index(s, "`oc -n <ns> exec <pod> -- probe check`"); first >= 0 && first < step && strings.Contains(s[:step], "`oc ") {
+			t.Errorf("section %s runs another command before probe check", name)
 		}
 	}
 }

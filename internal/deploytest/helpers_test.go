@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -77,4 +78,11 @@ func runPromtool(t *testing.T, dir string, args ...string) (string, bool) {
 		t.Fatalf("run promtool %v: %v", args, err)
 		return "", false
 	}
+}
+
+// sortedCopy returns a sorted copy of s.
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
 }

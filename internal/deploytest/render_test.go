@@ -1,6 +1,7 @@
 package deploytest
 
 import (
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 )
@@ -19,6 +21,9 @@ import (
 // compliance 9091, node-inventory 9001, sensor 8443 and 9443, node
 // exporter 9100). See docs/install.md.
 const metricsPort = 9818
+
+// imageTag is the release the manifests pin the image to (deploy/base/kustomization.yaml).
+const imageTag = "v0.1.0"
 
 func forbiddenPorts() []int32 { return []int32{9090, 8080, 9091, 9001, 8443, 9443, 9100} }
 
@@ -43,6 +48,11 @@ func TestRenderedObjects(t *testing.T) {
 		"SecurityContextConstraints sensorprobe",
 		"ClusterRole sensorprobe-scc",
 		"RoleBinding stackrox/sensorprobe-scc",
+		"ConfigMap openshift-config-managed/sensorprobe-dashboard",
+	}
+	kubePrometheus := []string{
+		"Role stackrox/sensorprobe-prometheus-k8s",
+		"RoleBinding stackrox/sensorprobe-prometheus-k8s",
 	}
 	tests := []struct {
 		name string
@@ -52,7 +62,11 @@ func TestRenderedObjects(t *testing.T) {
 		{name: "base", dir: "deploy/base", want: base},
 		{name: "kubernetes", dir: "deploy/overlays/kubernetes", want: slices.Concat(base, monitoring)},
 		{name: "openshift", dir: "deploy/overlays/openshift", want: slices.Concat(base, monitoring, openshift)},
+		{name: "kube-prometheus-stack", dir: "deploy/overlays/kube-prometheus-stack", want: slices.Concat(base, monitoring)},
+		{name: "kube-prometheus", dir: "deploy/overlays/kube-prometheus", want: slices.Concat(base, monitoring, kubePrometheus)},
 		{name: "grafana", dir: "deploy/grafana", want: []string{"ConfigMap sensorprobe-dashboard"}},
+		{name: "grafana-operator", dir: "deploy/grafana-operator", want: []string{"ConfigMap sensorprobe-dashboard", "GrafanaDashboard sensorprobe"}},
+		{name: "openshift-console", dir: "deploy/openshift-console", want: []string{"ConfigMap openshift-config-managed/sensorprobe-dashboard"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +90,7 @@ type podSummary struct {
 	DNSPolicy          corev1.DNSPolicy
 	ServiceAccountName string
 	PriorityClassName  string
+	NodeSelector       map[string]string
 	Tolerations        []corev1.Toleration
 	PodSecurityContext *corev1.PodSecurityContext
 	Annotations        map[string]string
@@ -119,6 +134,7 @@ func summarize(t *testing.T, ds *appsv1.DaemonSet) podSummary {
 		DNSPolicy:          spec.DNSPolicy,
 		ServiceAccountName: spec.ServiceAccountName,
 		PriorityClassName:  spec.PriorityClassName,
+		NodeSelector:       spec.NodeSelector,
 		Tolerations:        spec.Tolerations,
 		PodSecurityContext: spec.SecurityContext,
 		Annotations:        ds.Spec.Template.Annotations,
@@ -145,6 +161,7 @@ func TestDaemonSet(t *testing.T) {
 		DNSPolicy:          corev1.DNSClusterFirstWithHostNet,
 		ServiceAccountName: "sensorprobe",
 		PriorityClassName:  "sensorprobe",
+		NodeSelector:       map[string]string{"kubernetes.io/os": "linux"},
 		Tolerations:        []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 		PodSecurityContext: &corev1.PodSecurityContext{
 			RunAsNonRoot:   ptr.To(true),
@@ -152,7 +169,7 @@ func TestDaemonSet(t *testing.T) {
 			RunAsGroup:     ptr.To[int64](65532),
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
-		Image:   "quay.io/sensorprobe/sensorprobe:latest",
+		Image:   "quay.io/sensorprobe/sensorprobe:" + imageTag,
 		Command: nil, // the image's entrypoint, /probe
 		Args: []string{
 			"--web.listen-address=:" + strconv.Itoa(metricsPort),
@@ -214,6 +231,8 @@ func TestDaemonSet(t *testing.T) {
 	}{
 		{name: "kubernetes", dir: "deploy/overlays/kubernetes", want: want},
 		{name: "openshift", dir: "deploy/overlays/openshift", want: wantOpenShift},
+		{name: "kube-prometheus-stack", dir: "deploy/overlays/kube-prometheus-stack", want: want},
+		{name: "kube-prometheus", dir: "deploy/overlays/kube-prometheus", want: want},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -324,5 +343,86 @@ func TestSCC(t *testing.T) {
 	ds := only[*appsv1.DaemonSet](t, objs)
 	if uid := ptr.Deref(ds.Spec.Template.Spec.SecurityContext.RunAsUser, -1); uid != *want.RunAsUser.UID {
 		t.Errorf("pod runs as UID %d, SCC requires %d", uid, *want.RunAsUser.UID)
+	}
+}
+
+// TestImagePinned checks the image is chosen in one place, kustomize's images in
+// deploy/base, by a release tag: the DaemonSet names no tag of its own, the tag is never
+// latest, and overriding it there reaches every overlay.
+func TestImagePinned(t *testing.T) {
+	raw := string(readRepoFile(t, "deploy/base/daemonset.yaml"))
+	if !strings.Contains(raw, "image: quay.io/sensorprobe/sensorprobe\n") {
+		t.Error("deploy/base/daemonset.yaml should name the image without a tag; the tag is set in kustomization.yaml only")
+	}
+	if !regexp.MustCompile(`^v\d+\.\d+\.\d+$`).MatchString(imageTag) {
+		t.Errorf("image tag %q is not a release version", imageTag)
+	}
+	for _, dir := range []string{"deploy/overlays/kubernetes", "deploy/overlays/openshift", "deploy/overlays/kube-prometheus-stack", "deploy/overlays/kube-prometheus"} {
+		img := only[*appsv1.DaemonSet](t, render(t, dir)).Spec.Template.Spec.Containers[0].Image
+		if strings.HasSuffix(img, ":latest") || !strings.Contains(img, ":") {
+			t.Errorf("%s: image %q is not pinned by tag", dir, img)
+		}
+	}
+}
+
+// TestReleaseLabel checks the kube-prometheus-stack overlay labels the PodMonitor and the
+// PrometheusRule with the Helm release its Prometheus selects on, and only them.
+func TestReleaseLabel(t *testing.T) {
+	for _, o := range render(t, "deploy/overlays/kube-prometheus-stack") {
+		var l map[string]string
+		switch v := o.Obj.(type) {
+		case *monitoringv1.PodMonitor:
+			l = v.Labels
+		case *monitoringv1.PrometheusRule:
+			l = v.Labels
+		case *appsv1.DaemonSet:
+			if _, ok := v.Labels["release"]; ok {
+				t.Errorf("%s carries the release label", o.ID)
+			}
+			continue
+		default:
+			continue
+		}
+		if l["release"] != "kube-prometheus-stack" {
+			t.Errorf("%s: release label %q, want kube-prometheus-stack", o.ID, l["release"])
+		}
+	}
+}
+
+// TestKubePrometheusRBAC checks the kube-prometheus overlay lets kube-prometheus' Prometheus
+// (monitoring/prometheus-k8s) discover pods in the probe's namespace and grants nothing else.
+func TestKubePrometheusRBAC(t *testing.T) {
+	objs := render(t, "deploy/overlays/kube-prometheus")
+	ds := only[*appsv1.DaemonSet](t, objs)
+	var role *rbacv1.Role
+	var binding *rbacv1.RoleBinding
+	for _, o := range objs {
+		switch v := o.Obj.(type) {
+		case *rbacv1.Role:
+			if v.Name == "sensorprobe-prometheus-k8s" {
+				role = v
+			}
+		case *rbacv1.RoleBinding:
+			if v.Name == "sensorprobe-prometheus-k8s" {
+				binding = v
+			}
+		}
+	}
+	if role == nil || binding == nil {
+		t.Fatal("no Role and RoleBinding sensorprobe-prometheus-k8s")
+	}
+	if role.Namespace != ds.Namespace || binding.Namespace != ds.Namespace {
+		t.Errorf("Role in %q, RoleBinding in %q, probes in %q", role.Namespace, binding.Namespace, ds.Namespace)
+	}
+	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}}}
+	if diff := cmp.Diff(want, role.Rules); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	wantSubjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus-k8s", Namespace: "monitoring"}}
+	if diff := cmp.Diff(wantSubjects, binding.Subjects); diff != "" {
+		t.Errorf("subjects (-want +got):\n%s", diff)
+	}
+	if binding.RoleRef.Kind != "Role" || binding.RoleRef.Name != role.Name {
+		t.Errorf("roleRef %+v does not name the Role", binding.RoleRef)
 	}
 }

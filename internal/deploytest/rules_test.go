@@ -1,7 +1,6 @@
 package deploytest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -13,16 +12,18 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"github.com/prometheus/common/model"
 	"sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sensorprobe/sensorprobe/internal/monitoringgen"
 )
 
 const (
-	rulesFile          = "deploy/rules/sensorprobe-rules.yaml"
-	rulesTestDir       = "deploy/rules/tests"
-	prometheusRuleFile = "deploy/components/monitoring/prometheusrule.yaml"
-	runbooksFile       = "docs/runbooks.md"
-	runbookURLPrefix   = "https://github.com/sensorprobe/sensorprobe/blob/main/docs/runbooks.md#"
+	rulesFile        = monitoringgen.RulesFile
+	rulesTestDir     = "deploy/rules/tests"
+	runbooksFile     = "docs/runbooks.md"
+	runbookURLPrefix = "https://github.com/sensorprobe/sensorprobe/blob/main/docs/runbooks.md#"
 )
 
 // rulesFileContent is a Prometheus rule file, decoded into the Prometheus
@@ -63,62 +64,9 @@ func alertRules(rf rulesFileContent) []monitoringv1.Rule {
 	return out
 }
 
-// prometheusRuleHeader is what the generated PrometheusRule has before the
-// rules file's groups.
-const prometheusRuleHeader = `# GENERATED from deploy/rules/sensorprobe-rules.yaml; DO NOT EDIT.
-# Regenerate: SENSORPROBE_UPDATE=1 go test ./internal/deploytest/ -run TestPrometheusRuleMatchesRulesFile
-apiVersion: monitoring.coreos.com/v1
-kind: PrometheusRule
-metadata:
-  name: sensorprobe
-  namespace: stackrox
-  labels:
-    app.kubernetes.io/name: sensorprobe
-spec:
-`
-
-// generatePrometheusRule wraps the rules file's groups, from the `groups:`
-// line on, into a PrometheusRule's spec, keeping the text (and its comments)
-// as written.
-func generatePrometheusRule(rules []byte) ([]byte, error) {
-	i := bytes.Index(rules, []byte("\ngroups:"))
-	if i < 0 {
-		return nil, errors.New("rules file has no top-level groups: line")
-	}
-	var b bytes.Buffer
-	b.WriteString(prometheusRuleHeader)
-	for line := range strings.SplitAfterSeq(string(rules[i+1:]), "\n") {
-		if strings.TrimSpace(line) != "" {
-			b.WriteString("  ")
-		}
-		b.WriteString(line)
-	}
-	return b.Bytes(), nil
-}
-
-// TestPrometheusRuleMatchesRulesFile checks that the PrometheusRule shipped
-// in the overlays is the rules file: byte for byte as generated, and field
-// for field once rendered by kustomize.
-func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
-	want, err := generatePrometheusRule(readRepoFile(t, rulesFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(repoRoot(t), filepath.FromSlash(prometheusRuleFile))
-	if os.Getenv("SENSORPROBE_UPDATE") != "" {
-		if err := os.WriteFile(path, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s is stale; regenerate it with SENSORPROBE_UPDATE=1 go test ./internal/deploytest/ -run %s (-want +got):\n%s",
-			prometheusRuleFile, t.Name(), diff)
-	}
-
+// TestPrometheusRuleRendered checks that the PrometheusRule the overlays ship holds the rules
+// file's groups field for field once kustomize has rendered it (runbook-url.yaml included).
+func TestPrometheusRuleRendered(t *testing.T) {
 	groups := loadRules(t).Groups
 	for _, overlay := range []string{"deploy/overlays/kubernetes", "deploy/overlays/openshift"} {
 		t.Run(overlay, func(t *testing.T) {
@@ -127,6 +75,62 @@ func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
 				t.Errorf("rendered PrometheusRule differs from %s (-want +got):\n%s", rulesFile, diff)
 			}
 		})
+	}
+}
+
+// TestRunbookURLOverride renders an overlay of the kind docs/install.md shows for a
+// disconnected cluster, which points every runbook_url at a mirror, and checks that every
+// alert's link moved and nothing else changed.
+func TestRunbookURLOverride(t *testing.T) {
+	dir := t.TempDir()
+	// kustomize takes bases by relative path only.
+	base, err := filepath.Rel(dir, filepath.Join(repoRoot(t), "deploy", "overlays", "kubernetes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mirror = "https://docs.example.internal/sensorprobe/runbooks.html"
+	files := map[string]string{
+		"kustomization.yaml": fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - %s
+  - runbook-url.yaml
+replacements:
+  - source: {kind: ConfigMap, name: my-runbook-url, fieldPath: data.url}
+    targets:
+      - select: {kind: PrometheusRule, name: sensorprobe}
+        fieldPaths: ["spec.groups.*.rules.*.annotations.runbook_url"]
+        options: {delimiter: "#", index: 0}
+`, base),
+		"runbook-url.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: my-runbook-url
+  annotations: {config.kubernetes.io/local-config: "true"}
+data: {url: "` + mirror + `"}
+`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pr := only[*monitoringv1.PrometheusRule](t, renderDir(t, dir))
+	want := loadRules(t).Groups
+	n := 0
+	for gi, g := range want {
+		for ri, r := range g.Rules {
+			if u, ok := r.Annotations["runbook_url"]; ok {
+				want[gi].Rules[ri].Annotations["runbook_url"] = mirror + "#" + strings.TrimPrefix(u, runbookURLPrefix)
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no alert has a runbook_url")
+	}
+	if diff := cmp.Diff(want, pr.Spec.Groups); diff != "" {
+		t.Errorf("PrometheusRule with the mirrored runbooks (-want +got):\n%s", diff)
 	}
 }
 
@@ -257,34 +261,46 @@ func TestEveryAlertHasFiringAndSilentCases(t *testing.T) {
 	}
 }
 
-// clusterWideAlerts are the alerts that cannot name a node: they compare
-// the DaemonSet's desired pods with the probes reporting, and the nodes that
-// have no probe have no sensorprobe series to take a node label from.
-func clusterWideAlerts() []string { return []string{"SensorProbeMissingOnNodes"} }
+// nodeAlerts are the alerts about one node, which carry its node label; every other alert is
+// about a namespace's probes as a whole (one alert per fault domain, not per node).
+func nodeAlerts() []string { return []string{"SensorProbeNoPathToSensor", "SensorProbePathDown"} }
 
-// TestAlertLabelsAndAnnotations checks what every alert carries: a
-// severity, a summary, a description naming the node (the DaemonSet for
-// clusterWideAlerts) and the path, and a runbook_url whose anchor is a
-// section of docs/runbooks.md.
+// kubeStateMetricsAlerts are the alerts computed from kube-state-metrics' series, whose job is
+// kube-state-metrics', so they keep namespace and the DaemonSet instead of job.
+func kubeStateMetricsAlerts() []string { return []string{"SensorProbeMissingOnNodes"} }
+
+// TestAlertLabelsAndAnnotations checks what every alert carries: a severity; a summary; a
+// description naming the node (node alerts) or the namespace (the others) and mentioning the
+// path(s) concerned; what it means for VM scanning (impact) and how urgent it is, in step
+// with the severity; and a runbook_url whose anchor is a section of docs/runbooks.md.
 func TestAlertLabelsAndAnnotations(t *testing.T) {
 	anchors := markdownAnchors(string(readRepoFile(t, runbooksFile)))
 	for _, r := range alertRules(loadRules(t)) {
 		t.Run(r.Alert, func(t *testing.T) {
-			if s := r.Labels["severity"]; s != "warning" && s != "critical" {
-				t.Errorf("severity = %q, want warning or critical", s)
+			severity := r.Labels["severity"]
+			if severity != "warning" && severity != "critical" {
+				t.Errorf("severity = %q, want warning or critical", severity)
 			}
-			if r.Annotations["summary"] == "" {
-				t.Error("no summary")
+			for _, a := range []string{"summary", "description", "impact", "urgency"} {
+				if strings.TrimSpace(r.Annotations[a]) == "" {
+					t.Errorf("no %s annotation", a)
+				}
+			}
+			if want := strings.ToUpper(severity[:1]) + severity[1:] + ":"; !strings.HasPrefix(r.Annotations["urgency"], want) {
+				t.Errorf("urgency %q does not start with %q", r.Annotations["urgency"], want)
+			}
+			if !strings.Contains(r.Annotations["impact"], "VM") {
+				t.Errorf("impact does not say what it means for VM scanning: %q", r.Annotations["impact"])
 			}
 			d := r.Annotations["description"]
-			if slices.Contains(clusterWideAlerts(), r.Alert) {
-				if !strings.Contains(d, "{{ $labels.daemonset }}") {
-					t.Errorf("description of a cluster-wide alert does not name the DaemonSet: %q", d)
-				}
-			} else if !strings.Contains(d, "{{ $labels.node }}") {
-				t.Errorf("description does not name the node ({{ $labels.node }}): %q", d)
+			scope := "{{ $labels.namespace }}"
+			if slices.Contains(nodeAlerts(), r.Alert) {
+				scope = "{{ $labels.node }}"
 			}
-			if !strings.Contains(d, "path") {
+			if !strings.Contains(d, scope) {
+				t.Errorf("description does not name %s: %q", scope, d)
+			}
+			if !strings.Contains(strings.ToLower(d), "path") {
 				t.Errorf("description does not name the path: %q", d)
 			}
 			wantURL := runbookURLPrefix + strings.ToLower(r.Alert)
@@ -296,6 +312,129 @@ func TestAlertLabelsAndAnnotations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAggregationsKeepNamespaceAndJob checks every `by (...)` and `on (...)` of every rule
+// keeps the cluster label, namespace and job, so that alerts route by namespace (the
+// kube-prometheus default) and several installations or clusters never merge.
+func TestAggregationsKeepNamespaceAndJob(t *testing.T) {
+	clause := regexp.MustCompile(`\b(by|on)\s*\(([^)]*)\)`)
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			name := r.Alert + r.Record
+			want := []string{"cluster", "namespace", "job"}
+			if slices.Contains(kubeStateMetricsAlerts(), r.Alert) {
+				want = []string{"cluster", "namespace"}
+			}
+			for _, m := range clause.FindAllStringSubmatch(r.Expr.String(), -1) {
+				var labels []string
+				for l := range strings.SplitSeq(m[2], ",") {
+					labels = append(labels, strings.TrimSpace(l))
+				}
+				for _, w := range want {
+					if !slices.Contains(labels, w) {
+						t.Errorf("%s: %s (%s) drops %s", name, m[1], m[2], w)
+					}
+				}
+			}
+		}
+	}
+}
+
+// scenarioCheck is what TestOnePagePerFault and TestSilentScenarios read from the promtool
+// test files: at a test's last evaluation time, which alerts it names and how many alerts it
+// expects in all.
+type scenarioCheck struct {
+	File, Name string
+	Named      map[string]int
+	Expected   int
+}
+
+// scenarios returns the promtool tests whose name starts with prefix, each at its last
+// evaluation time.
+func scenarios(t *testing.T, prefix string) []scenarioCheck {
+	t.Helper()
+	var out []scenarioCheck
+	for _, f := range testFiles(t) {
+		var tf promtoolTestFile
+		if err := yaml.Unmarshal(readRepoFile(t, filepath.ToSlash(f)), &tf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, tc := range tf.Tests {
+			if !strings.HasPrefix(tc.Name, prefix) {
+				continue
+			}
+			var last model.Duration
+			for _, art := range tc.AlertRuleTest {
+				d, err := model.ParseDuration(art.EvalTime)
+				if err != nil {
+					t.Fatalf("%s, test %q: eval_time %q: %v", f, tc.Name, art.EvalTime, err)
+				}
+				last = max(last, d)
+			}
+			sc := scenarioCheck{File: f, Name: tc.Name, Named: map[string]int{}}
+			for _, art := range tc.AlertRuleTest {
+				if d, _ := model.ParseDuration(art.EvalTime); d == last {
+					sc.Named[art.Alertname]++
+					sc.Expected += len(art.ExpAlerts)
+				}
+			}
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// alertNames returns the distinct alert names of the rules file.
+func alertNames(t *testing.T) []string {
+	var names []string
+	for _, r := range alertRules(loadRules(t)) {
+		if !slices.Contains(names, r.Alert) {
+			names = append(names, r.Alert)
+		}
+	}
+	return names
+}
+
+// checkScenarios checks each scenario names every alert exactly once at its last evaluation
+// and expects want alerts in all, and that a scenario exists for each of required.
+func checkScenarios(t *testing.T, prefix string, want int, required []string) {
+	names := alertNames(t)
+	found := scenarios(t, prefix)
+	for _, sc := range found {
+		for _, n := range names {
+			if sc.Named[n] != 1 {
+				t.Errorf("%s, test %q: alert %s named %d times at the last evaluation, want once", sc.File, sc.Name, n, sc.Named[n])
+			}
+		}
+		if sc.Expected != want {
+			t.Errorf("%s, test %q: %d alerts expected at the last evaluation, want %d", sc.File, sc.Name, sc.Expected, want)
+		}
+	}
+	for _, r := range required {
+		if !slices.ContainsFunc(found, func(sc scenarioCheck) bool { return strings.Contains(sc.Name, r) }) {
+			t.Errorf("no promtool test %q… for %q", prefix, r)
+		}
+	}
+}
+
+// TestOnePagePerFault checks the shape of the "one page:" promtool tests: each reproduces a
+// fault and, at its last evaluation, expects exactly one alert among all the alerts, for each
+// fault the issue names. TestRulesPromtool runs them.
+func TestOnePagePerFault(t *testing.T) {
+	checkScenarios(t, "one page:", 1, []string{
+		"sensor down, every node",
+		"one node's network broken",
+		"ClusterIP blocked on every node",
+		"a crash-looping probe",
+		"sensor certificate expires",
+	})
+}
+
+// TestSilentScenarios checks the shape of the "silent:" promtool tests: at the last
+// evaluation every alert is named and none is expected; the stock install is among them.
+func TestSilentScenarios(t *testing.T) {
+	checkScenarios(t, "silent:", 0, []string{"stock install"})
 }
 
 // markdownAnchors returns the anchors GitHub gives the headings of a

@@ -26,6 +26,7 @@ type VSOCKCollector struct {
 	connectionsSeen, connectionsRecent              *prometheus.Desc
 	peerCIDs, lastActivity                          *prometheus.Desc
 	beaconConnections, relayLogFollowing, logEvents *prometheus.Desc
+	sendErrors                                      *prometheus.Desc
 }
 
 // NewVSOCKCollector returns a collector reading src at every scrape.
@@ -51,6 +52,7 @@ func NewVSOCKCollector(src VSOCKSource) *VSOCKCollector {
 		beaconConnections: d("beacon_connections_total", "Connections accepted by the probe's own VSOCK beacon. Absent when the beacon is off."),
 		relayLogFollowing: d("relay_log_following", "1 while the compliance container's log is being followed, else 0. Absent when the relay log watch is off."),
 		logEvents:         d("relay_log_events_total", "Relay log lines matched, by event. Absent when the relay log watch is off.", "event"),
+		sendErrors:        d("relay_send_errors_total", "The relay's failed sends of index reports, by the gRPC code its log line names (none when it names none). Absent when the relay log watch is off.", "code"),
 	}
 }
 
@@ -59,7 +61,7 @@ func (c *VSOCKCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.devicePresent, c.socketsSupported, c.localCID, c.diagSupported, c.diagErrors,
 		c.relayInfo, c.relayListening, c.relayConnections, c.connectionsSeen, c.connectionsRecent, c.peerCIDs,
-		c.lastActivity, c.beaconConnections, c.relayLogFollowing, c.logEvents,
+		c.lastActivity, c.beaconConnections, c.relayLogFollowing, c.logEvents, c.sendErrors,
 	} {
 		ch <- d
 	}
@@ -103,6 +105,9 @@ func (c *VSOCKCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.relayLogFollowing, boolFloat(s.RelayLog.Following))
 		for _, e := range relaylog.Events() {
 			counter(c.logEvents, s.RelayLogEvents[e], string(e))
+		}
+		for code, n := range s.RelaySendErrors {
+			counter(c.sendErrors, n, code)
 		}
 	}
 }

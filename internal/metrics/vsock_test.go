@@ -56,6 +56,8 @@ func TestVSOCKCollector(t *testing.T) {
 				BeaconConnections: 4,
 				RelayLog:          vsockwatch.RelayLogStatus{Enabled: true, Status: relaylog.Status{Following: true, Opens: 1}},
 				RelayLogEvents:    events(map[relaylog.Event]uint64{relaylog.EventConnection: 5, relaylog.EventReportSent: 5, relaylog.EventSendError: 2}),
+				RelaySendErrors: map[string]uint64{"resource_exhausted": 2, "unimplemented": 0, "not_implemented": 0,
+					"unavailable": 0, "deadline_exceeded": 0, "canceled": 0, "other": 0, "none": 0},
 			},
 		},
 		{

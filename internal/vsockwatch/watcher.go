@@ -147,6 +147,10 @@ type Snapshot struct {
 	// RelayLogEvents counts matched relay log lines by event; every event is
 	// present, zero or not.
 	RelayLogEvents map[relaylog.Event]uint64 `json:"relay_log_events"`
+	// RelaySendErrors counts the relay log's failed sends by gRPC code
+	// (relaylog.Codes, or SendErrorNoCode when the line names none); every
+	// code is present, zero or not.
+	RelaySendErrors map[string]uint64 `json:"relay_send_errors"`
 	// SendErrorsRecent, ReportsSentRecent and ListenErrorsRecent count the
 	// relay log's failed sends, reports sent and failed binds within Window.
 	SendErrorsRecent   int `json:"send_errors_recent"`
@@ -156,6 +160,9 @@ type Snapshot struct {
 	// Window ("" when none, or when the line named no code).
 	LastSendErrorCode relaylog.Code `json:"last_send_error_code,omitempty"`
 }
+
+// SendErrorNoCode is the code of a failed send whose log line names no gRPC status.
+const SendErrorNoCode = "none"
 
 // connKey identifies one connection across dumps. The cookie alone is unique;
 // the addresses keep connections apart should a kernel report no cookie.
@@ -217,6 +224,11 @@ func New(cfg Config, logger *slog.Logger) *Watcher {
 	for _, e := range relaylog.Events() {
 		w.snap.RelayLogEvents[e] = 0
 	}
+	w.snap.RelaySendErrors = map[string]uint64{}
+	for _, c := range relaylog.Codes() {
+		w.snap.RelaySendErrors[string(c)] = 0
+	}
+	w.snap.RelaySendErrors[SendErrorNoCode] = 0
 	return w
 }
 
@@ -444,6 +456,11 @@ func (w *Watcher) RecordLogMatch(m relaylog.Match) {
 	case relaylog.EventSendError:
 		w.sendErrors = append(w.sendErrors, now)
 		w.lastCode = m.Code
+		code := string(m.Code)
+		if m.Code == relaylog.CodeNone {
+			code = SendErrorNoCode
+		}
+		w.snap.RelaySendErrors[code]++
 	case relaylog.EventListenError:
 		w.listenErrors = append(w.listenErrors, now)
 	}
@@ -458,6 +475,7 @@ func (w *Watcher) Snapshot() Snapshot {
 	s.Capability.Devices = maps.Clone(w.snap.Capability.Devices)
 	s.Capability.DeviceSources = maps.Clone(w.snap.Capability.DeviceSources)
 	s.RelayLogEvents = maps.Clone(w.snap.RelayLogEvents)
+	s.RelaySendErrors = maps.Clone(w.snap.RelaySendErrors)
 	now := w.cfg.Now()
 	s.PeerCIDs = make([]uint32, 0, len(w.peers))
 	for cid, seen := range w.peers {

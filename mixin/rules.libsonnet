@@ -1,0 +1,77 @@
+// Recording rules: the building blocks of the alerts, one series per node and path that
+// matters, so that the alerts stay readable and their cluster-wide counterparts cheap at
+// hundreds of nodes. The alerts' group runs after this one.
+local p = import 'lib/promql.libsonnet';
+
+{
+  prometheusRules+:: {
+    local c = $._config,
+    local s = c.sensorprobeSelector,
+    groups+: [
+      {
+        name: 'sensorprobe.rules',
+        rules: [
+          {
+            // 1/0 for every path something on the host network depends on (consumer relay or
+            // unknown; consumer="none" paths are controls and never alert). The hostport path
+            // on a node without sensor is left out: it cannot work there by design, and
+            // SensorProbeHostPortWorkaroundCannotWork reports the configuration instead.
+            record: 'node_path:sensorprobe_path_up:consumed',
+            expr: |||
+              max by (%(np)s) (sensorprobe_path_up{%(s)s})
+              * on (%(np)s) group_left (consumer)
+              max by (%(npc)s) (sensorprobe_path_info{%(s)s, consumer!="none"})
+              unless on (%(np)s)
+              (
+                max by (%(np)s) (sensorprobe_path_info{%(s)s, path="hostport"})
+                and on (%(n)s)
+                max by (%(n)s) (sensorprobe_sensor_on_this_node{%(s)s}) == 0
+              )
+            ||| % { s: s, n: p.by(c, ['node']), np: p.by(c, ['node', 'path']), npc: p.by(c, ['node', 'path', 'consumer']) },
+          },
+          {
+            // How many paths that matter each node probes...
+            record: 'node:sensorprobe_consumed_paths:count',
+            expr: 'count by (%s) (node_path:sensorprobe_path_up:consumed)' % p.by(c, ['node']),
+          },
+          {
+            // ...and how many of them are down (absent when none is).
+            record: 'node:sensorprobe_consumed_paths_down:count',
+            expr: 'count by (%s) (node_path:sensorprobe_path_up:consumed == 0)' % p.by(c, ['node']),
+          },
+          {
+            // Share of the nodes probing a path that matters on which at least one such path
+            // is down: the fleet view that tells a cluster-wide fault from a node's.
+            record: 'job:sensorprobe_nodes_with_consumed_path_down:ratio',
+            expr: |||
+              count by (%(g)s) (node:sensorprobe_consumed_paths_down:count)
+              /
+              count by (%(g)s) (node:sensorprobe_consumed_paths:count)
+            ||| % { g: p.by(c) },
+          },
+          {
+            // Share of attempts that ended in an i/o timeout over 5 minutes, per node and path.
+            record: 'node_path:sensorprobe_io_timeouts:ratio_rate5m',
+            expr: |||
+              sum by (%(np)s) (rate(sensorprobe_io_timeouts_total{%(s)s}[5m]))
+              /
+              sum by (%(np)s) (rate(sensorprobe_probe_attempts_total{%(s)s}[5m]))
+            ||| % { s: s, np: p.by(c, ['node', 'path']) },
+          },
+          {
+            // p90 of the connect and TLS phases over 10 minutes, per node, path and phase: the
+            // "current level" SensorProbeLatencyHigh compares with its own median over 6 hours.
+            record: 'node_path_phase:sensorprobe_probe_duration_seconds:p90_rate10m',
+            expr: |||
+              histogram_quantile(0.9,
+                sum by (%(nppl)s) (
+                  rate(sensorprobe_probe_duration_seconds_bucket{%(s)s, phase=~"connect|tls"}[10m])
+                )
+              )
+            ||| % { s: s, nppl: p.by(c, ['node', 'path', 'phase', 'le']) },
+          },
+        ],
+      },
+    ],
+  },
+}
