@@ -270,7 +270,7 @@ func stripManagedFields(obj any) (any, error) {
 
 // report records the outcome of one list or watch call of r.
 func (d *Discovery) report(r *resource, verb string, err error) {
-	if err != nil {
+	if err != nil && !r.optional {
 		d.errors.Add(1)
 	}
 	d.mu.Lock()

@@ -28,6 +28,7 @@ import (
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
+	"github.com/sensorprobe/sensorprobe/internal/state"
 )
 
 // sharedKube starts an API server for one top-level test (its subtests
@@ -150,13 +151,13 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	f.rhacs()
 
 	s := startDiscovery(t, env.AdminClient(t), Config{Namespace: "follow", NodeName: "node-a"})
-	got := s.await(t, waitLimit, "discovery up with all paths", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 5 })
+	// No hostport path: the fixture's sensor, like the stock one, declares no hostPort.
+	got := s.await(t, waitLimit, "discovery up with all paths", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 4 })
 	sn := "sensor.follow.svc"
 	want := Snapshot{
 		Targets: []dial.Target{
 			{Name: "clusterip", Addr: f.ip(50) + ":443", ServerName: sn},
 			{Name: "dns", Addr: "sensor.follow.svc:443", ServerName: sn},
-			{Name: "hostport", Addr: "127.0.0.1:8443", ServerName: sn},
 			{Name: "podip", Addr: "10.244.1.5:8443", ServerName: sn},
 			{Name: "webhook", Addr: f.ip(51) + ":443", ServerName: "sensor-webhook.follow.svc"},
 		},
@@ -168,7 +169,9 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 			AdvertisedEndpoint: "sensor.follow.svc:443", GRPCServer: "sensor.follow.svc:443", SNIHostname: sn,
 		},
 		SensorPod: "follow/sensor-1", SensorNode: "node-a", SensorHostIP: "192.0.2.1", SensorOnThisNode: ptr(true),
-		APIUp: true,
+		SensorReady: ptr(true),
+		Uses:        state.Uses{RelayPath: "dns", RelayHostNetwork: ptr(true)},
+		APIUp:       true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("first snapshot (-want +got):\n%s", diff)
@@ -203,7 +206,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	t.Run("endpoints go unready", func(t *testing.T) {
 		f.EndpointSlice("10.244.2.7", "node-b", false)
 		got := s.await(t, waitLimit, "podip path gone", func(s Snapshot) bool { return !hasPath("podip")(s) })
-		if !got.APIUp || len(got.Targets) != 4 {
+		if !got.APIUp || len(got.Targets) != 3 {
 			t.Errorf("snapshot after endpoints went unready: %+v", got)
 		}
 		f.EndpointSlice("10.244.2.7", "node-b", true)
@@ -215,6 +218,11 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 		got := s.await(t, waitLimit, "relay path hostport", func(s Snapshot) bool { return s.RelayPath == "hostport" })
 		if got.Relay.AdvertisedEndpoint != "localhost:8443" {
 			t.Errorf("advertised endpoint = %q", got.Relay.AdvertisedEndpoint)
+		}
+		// The relay dials localhost: the hostport path is probed although
+		// sensor declares no hostPort, and it is the relay's.
+		if !hasPath("hostport")(got) || got.Uses.Consumer("hostport") != state.ConsumerRelay {
+			t.Errorf("hostport probed %v, consumer %q; want true, relay", hasPath("hostport")(got), got.Uses.Consumer("hostport"))
 		}
 		f.Collector(f.ip(60) + ":443")
 		s.await(t, waitLimit, "relay path clusterip", func(s Snapshot) bool { return s.RelayPath == "clusterip" })
@@ -250,12 +258,11 @@ func TestDiscoveryOverridesWin(t *testing.T) {
 		Namespace: "overrides",
 		Overrides: map[string]string{"clusterip": "10.1.2.3:443", "extra": "sensor.example:8443"},
 	})
-	got := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 6 })
+	got := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 5 })
 	want := []dial.Target{
 		{Name: "clusterip", Addr: "10.1.2.3:443", ServerName: "sensor.overrides.svc"},
 		{Name: "dns", Addr: "sensor.overrides.svc:443", ServerName: "sensor.overrides.svc"},
 		{Name: "extra", Addr: "sensor.example:8443"},
-		{Name: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.overrides.svc"},
 		{Name: "podip", Addr: "10.244.1.5:8443", ServerName: "sensor.overrides.svc"},
 		{Name: "webhook", Addr: f.ip(51) + ":443", ServerName: "sensor-webhook.overrides.svc"},
 	}
@@ -299,7 +306,7 @@ func TestRBACShippedRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startDiscovery(t, sa, Config{Namespace: "stackrox", NodeName: "node-a"})
-	got := s.await(t, waitLimit, "discovery up as the ServiceAccount", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 5 })
+	got := s.await(t, waitLimit, "discovery up as the ServiceAccount", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 4 })
 	if got.RelayPath != "dns" || got.SensorOnThisNode == nil || !*got.SensorOnThisNode || got.LastError != "" {
 		t.Errorf("snapshot as the ServiceAccount: %+v", got)
 	}
@@ -453,15 +460,15 @@ func TestRBACMissingRule(t *testing.T) {
 	}{
 		{
 			name: "endpointslices", resource: "endpointslices", errSubstr: "endpointslices: ",
-			wantPaths: []string{"clusterip", "dns", "hostport", "webhook"},
+			wantPaths: []string{"clusterip", "dns", "webhook"},
 		},
 		{
 			name: "services", resource: "services", errSubstr: "services/",
-			wantPaths: []string{"dns", "hostport", "podip"},
+			wantPaths: []string{"dns", "podip"},
 		},
 		{
 			name: "pods", resource: "pods", errSubstr: "pods: ",
-			wantPaths: []string{"clusterip", "dns", "hostport", "podip", "webhook"},
+			wantPaths: []string{"clusterip", "dns", "podip", "webhook"},
 			check: func(t *testing.T, s Snapshot) {
 				if s.SensorOnThisNode != nil || s.SensorNode != "" {
 					t.Errorf("sensor placement known without pods: node %q, on this node %v", s.SensorNode, s.SensorOnThisNode)
@@ -470,7 +477,7 @@ func TestRBACMissingRule(t *testing.T) {
 		},
 		{
 			name: "daemonsets", resource: "daemonsets", errSubstr: "daemonsets/collector: ",
-			wantPaths: []string{"clusterip", "dns", "hostport", "podip", "webhook"},
+			wantPaths: []string{"clusterip", "dns", "podip", "webhook"},
 			check: func(t *testing.T, s Snapshot) {
 				if s.Relay.Found || s.RelayPath != "" || s.RelayVSOCKPort != 0 {
 					t.Errorf("relay known without the daemonset: %+v", s)
@@ -556,7 +563,7 @@ func TestDiscoverySurvivesAPIOutage(t *testing.T) {
 	f := newFixture(t, env, "outage", 4)
 	f.rhacs()
 	s := startDiscovery(t, env.AdminClient(t), Config{Namespace: "outage", NodeName: "node-a"})
-	before := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 5 })
+	before := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 4 })
 
 	env.StopAPIServer()
 	during := s.await(t, waitLimit, "discovery reports the outage", func(s Snapshot) bool { return !s.APIUp && s.LastError != "" })

@@ -146,3 +146,35 @@ func TestRelayFromDaemonSet(t *testing.T) {
 		})
 	}
 }
+
+func TestVersionAndPullMode(t *testing.T) {
+	tests := []struct {
+		image    string
+		version  string
+		pullMode bool
+	}{
+		{"quay.io/stackrox-io/main:4.11.2", "4.11.2", false},
+		{"registry.redhat.io/advanced-cluster-security/rhacs-main-rhel8:4.9.10", "4.9.10", false},
+		{"quay.io/stackrox-io/main:v4.12.0", "4.12.0", true},
+		{"quay.io/stackrox-io/main:5.0.1", "5.0.1", true},
+		{"quay.io/stackrox-io/main:4.12.x-nightly-20260624", "4.12.x-nightly-20260624", true},
+		{"registry.redhat.io/rhacs-main-rhel9@sha256:0123", "", false},
+		{"localhost:5000/main", "", false},
+		{"quay.io/stackrox-io/main:latest", "", false},
+	}
+	for _, tt := range tests {
+		got := imageVersion(tt.image)
+		if got != tt.version {
+			t.Errorf("imageVersion(%q) = %q, want %q", tt.image, got, tt.version)
+		}
+		if pm := (RelayConfig{Version: got}).PullMode(); pm != tt.pullMode {
+			t.Errorf("PullMode for %q = %v, want %v", tt.image, pm, tt.pullMode)
+		}
+	}
+	if got := (RelayConfig{AdvertisedEndpoint: "a:1", SensorEndpoint: "b:2"}).Endpoint(); got != "b:2" {
+		t.Errorf("Endpoint() = %q, want ROX_SENSOR_ENDPOINT first", got)
+	}
+	if got := (RelayConfig{AdvertisedEndpoint: "a:1"}).Endpoint(); got != "a:1" {
+		t.Errorf("Endpoint() = %q, want the ROX_ADVERTISED_ENDPOINT fallback", got)
+	}
+}

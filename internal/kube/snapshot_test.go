@@ -4,11 +4,13 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/state"
 )
 
 func testService(name, ip string, ports ...corev1.ServicePort) *corev1.Service {
@@ -47,9 +49,11 @@ func testPod(name, node string, phase corev1.PodPhase, ready bool) *corev1.Pod {
 func TestBuild(t *testing.T) {
 	yes, no := true, false
 	https := corev1.ServicePort{Name: "https", Port: 443}
+	// Without anything known: only the dns path. localhost:8443 is probed
+	// only where it can exist (a declared hostPort, a relay dialling
+	// loopback, or --target).
 	static := []dial.Target{
 		{Name: "dns", Addr: "sensor.stackrox.svc:443", ServerName: "sensor.stackrox.svc"},
-		{Name: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.stackrox.svc"},
 	}
 	full := objects{
 		sensor:     testService("sensor", "10.96.0.50", corev1.ServicePort{Name: "monitoring", Port: 9091}, https),
@@ -83,7 +87,6 @@ func TestBuild(t *testing.T) {
 			want: Snapshot{Targets: []dial.Target{
 				{Name: "dns", Addr: "sensor.example:443", ServerName: "sensor.stackrox.svc"},
 				{Name: "extra", Addr: "10.0.0.9:8443"},
-				{Name: "hostport", Addr: "127.0.0.1:8443", ServerName: "sensor.stackrox.svc"},
 			}},
 		},
 		{
@@ -96,6 +99,8 @@ func TestBuild(t *testing.T) {
 				RelayVSOCKPort: 818,
 				Relay:          RelayConfig{Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet", AdvertisedEndpoint: "localhost:8443"},
 				SensorPod:      "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &yes,
+				SensorReady: &yes,
+				Uses:        state.Uses{RelayPath: "hostport", RelayHostNetwork: &yes},
 			},
 		},
 		{
@@ -114,6 +119,8 @@ func TestBuild(t *testing.T) {
 				RelayVSOCKPort: 818,
 				Relay:          RelayConfig{Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet", AdvertisedEndpoint: "localhost:8443"},
 				SensorPod:      "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &no,
+				SensorReady: &yes,
+				Uses:        state.Uses{RelayPath: "clusterip", RelayHostNetwork: &yes},
 			},
 		},
 		{
@@ -127,7 +134,6 @@ func TestBuild(t *testing.T) {
 			want: Snapshot{
 				Targets: []dial.Target{
 					{Name: "dns", Addr: "sensor.stackrox.svc:8444", ServerName: "sensor.stackrox.svc"},
-					static[1],
 				},
 				SensorPod: "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a",
 			},
@@ -146,6 +152,54 @@ func TestBuild(t *testing.T) {
 			want: Snapshot{
 				Targets:   []dial.Target{static[0], {Name: "hostport", Addr: "127.0.0.1:18443", ServerName: "sensor.stackrox.svc"}},
 				SensorPod: "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &no,
+				SensorReady: &yes, SensorHostPort: 18443,
+			},
+		},
+		{
+			name: "stock install: collector in the pod network, no hostPort, control-plane node",
+			node: "node-a",
+			objs: objects{
+				sensor:     full.sensor,
+				webhook:    full.webhook,
+				slices:     full.slices,
+				pods:       full.pods,
+				podsSynced: true,
+				collector: func() *appsv1.DaemonSet {
+					ds := collectorDS(false, []corev1.EnvVar{{Name: "ROX_VIRTUAL_MACHINES", Value: "true"}}, nil)
+					ds.Spec.Template.Spec.DNSPolicy = corev1.DNSClusterFirst
+					ds.Labels = map[string]string{"app.kubernetes.io/version": "4.11.2"}
+					return ds
+				}(),
+				node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a", Labels: map[string]string{"node-role.kubernetes.io/master": ""}}},
+			},
+			want: Snapshot{
+				Targets:                []dial.Target{fullTargets[0], fullTargets[1], fullTargets[3], fullTargets[4]},
+				RelayPath:              "dns",
+				RelayVSOCKPort:         818,
+				VirtualMachinesEnabled: &yes,
+				Relay:                  RelayConfig{Found: true, DNSPolicy: "ClusterFirst", Version: "4.11.2"},
+				SensorPod:              "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &yes,
+				SensorReady:      &yes,
+				NodeControlPlane: &yes,
+				Uses:             state.Uses{RelayPath: "dns", RelayHostNetwork: &no},
+			},
+		},
+		{
+			name: "4.12 line: no push relay",
+			objs: objects{
+				collector: func() *appsv1.DaemonSet {
+					ds := collectorDS(false, []corev1.EnvVar{{Name: "ROX_SENSOR_ENDPOINT", Value: "sensor.stackrox.svc:443"}}, nil)
+					ds.Spec.Template.Spec.Containers[1].Image = "quay.io/stackrox-io/main:4.12.0"
+					return ds
+				}(),
+			},
+			want: Snapshot{
+				Targets:        static,
+				RelayPath:      "dns",
+				RelayVSOCKPort: 818,
+				Relay: RelayConfig{Found: true, DNSPolicy: "ClusterFirstWithHostNet",
+					SensorEndpoint: "sensor.stackrox.svc:443", Version: "4.12.0"},
+				Uses: state.Uses{RelayPath: "dns", RelayHostNetwork: &no, NoRelay: true},
 			},
 		},
 	}
