@@ -12,7 +12,6 @@
 package kubetest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/sensorprobe/sensorprobe/internal/standin"
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -97,26 +97,8 @@ type Env struct {
 	apiPort          int
 	mu               sync.Mutex
 	etcd, apiserver  *exec.Cmd
-	etcdLog, apiLog  *lockedBuffer
+	etcdLog, apiLog  *testsupport.LockedBuffer
 	apiDone, etcdEnd chan struct{}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a process writing and a test reading.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // StartForTest is Start for one test: it skips or fails t when the assets are
@@ -136,7 +118,7 @@ func StartForTest(t *testing.T) *Env {
 // certificates in dir, and waits until the API server is ready. The caller
 // must call Stop.
 func Start(ctx context.Context, assets, dir string) (*Env, error) {
-	e := &Env{dir: dir, assets: assets, etcdLog: &lockedBuffer{}, apiLog: &lockedBuffer{}}
+	e := &Env{dir: dir, assets: assets, etcdLog: &testsupport.LockedBuffer{}, apiLog: &testsupport.LockedBuffer{}}
 	if err := e.writeCerts(); err != nil {
 		return nil, err
 	}
@@ -308,7 +290,7 @@ func stop(cmd *exec.Cmd, done chan struct{}) {
 
 // waitFor polls check every 200 ms until it succeeds, the process exits
 // (exited is closed), ctx is done or limit passes.
-func waitFor(ctx context.Context, limit time.Duration, exited <-chan struct{}, check func() error, log *lockedBuffer) error {
+func waitFor(ctx context.Context, limit time.Duration, exited <-chan struct{}, check func() error, log *testsupport.LockedBuffer) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
