@@ -71,7 +71,7 @@ func TestBadInput(t *testing.T) {
 		{name: "check: bad output", args: []string{"check", "--kube=false", "--target", "a=127.0.0.1:1", "--output", "yaml"},
 			lines: []string{`--output: "yaml" is not one of table, json`}},
 		{name: "demo: bad scenario", args: []string{"demo", "--scenario", "chaos"},
-			lines: []string{`--scenario: "chaos" is not one of healthy, networkpolicy, sensor-down, service-routing`}},
+			lines: []string{`--scenario: "chaos" is not one of healthy, networkpolicy, sensor-down, service-routing, stock`}},
 		{name: "stray argument", args: []string{"--kube=false", "extra"}, lines: []string{`unexpected argument "extra" (see probe --help)`}},
 	}
 	for _, tc := range tests {

@@ -446,7 +446,7 @@ func TestStatus(t *testing.T) {
 		DiscoveryUp: true, SensorPod: "stackrox/sensor-abc", SensorNode: "worker-2",
 	}
 	// What the report shows of them.
-	vsReport := &status.VSOCK{RelayPort: 818, VSOCKDevice: true, RelayListening: true, RelayConnections: 1, ConnectionsRecent: 2, PeerCIDs: 1}
+	vsReport := &status.VSOCK{RelayPort: 818, VSOCKDevice: true, RelayListening: true, RelayConnections: 1, ConnectionsRecent: 2, PeerCIDs: 1, Evidence: "socket dumps and relay log"}
 	clReport := &status.Kubernetes{DiscoveryUp: true, SensorOnThisNode: &onNode, SensorPod: "stackrox/sensor-abc", SensorNode: "worker-2", RelayPath: dial.PathPodIP}
 
 	type summary struct {
@@ -721,5 +721,27 @@ func TestConcurrentReports(t *testing.T) {
 	if v.Name != verdict.RelayPathDownVMsConnecting || v.Underlying != verdict.SensorUnavailable {
 		t.Errorf("final verdict = %q (underlying %q), want %q (underlying %q)",
 			v.Name, v.Underlying, verdict.RelayPathDownVMsConnecting, verdict.SensorUnavailable)
+	}
+}
+
+// TestStatusReportEvidence: with collector in the pod network the host's
+// socket dumps cannot see the relay, and the report says the relay facts
+// come from its log alone.
+func TestStatusReportEvidence(t *testing.T) {
+	no, yes := false, true
+	vs := vsockFacts(verdict.VSOCK{RelayLog: true, SendErrorsRecent: 1})
+	for _, tt := range []struct {
+		hostNetwork *bool
+		want        string
+	}{
+		{&yes, "socket dumps and relay log"},
+		{nil, "socket dumps and relay log"},
+		{&no, "relay log (collector runs in the pod network; this probe's socket dumps see only the host network)"},
+	} {
+		cl := &monitor.ClusterFacts{Cluster: verdict.Cluster{RelayHostNetwork: tt.hostNetwork}}
+		r := monitor.StatusReport("n", "v", t0, nil, verdict.Verdict{}, vs, cl)
+		if r.VSOCK.Evidence != tt.want || r.VSOCK.SendErrorsRecent != 1 {
+			t.Errorf("host network %v: evidence %q, send errors %d; want %q, 1", tt.hostNetwork, r.VSOCK.Evidence, r.VSOCK.SendErrorsRecent, tt.want)
+		}
 	}
 }
