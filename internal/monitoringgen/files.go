@@ -169,7 +169,7 @@ func stringMap(m map[string]string, rank map[string]int) *yaml.Node {
 // mapping builds a mapping node from alternating keys (strings) and value nodes.
 func mapping(kv ...any) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.MappingNode}
-	for i := 0; i < len(kv); i += 2 {
+	for i := 0; i+1 < len(kv); i += 2 {
 		n.Content = append(n.Content, str(kv[i].(string)), kv[i+1].(*yaml.Node))
 	}
 	return n
