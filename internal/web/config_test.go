@@ -28,7 +28,7 @@ type pki struct {
 	client, stranger tls.Certificate
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	p := &pki{dir: t.TempDir()}
 	var err error
@@ -72,7 +72,7 @@ func newPKI(t *testing.T) *pki {
 	return p
 }
 
-func (p *pki) write(t *testing.T, name string, b []byte) string {
+func (p *pki) write(t testing.TB, name string, b []byte) string {
 	t.Helper()
 	path := filepath.Join(p.dir, name)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
