@@ -185,7 +185,8 @@ func TestImageRunsLockedDown(t *testing.T) {
 	mustRun(ctx, t, "podman", "build", "--pull=never", "--build-arg", "BASE=scratch", "-t", image, buildDir)
 
 	// Sensor's stand-in on loopback with the real SAN set, and the CA the
-	// probe verifies it with, mounted as the DaemonSet mounts it.
+	// probe verifies it with, mounted where the DaemonSet mounts its CA
+	// sources (as the ConfigMap tls-ca-bundle's ca-bundle.pem).
 	ca, err := standin.NewCA(standin.CAName)
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +204,7 @@ func TestImageRunsLockedDown(t *testing.T) {
 	if err := os.Chmod(certs, 0o755); err != nil { // readable by UID 65532
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(certs, "ca.pem"), ca.PEM(), 0o444); err != nil {
+	if err := os.WriteFile(filepath.Join(certs, "ca-bundle.pem"), ca.PEM(), 0o444); err != nil {
 		t.Fatal(err)
 	}
 
@@ -212,7 +213,7 @@ func TestImageRunsLockedDown(t *testing.T) {
 		"--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
 		"--user", uid+":"+uid, "--read-only", "--cap-drop=ALL", "--security-opt", "no-new-privileges",
 		"--network", "host",
-		"-v", certs+":/run/secrets/stackrox.io/certs:ro",
+		"-v", certs+":/run/secrets/stackrox.io/ca:ro", // the DaemonSet's projected volume, --ca-dir's default
 		image,
 		"--kube=false", "--target", "hostport="+sensor.Addr(),
 		"--web.listen-address", "127.0.0.1:"+strconv.Itoa(port), "--log.format", "json")
