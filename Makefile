@@ -33,12 +33,16 @@ test-short: ## the unit tests alone, no kube-apiserver, no browser
 bench: ## benchmarks: CPU and allocations per attempt beside a bare Go client, VSOCK dump parsing
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/dial/ ./internal/vsockwatch/
 
-# Every native fuzz test, each for FUZZTIME. A failing input is written to the
-# package's testdata/fuzz/ and replayed by every later `go test`. Go 1.26's
+# Every native fuzz test, each for FUZZTIME, from one instrumented test binary
+# per package (go test -c -fuzz), run in the package's directory with go
+# test's fuzz cache. A failing input is written to the package's
+# testdata/fuzz/ and replayed by every later `go test`. Go 1.26's
 # coordinator can end a run at the FUZZTIME boundary with a bare "context
 # deadline exceeded" and no failing input (go.dev/issue/75804): that alone is
 # reported, not failed.
 FUZZTIME ?= 10s
+# Short runs: spend little of FUZZTIME shrinking each new input.
+FUZZMINIMIZETIME ?= 1s
 FUZZ_TARGETS := \
 	./internal/app:FuzzParseTarget \
 	./internal/app:FuzzParseDaemonValues \
@@ -55,9 +59,13 @@ fuzz: ## run every fuzz test for FUZZTIME each (default 10s)
 	@missing=$$(grep -rhoE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' . | sed 's/^func //' | sort -u | \
 		while read -r fn; do echo "$(FUZZ_TARGETS)" | grep -qw "$$fn" || echo "$$fn"; done); \
 	if [ -n "$$missing" ]; then echo "not in FUZZ_TARGETS:" $$missing; exit 1; fi
-	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
-		if out=$$($(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); then \
+	@dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; bin="$$dir/$$(echo $$pkg | tr ./ __).test"; \
+		if [ ! -x "$$bin" ]; then $(GO) test -c -fuzz=. -o "$$bin" $$pkg || exit 1; fi; \
+		cache="$$($(GO) env GOCACHE)/fuzz/$$($(GO) list $$pkg)"; \
+		echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+		if out=$$(cd $$pkg && "$$bin" -test.run '^$$' -test.fuzz "^$$fn\$$" -test.fuzztime $(FUZZTIME) -test.fuzzminimizetime $(FUZZMINIMIZETIME) -test.fuzzcachedir "$$cache" 2>&1); then \
 			echo "$$out" | grep -E '^fuzz: elapsed' | tail -n 1; \
 		elif ! echo "$$out" | grep -q 'Failing input written' && \
 			echo "$$out" | grep -A1 -E "^--- FAIL: $$fn " | grep -qx '    context deadline exceeded'; then \
