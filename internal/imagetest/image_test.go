@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -146,13 +147,15 @@ func TestImageRunsLockedDown(t *testing.T) {
 	name := "sensorprobe-imagetest-" + hex.EncodeToString(suffix)
 	image := "localhost/" + name + ":test"
 
-	// The build context: the Dockerfile and a static binary built as
-	// `make build` builds it.
+	// The build context: the Dockerfile and a static binary for this
+	// machine's architecture where the Dockerfile expects it
+	// (bin/<os>_<arch>/probe, as `make image` lays it out).
 	buildDir := t.TempDir()
 	root := repoRoot(t)
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(buildDir, "bin", "probe"), "./cmd/probe")
+	bin := filepath.Join(buildDir, "bin", "linux_"+runtime.GOARCH, "probe")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/probe")
 	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -182,7 +185,8 @@ func TestImageRunsLockedDown(t *testing.T) {
 			t.Errorf("image %s still exists after clean-up", image)
 		}
 	})
-	mustRun(ctx, t, "podman", "build", "--pull=never", "--build-arg", "BASE=scratch", "-t", image, buildDir)
+	mustRun(ctx, t, "podman", "build", "--pull=never", "--build-arg", "BASE=scratch",
+		"--build-arg", "TARGETOS=linux", "--build-arg", "TARGETARCH="+runtime.GOARCH, "-t", image, buildDir)
 
 	// Sensor's stand-in on loopback with the real SAN set, and the CA the
 	// probe verifies it with, mounted where the DaemonSet mounts its CA
