@@ -148,3 +148,40 @@ func TestBusyPort(t *testing.T) {
 		t.Errorf("stderr = %q, want one line containing %q", stderr.String(), want)
 	}
 }
+
+// TestHelpPrintedOnce checks that -h and --help print each command's usage
+// exactly once, on stdout, and nothing on stderr.
+func TestHelpPrintedOnce(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		header string
+	}{
+		{name: "daemon --help", args: []string{"--help"}, header: "Usage: probe [flags]"},
+		{name: "daemon -h", args: []string{"-h"}, header: "Usage: probe [flags]"},
+		{name: "check --help", args: []string{"check", "--help"}, header: "Usage: probe check [flags]"},
+		{name: "check -h", args: []string{"check", "-h"}, header: "Usage: probe check [flags]"},
+		{name: "demo --help", args: []string{"demo", "--help"}, header: "Usage: probe demo [flags]"},
+		{name: "demo -h", args: []string{"demo", "-h"}, header: "Usage: probe demo [flags]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), tc.args, &stdout, &stderr); code != exitOK {
+				t.Errorf("exit %d, want %d", code, exitOK)
+			}
+			if n := strings.Count(stdout.String(), "Usage: probe"); n != 1 {
+				t.Errorf("stdout holds %d usage headers, want 1:\n%s", n, stdout.String())
+			}
+			if !strings.HasPrefix(stdout.String(), tc.header+"\n") {
+				t.Errorf("stdout does not start with %q:\n%s", tc.header, stdout.String())
+			}
+			if n := strings.Count(stdout.String(), "  -log.level"); n != 1 {
+				t.Errorf("stdout lists -log.level %d times, want 1:\n%s", n, stdout.String())
+			}
+			if stderr.Len() != 0 {
+				t.Errorf("stderr = %q, want nothing", stderr.String())
+			}
+		})
+	}
+}

@@ -73,6 +73,7 @@ func TestDemo(t *testing.T) {
 		{"sensorprobe_io_timeouts_total", []string{"path", "hostport", "phase", "connect"}, func(v float64) bool { return v == 0 }, "0"},
 		{"sensorprobe_verdict", []string{"verdict", "service_unreachable_from_host_network"}, func(v float64) bool { return v == 1 }, "1"},
 		{"sensorprobe_verdict", []string{"verdict", "healthy"}, func(v float64) bool { return v == 0 }, "0"},
+		{"sensorprobe_probe_panics_total", nil, func(v float64) bool { return v == 0 }, "0"}, // no attempt panicked
 	} {
 		v, ok := exp.Value(want.name, want.labels...)
 		if !ok || !want.ok(v) {

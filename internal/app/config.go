@@ -30,8 +30,10 @@ type Config struct {
 	Interval      time.Duration
 	ListenAddress string
 	WebConfigFile string
-	LogLevel      slog.Level
-	LogFormat     string
+	// WebStatus serves the status page at / and /status (--web.status).
+	WebStatus bool
+	LogLevel  slog.Level
+	LogFormat string
 
 	Kube       bool
 	Kubeconfig string

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +43,8 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 	cfg := &Config{}
 	fs.Var(&interval, "interval", "time between the starts of two attempts on one path, jittered ±10% (default 10s)")
 	fs.StringVar(&cfg.ListenAddress, "web.listen-address", ":9090", "address for /metrics, /healthz, /readyz, / and /status (collector holds :9090 on hostNetwork nodes: the manifests use :9818)")
-	fs.StringVar(&cfg.WebConfigFile, "web.config.file", "", "exporter-toolkit web configuration file enabling TLS or basic auth on the listener")
+	fs.StringVar(&cfg.WebConfigFile, "web.config.file", "", "exporter-toolkit web configuration file enabling TLS, client certificates or basic auth on the listener")
+	fs.BoolVar(&cfg.WebStatus, "web.status", true, "serve the status page at / and /status (targets, certificate facts, error text); false serves only /metrics, /healthz and /readyz (docs/security.md)")
 	fs.Var(&relayPort, "vsock.relay-port", "VSOCK port of the VM relay (ROX_VIRTUAL_MACHINES_VSOCK_PORT; discovery overrides the default) (default 818)")
 	fs.Var(&listenPort, "vsock.listen-port", "VSOCK port for the probe's own beacon that probe vsock-ping dials from a VM; 0 disables it (default 0)")
 	fs.Var(&vInterval, "vsock.interval", "time between two VSOCK socket dumps (default 10s)")
@@ -76,10 +76,8 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		p.add("--web.listen-address: %q: port out of range (0 to 65535)", cfg.ListenAddress)
 	}
-	if cfg.WebConfigFile != "" {
-		if _, err := os.Stat(cfg.WebConfigFile); err != nil {
-			p.add("--web.config.file: %v", err)
-		}
+	if err := web.ValidateConfig(cfg.WebConfigFile); err != nil {
+		p.add("--web.config.file: %q: %v", cfg.WebConfigFile, err)
 	}
 	if !cfg.Kube && len(c.targets.raw) == 0 {
 		p.add("--target: no paths to probe; give at least one --target NAME=HOST:PORT, or run in a cluster with --kube")
@@ -102,6 +100,7 @@ func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	e.HideStatus = !cfg.WebStatus
 	if err := addOptionalParts(ctx, e, cfg); err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ type Engine struct {
 	Prober    *dial.Prober
 	Scheduler *scheduler.Scheduler
 	Log       *slog.Logger
+	// HideStatus leaves the status page (/ and /status) out of Handler:
+	// --web.status=false.
+	HideStatus bool
 
 	runners []func(context.Context) error
 	// collectors is every collector registered through Register, so that
@@ -79,7 +82,8 @@ func NewEngine(dcfg dial.Config, interval time.Duration, node string, logger *sl
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	e.Scheduler = scheduler.New(scheduler.Config{Interval: interval}, prober.Probe, e.Monitor.Record)
+	e.Scheduler = scheduler.New(scheduler.Config{Interval: interval, Logger: logger}, prober.Probe, e.Monitor.Record)
+	e.MustRegister(e.Scheduler.Collector())
 	e.Add(e.Scheduler.Run)
 	return e, nil
 }
@@ -96,12 +100,11 @@ func (e *Engine) SetTargets(targets []dial.Target, uses state.Uses) {
 
 // Handler returns the HTTP handler: metrics, health, readiness and status.
 func (e *Engine) Handler() http.Handler {
-	return web.Handler(web.Options{
-		Gatherer: e.Registry,
-		Ready:    e.Store.Ready,
-		Status:   status.Handler(e.Monitor.Status),
-		Logger:   e.Log,
-	})
+	o := web.Options{Gatherer: e.Registry, Ready: e.Store.Ready, Logger: e.Log}
+	if !e.HideStatus {
+		o.Status = status.Handler(e.Monitor.Status)
+	}
+	return web.Handler(o)
 }
 
 // Run serves on ln and runs every part until ctx ends or one fails.

@@ -268,35 +268,43 @@ func (p *Prober) tlsConfig(serverName string, facts *TLSFacts) *tls.Config {
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // verified below, in VerifyConnection
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("server sent no certificate")
-			}
-			leaf := cs.PeerCertificates[0]
-			facts.NotAfter = leaf.NotAfter
-			facts.DNSNames = leaf.DNSNames
-			facts.Issuer = leaf.Issuer.CommonName
-			roots := p.roots()
-			if roots == nil {
-				return nil
-			}
-			inter := x509.NewCertPool()
-			for _, c := range cs.PeerCertificates[1:] {
-				inter.AddCert(c)
-			}
-			_, err := leaf.Verify(x509.VerifyOptions{
-				DNSName:       serverName,
-				Roots:         roots,
-				Intermediates: inter,
-				CurrentTime:   p.cfg.Now(),
-			})
-			if err != nil {
-				facts.VerifyError = err.Error()
-				return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
-			}
-			facts.Verified = true
-			return nil
+			return p.verifyPeer(cs.PeerCertificates, serverName, facts)
 		},
 	}
+}
+
+// verifyPeer records in facts what the server's certificate chain says —
+// the leaf's expiry, DNS names and issuer — and, when a CA is configured,
+// verifies the chain for serverName. certs is the chain as the server sent
+// it, leaf first: outside input, whatever it holds.
+func (p *Prober) verifyPeer(certs []*x509.Certificate, serverName string, facts *TLSFacts) error {
+	if len(certs) == 0 {
+		return errors.New("server sent no certificate")
+	}
+	leaf := certs[0]
+	facts.NotAfter = leaf.NotAfter
+	facts.DNSNames = leaf.DNSNames
+	facts.Issuer = leaf.Issuer.CommonName
+	roots := p.roots()
+	if roots == nil {
+		return nil
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{
+		DNSName:       serverName,
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   p.cfg.Now(),
+	})
+	if err != nil {
+		facts.VerifyError = err.Error()
+		return &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
+	}
+	facts.Verified = true
+	return nil
 }
 
 // httpCheck sends GET ReadyPath over conn (HTTP/2 when negotiated) and wants 200.

@@ -5,10 +5,15 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
@@ -32,6 +37,9 @@ type Config struct {
 	Clock clock.WithTicker
 	// Rand, default a randomly seeded generator.
 	Rand *rand.Rand
+	// Logger receives one error line, with the stack, for every panic
+	// recovered at an attempt's boundary. Default: discard.
+	Logger *slog.Logger
 }
 
 // Scheduler runs one loop per path. The zero value is not usable; call New.
@@ -42,6 +50,8 @@ type Scheduler struct {
 	// phase is this process's random offset into the interval, so that the
 	// probes of many nodes restarted together do not dial in step.
 	phase time.Duration
+	// panics counts the panics recovered at attempt boundaries.
+	panics atomic.Uint64
 
 	mu      sync.Mutex
 	rnd     *rand.Rand
@@ -66,6 +76,9 @@ func New(cfg Config, probe ProbeFunc, result ResultFunc) *Scheduler {
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) // #nosec G404 -- jitter, not a secret
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Scheduler{
 		cfg: cfg, probe: probe, result: result, rnd: cfg.Rand,
@@ -132,11 +145,11 @@ func (s *Scheduler) run(ctx context.Context, t dial.Target) {
 	c := s.cfg.Clock
 	next := c.Now()
 	for first := true; ; first = false {
-		res := s.probe(ctx, t)
+		res := s.attempt(ctx, t)
 		if ctx.Err() != nil {
 			return
 		}
-		s.result(res)
+		s.deliver(res)
 		next = s.after(next, first)
 		wait := next.Sub(c.Now())
 		if wait < 0 {
@@ -169,4 +182,51 @@ func (s *Scheduler) after(prev time.Time, first bool) time.Time {
 		return base.Add(time.Duration(j))
 	}
 	return prev.Add(iv + time.Duration(j))
+}
+
+// attempt makes one attempt on t. A panic in the prober is recovered here,
+// at the attempt's boundary, so that it costs one attempt rather than the
+// process: it is logged and counted, and the attempt counts as failed with
+// ReasonOther, so that the path does not keep showing its previous state.
+func (s *Scheduler) attempt(ctx context.Context, t dial.Target) (res dial.Result) {
+	start := s.cfg.Clock.Now()
+	defer func() {
+		if v := recover(); v != nil {
+			s.recovered(t, "probe", v)
+			res = dial.Result{
+				Target: t, Start: start, Duration: s.cfg.Clock.Since(start), Reason: dial.ReasonOther,
+				Err: fmt.Errorf("the attempt panicked (a sensorprobe bug; the log has the stack): %v", v),
+			}
+		}
+	}()
+	return s.probe(ctx, t)
+}
+
+// deliver hands res to the result function; a panic while handling it is
+// recovered, logged and counted, and the path's loop goes on.
+func (s *Scheduler) deliver(res dial.Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.recovered(res.Target, "result", v)
+		}
+	}()
+	s.result(res)
+}
+
+func (s *Scheduler) recovered(t dial.Target, stage string, v any) {
+	s.panics.Add(1)
+	s.cfg.Logger.Error("recovered from a panic; this is a sensorprobe bug, please report it with this line",
+		"path", t.Name, "target", t.Addr, "stage", stage, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+}
+
+// Panics returns how many panics were recovered at attempt boundaries.
+func (s *Scheduler) Panics() uint64 { return s.panics.Load() }
+
+// Collector returns a collector exporting Panics as
+// sensorprobe_probe_panics_total. The caller registers it.
+func (s *Scheduler) Collector() prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "sensorprobe_probe_panics_total",
+		Help: "Panics recovered at the boundary of an attempt (in the prober or in the handling of its result). Anything above 0 is a sensorprobe bug; the log has the stack.",
+	}, func() float64 { return float64(s.panics.Load()) })
 }

@@ -89,6 +89,7 @@ func TestFirstRoundIsImmediateThenEveryInterval(t *testing.T) {
 	waitTimers(t, clk, 2)
 	cancel()
 	<-done
+	noPanics(t, s)
 	got := rec.paths()
 	for _, p := range []string{"a=x:1", "b=y:1"} {
 		if got[p] < 2 || got[p] > 3 {
@@ -158,6 +159,7 @@ func TestAtMostOneAttemptInFlightPerPath(t *testing.T) {
 	}
 	cancel()
 	<-done
+	noPanics(t, s)
 	if m := maxInFlight.Load(); m != 1 {
 		t.Errorf("max attempts in flight = %d, want 1", m)
 	}
@@ -178,6 +180,7 @@ func TestSetTargetsReplacesPaths(t *testing.T) {
 	rec.wait(t, 2) // move (new address) and add start at once; keep waits for its slot
 	cancel()
 	<-done
+	noPanics(t, s)
 	want := map[string]int{"keep=k:1": 1, "move=old:1": 1, "drop=d:1": 1, "move=new:1": 1, "add=a:1": 1}
 	if diff := cmp.Diff(want, rec.paths()); diff != "" {
 		t.Errorf("attempts by path (-want +got):\n%s", diff)
@@ -201,6 +204,7 @@ func TestAbandonedAttemptIsNotReported(t *testing.T) {
 	s.SetTargets(nil)
 	cancel()
 	<-done
+	noPanics(t, s)
 	if n := reports.Load(); n != 0 {
 		t.Errorf("%d reports from an abandoned attempt, want 0", n)
 	}
