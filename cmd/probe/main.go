@@ -46,6 +46,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return failure(app.RunDemo(ctx, cfg, stdout, app.NewLogger(stderr, cfg.LogLevel, "text")), stderr)
 	case "check":
+		if app.IsClusterCheck(args[1:]) {
+			return clusterCheck(ctx, args[1:], stdout, stderr)
+		}
 		cfg, err := app.ParseCheck(args[1:], stdout, os.Getenv)
 		if code, done := usage(err, stderr); done {
 			return code
@@ -55,6 +58,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return failure(err, stderr)
 		}
 		if !healthy {
+			return exitFailure
+		}
+		return exitOK
+	case "fix":
+		cfg, err := app.ParseFix(args[1:], stdout)
+		if code, done := usage(err, stderr); done {
+			return code
+		}
+		clients, err := cfg.Clients()
+		if err != nil {
+			fmt.Fprintln(stderr, "probe:", err)
+			return exitUsage
+		}
+		failed, err := app.RunFix(ctx, cfg, clients, stdout, app.Progress(stdout))
+		if err != nil {
+			return failure(err, stderr)
+		}
+		if failed > 0 {
 			return exitFailure
 		}
 		return exitOK
@@ -86,6 +107,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := app.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err := app.RunDaemon(ctx, cfg, logger); err != nil {
 		logger.Error("sensorprobe stopped", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// clusterCheck runs `probe check --cluster`: exit 0 all pass, 1 any fails, 2 usage.
+func clusterCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := app.ParseClusterCheck(args, stdout)
+	if code, done := usage(err, stderr); done {
+		return code
+	}
+	clients, err := cfg.Clients()
+	if err != nil {
+		fmt.Fprintln(stderr, "probe:", err)
+		return exitUsage
+	}
+	failed, err := app.RunClusterCheck(ctx, cfg, clients, stdout, app.Progress(stdout))
+	if err != nil {
+		return failure(err, stderr)
+	}
+	if failed > 0 {
 		return exitFailure
 	}
 	return exitOK

@@ -263,3 +263,14 @@ func serviceDNSName(host, svc, ns string) bool {
 	}
 	return strings.HasPrefix(host, svc+"."+ns+".svc.")
 }
+
+// ReadRelayConfig returns how DaemonSet ds (the collector) configures the VM
+// relay, as discovery reads it; for one-shot cluster checks that fetched the
+// DaemonSet themselves. ds may be nil (not found).
+func ReadRelayConfig(ds *appsv1.DaemonSet) RelayConfig {
+	rc, _, _ := relayFromDaemonSet(ds)
+	return rc
+}
+
+// IsControlPlane reports whether node carries a control-plane role label.
+func IsControlPlane(node *corev1.Node) bool { return isControlPlane(node) }
