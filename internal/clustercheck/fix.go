@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -47,7 +47,7 @@ type Action struct {
 	// Check is the failed check this action fixes.
 	Check string `json:"check"`
 	// Summary says what the action does.
-	Summary string                     `json:"summary"`
+	Summary string                      `json:"summary"`
 	GVR     schema.GroupVersionResource `json:"-"`
 	Object  *unstructured.Unstructured  `json:"object"`
 	// Command is the equivalent kubectl (or oc) command.
@@ -358,8 +358,8 @@ func WaitRollout(ctx context.Context, c Clients, p Plan, workload string, timeou
 		}
 	}
 	kind, name, _ := strings.Cut(workload, "/")
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	last := ""
@@ -377,6 +377,8 @@ func WaitRollout(ctx context.Context, c Clients, p Plan, workload string, timeou
 		}
 		select {
 		case <-ctx.Done():
+			return fmt.Errorf("wait for %s: %w", workload, ctx.Err())
+		case <-deadline.C:
 			return fmt.Errorf("rollout of %s/%s not finished after %s (%s): the change is applied; see kubectl -n %s rollout status %s and kubectl -n %s get events", ns, workload, timeout, state, ns, workload, ns)
 		case <-tick.C:
 		}

@@ -117,36 +117,36 @@ type Model struct {
 	ServerVersion string
 	Reachable     Access
 
-	Central, Sensor           *appsv1.Deployment
-	CentralAccess, SensorAcc  Access
-	Collector                 *appsv1.DaemonSet
-	CollectorAccess           Access
-	Relay                     kube.RelayConfig
-	SensorPods                []corev1.Pod
-	SensorPodsAccess          Access
-	Probe                     *appsv1.DaemonSet
-	ProbeAccess               Access
-	Nodes                     []corev1.Node
-	NodesAccess               Access
-	Namespaces                map[string]map[string]string // name → labels
-	NamespacesAccess          Access
-	Policies                  []networkingv1.NetworkPolicy
-	PoliciesAccess            Access
-	CiliumPolicies            []unstructured.Unstructured
-	CiliumAccess              Access
-	HyperConverged            []unstructured.Unstructured
-	HCOAccess                 Access
-	KubeVirt                  []unstructured.Unstructured
-	KubeVirtAccess            Access
-	VMIs                      []unstructured.Unstructured
-	VMIAccess                 Access
-	NetworkConfig             *unstructured.Unstructured
-	NetworkAccess             Access
-	SecuredClusters           []unstructured.Unstructured
-	SecuredClusterAccess      Access
-	ProxyAccess               Access
-	Fleet                     []NodeStatus
-	FleetErr                  error
+	Central, Sensor          *appsv1.Deployment
+	CentralAccess, SensorAcc Access
+	Collector                *appsv1.DaemonSet
+	CollectorAccess          Access
+	Relay                    kube.RelayConfig
+	SensorPods               []corev1.Pod
+	SensorPodsAccess         Access
+	Probe                    *appsv1.DaemonSet
+	ProbeAccess              Access
+	Nodes                    []corev1.Node
+	NodesAccess              Access
+	Namespaces               map[string]map[string]string // name → labels
+	NamespacesAccess         Access
+	Policies                 []networkingv1.NetworkPolicy
+	PoliciesAccess           Access
+	CiliumPolicies           []unstructured.Unstructured
+	CiliumAccess             Access
+	HyperConverged           []unstructured.Unstructured
+	HCOAccess                Access
+	KubeVirt                 []unstructured.Unstructured
+	KubeVirtAccess           Access
+	VMIs                     []unstructured.Unstructured
+	VMIAccess                Access
+	NetworkConfig            *unstructured.Unstructured
+	NetworkAccess            Access
+	SecuredClusters          []unstructured.Unstructured
+	SecuredClusterAccess     Access
+	ProxyAccess              Access
+	Fleet                    []NodeStatus
+	FleetErr                 error
 }
 
 // Progress is told the name of each step as Gather starts it; nil is silent.

@@ -290,3 +290,57 @@ func (f *Fixture) Node(name string, labels map[string]string) {
 	}
 	f.Must("create node "+name, err)
 }
+
+// SensorDeployment creates Deployment sensor as the chart lays it out (the
+// labels of in, sensor's ports and feature flag) and gives it a ready status,
+// as a deployment controller would.
+func (f *Fixture) SensorDeployment(in Install) {
+	f.T.Helper()
+	if in.Version == "" {
+		in.Version = "4.11.2"
+	}
+	labels := map[string]string{"app": "sensor", "app.kubernetes.io/version": in.Version}
+	if in.Operator {
+		labels["app.stackrox.io/managed-by"] = "operator"
+	} else {
+		labels["helm.sh/chart"] = "stackrox-secured-cluster-services-400." + in.Version[2:]
+	}
+	env := []corev1.EnvVar{}
+	if in.SensorVMs != "" {
+		env = append(env, corev1.EnvVar{Name: "ROX_VIRTUAL_MACHINES", Value: in.SensorVMs})
+	}
+	one := int32(1)
+	d, err := f.Client.AppsV1().Deployments(f.Namespace).Create(f.Ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "sensor", Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "sensor"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "sensor"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "sensor", Image: "quay.io/stackrox-io/main:" + in.Version, Env: env,
+					Ports: []corev1.ContainerPort{
+						{Name: "api", ContainerPort: 8443, HostPort: in.SensorHostPort, Protocol: corev1.ProtocolTCP},
+						{Name: "webhook", ContainerPort: 9443, Protocol: corev1.ProtocolTCP},
+					},
+				}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	f.Must("create sensor deployment", err)
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
+	_, err = f.Client.AppsV1().Deployments(f.Namespace).UpdateStatus(f.Ctx, d, metav1.UpdateOptions{})
+	f.Must("update sensor deployment status", err)
+}
+
+// DaemonSetReady gives DaemonSet name the status of a finished rollout on
+// nodes nodes, as the DaemonSet controller would.
+func (f *Fixture) DaemonSetReady(name string, nodes int32) {
+	f.T.Helper()
+	ds, err := f.Client.AppsV1().DaemonSets(f.Namespace).Get(f.Ctx, name, metav1.GetOptions{})
+	f.Must("get daemonset "+name, err)
+	ds.Status = appsv1.DaemonSetStatus{ObservedGeneration: ds.Generation, DesiredNumberScheduled: nodes, CurrentNumberScheduled: nodes,
+		NumberReady: nodes, NumberAvailable: nodes, UpdatedNumberScheduled: nodes}
+	_, err = f.Client.AppsV1().DaemonSets(f.Namespace).UpdateStatus(f.Ctx, ds, metav1.UpdateOptions{})
+	f.Must("update daemonset status "+name, err)
+}

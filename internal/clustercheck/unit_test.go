@@ -1,0 +1,103 @@
+package clustercheck
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/sensorprobe/sensorprobe/internal/status"
+)
+
+func TestProxyRequestPath(t *testing.T) {
+	c, err := kubernetes.NewForConfig(&rest.Config{Host: "https://api.example.invalid:6443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "stackrox", Name: "sensorprobe-x7k2p"}}
+	got := ProxyRequest(c, pod, 9818).URL().Path
+	want := "/api/v1/namespaces/stackrox/pods/http:sensorprobe-x7k2p:9818/proxy/status"
+	if got != want {
+		t.Errorf("path = %q, want %q", got, want)
+	}
+}
+
+func TestFetchFleetGroupsByVerdict(t *testing.T) {
+	pods := []corev1.Pod{}
+	for _, n := range []string{"w3", "w1", "w2", "w0"} {
+		pods = append(pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p-" + n}, Spec: corev1.PodSpec{NodeName: n}})
+	}
+	verdicts := map[string]string{"w0": "healthy", "w1": "networkpolicy_blocks_host_network", "w3": "networkpolicy_blocks_host_network"}
+	fetch := func(_ context.Context, p corev1.Pod) (status.Report, error) {
+		v, ok := verdicts[p.Spec.NodeName]
+		if !ok {
+			return status.Report{}, errors.New("refused")
+		}
+		r := status.Report{Verdict: status.Verdict{Name: v}}
+		if v != "healthy" {
+			r.Paths = []status.PathStatus{{Name: "dns", State: "down", Reason: "timeout", Consumer: "relay"}, {Name: "podip", State: "down", Reason: "timeout", Consumer: "none"}}
+		}
+		return r, nil
+	}
+	rows := fetchFleet(t.Context(), fetch, pods)
+	var got [][2]string
+	for _, r := range rows {
+		got = append(got, [2]string{r.Verdict, r.Node})
+	}
+	want := [][2]string{{"networkpolicy_blocks_host_network", "w1"}, {"networkpolicy_blocks_host_network", "w3"}, {Unreadable, "w2"}, {"healthy", "w0"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("fleet order (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"dns(timeout)"}, rows[0].FailingPaths); diff != "" {
+		t.Errorf("failing paths (control paths left out) (-want +got):\n%s", diff)
+	}
+}
+
+func TestAdmits(t *testing.T) {
+	tcp := corev1.ProtocolTCP
+	api := intstr.FromInt32(8443)
+	sensor := map[string]string{"app": "sensor"}
+	pol := func(name string, from ...networkingv1.NetworkPolicyPeer) networkingv1.NetworkPolicy {
+		return networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: sensor},
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: &api, Protocol: &tcp}}, From: from}},
+		}}
+	}
+	chart := pol("sensor", networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "collector"}}})
+	hostNS := pol("hn", networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{HostNetworkNamespaceLabel: ""}}})
+	blocks := pol("ips", networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: "192.0.2.0/24"}})
+	nodes := []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11")}
+	podSrc := source{podLabels: map[string]string{"app": "collector"}, nsLabels: map[string]string{}}
+	hostSrc := source{hostNetwork: true, nodeAddrs: nodes}
+	tunnelSrc := source{hostNetwork: true, nodeAddrs: append(nodes, netip.MustParseAddr("10.244.1.0"))}
+	tests := []struct {
+		name string
+		pols []networkingv1.NetworkPolicy
+		src  source
+		cni  string
+		want bool
+	}{
+		{name: "no policy", src: hostSrc, cni: "other", want: true},
+		{name: "chart policy admits collector pods", pols: []networkingv1.NetworkPolicy{chart}, src: podSrc, cni: "other", want: true},
+		{name: "chart policy drops host network", pols: []networkingv1.NetworkPolicy{chart}, src: hostSrc, cni: "ovn-kubernetes", want: false},
+		{name: "OVN host-network namespace selector", pols: []networkingv1.NetworkPolicy{chart, hostNS}, src: hostSrc, cni: "ovn-kubernetes", want: true},
+		{name: "host-network selector means nothing off OVN", pols: []networkingv1.NetworkPolicy{chart, hostNS}, src: hostSrc, cni: "calico", want: false},
+		{name: "ipBlock covering the nodes", pols: []networkingv1.NetworkPolicy{chart, blocks}, src: hostSrc, cni: "other", want: true},
+		{name: "ipBlock missing a tunnel address", pols: []networkingv1.NetworkPolicy{chart, blocks}, src: tunnelSrc, cni: "calico", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := admits(tt.pols, nil, sensor, tt.src, tt.cni).admitted; got != tt.want {
+				t.Errorf("admitted = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
