@@ -72,6 +72,7 @@ func RunFix(ctx context.Context, cfg *ClusterConfig, c clustercheck.Clients, out
 		return clustercheck.Failed(beforeChecks), nil
 	}
 	if len(plan.Actions) == 0 {
+		fmt.Fprintln(out, "--apply: nothing applied, the cluster needs no change.")
 		return clustercheck.Failed(beforeChecks), nil
 	}
 	fmt.Fprintln(out, "\nApplying (server-side dry run first):")

@@ -117,11 +117,11 @@ func (m *Model) InstallOf() Install {
 	}
 	for _, md := range metas {
 		if chart := md.labels["helm.sh/chart"]; chart != "" {
-			rel := md.annotations["meta.helm.sh/release-name"]
-			if rel == "" {
-				rel = "(release name not annotated)"
+			owner := "Helm chart " + chart
+			if rel := md.annotations["meta.helm.sh/release-name"]; rel != "" {
+				owner = "Helm release " + rel + ", chart " + chart
 			}
-			return Install{Version: in.Version, Method: "helm", Owner: "Helm release " + rel + ", chart " + chart}
+			return Install{Version: in.Version, Method: "helm", Owner: owner}
 		}
 	}
 	return in
