@@ -70,6 +70,12 @@ func TestBadInput(t *testing.T) {
 			lines: []string{"--timeout: 2s is longer than --interval 1s; an attempt must end before the next is due"}},
 		{name: "check: bad output", args: []string{"check", "--kube=false", "--target", "a=127.0.0.1:1", "--output", "yaml"},
 			lines: []string{`--output: "yaml" is not one of table, json`}},
+		{name: "check --cluster: bad output and port", args: []string{"check", "--cluster", "--output", "yaml", "--probe-port", "0"},
+			lines: []string{`--output: "yaml" is not one of table, json`, `--probe-port: 0 out of range (1 to 65535)`}},
+		{name: "fix: bad strategy", args: []string{"fix", "--strategy", "nodeport"},
+			lines: []string{`--strategy: "nodeport" is not one of networkpolicy, pod-network, hostport`}},
+		{name: "fix: missing kubeconfig", args: []string{"fix", "--kubeconfig", "/nonexistent/kubeconfig"},
+			lines: []string{`probe: kubeconfig: stat /nonexistent/kubeconfig: no such file or directory`}},
 		{name: "demo: bad scenario", args: []string{"demo", "--scenario", "chaos"},
 			lines: []string{`--scenario: "chaos" is not one of healthy, networkpolicy, sensor-down, service-routing, stock`}},
 		{name: "stray argument", args: []string{"--kube=false", "extra"}, lines: []string{`unexpected argument "extra" (see probe --help)`}},
@@ -113,6 +119,8 @@ func TestHelpExitsZero(t *testing.T) {
 		{[]string{"--help"}, "Usage: probe [flags]", "-web.listen-address"},
 		{[]string{"check", "-h"}, "Usage: probe check [flags]", "-output"},
 		{[]string{"demo", "--help"}, "Usage: probe demo [flags]", "-scenario"},
+		{[]string{"check", "--cluster", "--help"}, "Usage: probe check --cluster [flags]", "-probe-port"},
+		{[]string{"fix", "--help"}, "Usage: probe fix [flags]", "-strategy"},
 		{[]string{"vsock-ping", "--help"}, "Usage: probe vsock-ping", "-port"},
 	}
 	for _, tt := range tests {

@@ -5,6 +5,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -124,6 +125,20 @@ func TestTroubleshootingWalkthrough(t *testing.T) {
 	step("troubleshooting-3-apply.golden", 0, func(out *bytes.Buffer) (int, error) { return RunFix(t.Context(), apply, c, out, nil) })
 	step("troubleshooting-4-apply-again.golden", 0, func(out *bytes.Buffer) (int, error) { return RunFix(t.Context(), apply, c, out, nil) })
 	step("troubleshooting-5-verify.golden", 0, func(out *bytes.Buffer) (int, error) { return RunClusterCheck(t.Context(), check, c, out, nil) })
+
+	// The same verification as JSON.
+	jc, err := ParseClusterCheck([]string{"--cluster", "--output", "json"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var js bytes.Buffer
+	if failed, err := RunClusterCheck(t.Context(), jc, c, &js, nil); err != nil || failed != 0 {
+		t.Fatalf("json check: %d failed, %v", failed, err)
+	}
+	var rep clustercheck.Report
+	if err := json.Unmarshal(js.Bytes(), &rep); err != nil || len(rep.Checks) != 17 || len(rep.Fleet) != 3 || rep.Install.Method != "helm" || rep.CNI != "ovn-kubernetes" {
+		t.Errorf("json report: %v\n%s", err, js.String())
+	}
 
 	// The rollout that never ends, with the exit-code path of --apply.
 	f2 := kubetest.NewFixture(t, admin, "stuck")

@@ -101,3 +101,20 @@ func TestAdmits(t *testing.T) {
 		})
 	}
 }
+
+func TestUnreachableCluster(t *testing.T) {
+	// Port 1 on loopback: nothing listens, the dial is refused at once.
+	cfg := &rest.Config{Host: "https://127.0.0.1:1", Timeout: 5e9}
+	k, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Gather(t.Context(), Clients{Kube: k}, Options{}, nil)
+	if err == nil || m == nil {
+		t.Fatalf("Gather = %v, %v; want the model and an error", m, err)
+	}
+	rs := Evaluate(m)
+	if len(rs) != 1 || rs[0].Name != CheckReachable || rs[0].Status != Fail || rs[0].Fix == "" {
+		t.Errorf("Evaluate = %+v, want one failed %s with a fix", rs, CheckReachable)
+	}
+}
