@@ -183,10 +183,23 @@ func TestClusterCheck(t *testing.T) {
 		p := clustercheck.PlanFix(m, "")
 		var b bytes.Buffer
 		_ = clustercheck.WritePlan(&b, p)
-		for _, want := range []string{"reconcile reverts", "overlays:", "spec.template.spec.dnsPolicy", "ROX_VIRTUAL_MACHINES"} {
+		for _, want := range []string{"reconcile reverts", "overlays:", "spec.template.spec.dnsPolicy", "containers[name:sensor].env[-1]", "ROX_VIRTUAL_MACHINES"} {
 			if !strings.Contains(b.String(), want) {
 				t.Errorf("plan lacks %q:\n%s", want, b.String())
 			}
+		}
+		// Applied anyway (the warning said what reverts it): the env var is
+		// merged into sensor's container, which keeps its image and ports.
+		if _, err := clustercheck.Apply(t.Context(), ac, p, time.Second, nil); err == nil || !strings.Contains(err.Error(), "not finished") {
+			t.Errorf("Apply err = %v, want the bounded-wait error (no controllers here)", err)
+		}
+		d, err := admin.AppsV1().Deployments("operator").Get(t.Context(), "sensor", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := d.Spec.Template.Spec.Containers[0]
+		if len(c.Env) != 1 || c.Env[0].Name != "ROX_VIRTUAL_MACHINES" || c.Env[0].Value != "true" || c.Image == "" || len(c.Ports) != 2 {
+			t.Errorf("sensor container after the fix: %+v", c)
 		}
 	})
 
@@ -216,6 +229,62 @@ func TestClusterCheck(t *testing.T) {
 		if !strings.Contains(b.String(), "worker-1, worker-2") || !strings.Contains(b.String(), "localhost:8443") {
 			t.Errorf("hostport plan:\n%s", b.String())
 		}
+	})
+
+	t.Run("cilium: a CiliumNetworkPolicy, applied once", func(t *testing.T) {
+		cctest.CRD(t.Context(), t, dynamicOf(t, env.Admin), clustercheck.GVRCiliumPolicy, "CiliumNetworkPolicy", false)
+		f := kubetest.NewFixture(t, admin, "cilium")
+		cctest.RHACS(f, base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet}, 6))
+		opts := clustercheck.Options{Namespace: "cilium", CNI: "cilium"}
+		m, err := clustercheck.Gather(t.Context(), ac, opts, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, clustercheck.Evaluate(m), map[string]clustercheck.Status{clustercheck.CheckPolicy: clustercheck.Fail})
+		p := clustercheck.PlanFix(m, "")
+		if len(p.Actions) != 1 || p.Actions[0].Object.GetKind() != "CiliumNetworkPolicy" {
+			t.Fatalf("plan = %+v, want one CiliumNetworkPolicy", p.Actions)
+		}
+		for i, wantChanged := range []bool{true, false} {
+			out, err := clustercheck.Apply(t.Context(), ac, p, 5*time.Second, nil)
+			if err != nil || len(out) != 1 || out[0].Changed != wantChanged {
+				t.Fatalf("apply %d = %+v, %v; want changed %v", i+1, out, err, wantChanged)
+			}
+		}
+		m, err = clustercheck.Gather(t.Context(), ac, opts, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, clustercheck.Evaluate(m), map[string]clustercheck.Status{clustercheck.CheckPolicy: clustercheck.Pass})
+	})
+
+	t.Run("pod-network strategy returns collector to the pod network", func(t *testing.T) {
+		f := kubetest.NewFixture(t, admin, "podnet")
+		cctest.RHACS(f, base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet}, 7))
+		m := gather(t, ac, "podnet")
+		p := clustercheck.PlanFix(m, clustercheck.StrategyPodNetwork)
+		// No DaemonSet controller here: the wait ends at its bound.
+		if _, err := clustercheck.Apply(t.Context(), ac, p, time.Second, nil); err == nil || !strings.Contains(err.Error(), "not finished after 1s") {
+			t.Errorf("Apply err = %v, want the bounded-wait error", err)
+		}
+		ds, err := admin.AppsV1().DaemonSets("podnet").Get(t.Context(), "collector", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ds.Spec.Template.Spec.HostNetwork || ds.Spec.Template.Spec.DNSPolicy != corev1.DNSClusterFirst || len(ds.Spec.Template.Spec.Containers) != 2 {
+			t.Errorf("collector after pod-network: hostNetwork %v, dnsPolicy %s, %d containers", ds.Spec.Template.Spec.HostNetwork, ds.Spec.Template.Spec.DNSPolicy, len(ds.Spec.Template.Spec.Containers))
+		}
+		mgr := ""
+		for _, mf := range ds.ManagedFields {
+			if mf.Operation == metav1.ManagedFieldsOperationApply {
+				mgr = mf.Manager
+			}
+		}
+		if mgr != clustercheck.FieldManager {
+			t.Errorf("apply field manager = %q, want %q", mgr, clustercheck.FieldManager)
+		}
+		m2 := gather(t, ac, "podnet")
+		expect(t, clustercheck.Evaluate(m2), map[string]clustercheck.Status{clustercheck.CheckPolicy: clustercheck.Pass})
 	})
 
 	t.Run("partial permissions: not permitted, with the rule", func(t *testing.T) {

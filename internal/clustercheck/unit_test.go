@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -116,5 +117,38 @@ func TestUnreachableCluster(t *testing.T) {
 	rs := Evaluate(m)
 	if len(rs) != 1 || rs[0].Name != CheckReachable || rs[0].Status != Fail || rs[0].Fix == "" {
 		t.Errorf("Evaluate = %+v, want one failed %s with a fix", rs, CheckReachable)
+	}
+}
+
+func TestPolicyActionPerCNI(t *testing.T) {
+	nodes := []corev1.Node{
+		{ObjectMeta: metav1.ObjectMeta{Name: "w0", Annotations: map[string]string{"projectcalico.org/IPv4IPIPTunnelAddr": "10.244.0.1"}},
+			Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.10"}, {Type: corev1.NodeExternalIP, Address: "203.0.113.9"}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "w1"}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.11"}}}},
+	}
+	tests := []struct {
+		cni, kind string
+		contains  []string
+	}{
+		{cni: "ovn-kubernetes", kind: "NetworkPolicy", contains: []string{`policy-group.network.openshift.io/host-network: ""`}},
+		{cni: "cilium", kind: "CiliumNetworkPolicy", contains: []string{"- fromEntities:\n    - host\n    - remote-node", "endpointSelector"}},
+		{cni: "calico", kind: "NetworkPolicy", contains: []string{"cidr: 10.244.0.1/32", "cidr: 192.0.2.10/32", "cidr: 192.0.2.11/32"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cni, func(t *testing.T) {
+			m := &Model{Options: Options{Namespace: "stackrox", CNI: tt.cni}, Nodes: nodes}
+			a := m.policyAction()
+			if a.Object.GetKind() != tt.kind {
+				t.Errorf("kind = %s, want %s", a.Object.GetKind(), tt.kind)
+			}
+			for _, want := range tt.contains {
+				if !strings.Contains(a.Command, want) {
+					t.Errorf("command lacks %q:\n%s", want, a.Command)
+				}
+			}
+			if strings.Contains(a.Command, "203.0.113.9") {
+				t.Errorf("an ExternalIP is not a host-network source inside the cluster:\n%s", a.Command)
+			}
+		})
 	}
 }

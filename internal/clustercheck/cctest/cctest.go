@@ -37,46 +37,45 @@ var Nodes = map[string]string{"worker-0": "192.0.2.10", "worker-1": "192.0.2.11"
 // waits until they are served.
 func CRDs(ctx context.Context, t testing.TB, d dynamic.Interface) {
 	t.Helper()
+	CRD(ctx, t, d, clustercheck.GVRHyperConverged, "HyperConverged", false)
+	CRD(ctx, t, d, clustercheck.GVRKubeVirt, "KubeVirt", false)
+	CRD(ctx, t, d, clustercheck.GVRVMI, "VirtualMachineInstance", false)
+	CRD(ctx, t, d, clustercheck.GVRNetworkConfig, "Network", true)
+	CRD(ctx, t, d, clustercheck.GVRSecuredCluster, "SecuredCluster", false)
+}
+
+// CRD creates a minimal CRD (any fields allowed) serving gvr as kind and
+// waits until it is served.
+func CRD(ctx context.Context, t testing.TB, d dynamic.Interface, gvr schema.GroupVersionResource, kind string, cluster bool) {
+	t.Helper()
 	crd := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	for _, c := range []struct {
-		gvr        schema.GroupVersionResource
-		kind, list string
-		cluster    bool
-	}{
-		{clustercheck.GVRHyperConverged, "HyperConverged", "HyperConvergedList", false},
-		{clustercheck.GVRKubeVirt, "KubeVirt", "KubeVirtList", false},
-		{clustercheck.GVRVMI, "VirtualMachineInstance", "VirtualMachineInstanceList", false},
-		{clustercheck.GVRNetworkConfig, "Network", "NetworkList", true},
-		{clustercheck.GVRSecuredCluster, "SecuredCluster", "SecuredClusterList", false},
-	} {
-		scope := "Namespaced"
-		if c.cluster {
-			scope = "Cluster"
+	scope := "Namespaced"
+	if cluster {
+		scope = "Cluster"
+	}
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": gvr.Resource + "." + gvr.Group},
+		"spec": map[string]any{
+			"group": gvr.Group, "scope": scope,
+			"names": map[string]any{"plural": gvr.Resource, "kind": kind, "listKind": kind + "List"},
+			"versions": []any{map[string]any{"name": gvr.Version, "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
+		},
+	}}
+	if _, err := d.Resource(crd).Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create CRD %s: %v", gvr.Resource, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := d.Resource(gvr).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			return
 		}
-		obj := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-			"metadata": map[string]any{"name": c.gvr.Resource + "." + c.gvr.Group},
-			"spec": map[string]any{
-				"group": c.gvr.Group, "scope": scope,
-				"names": map[string]any{"plural": c.gvr.Resource, "kind": c.kind, "listKind": c.list},
-				"versions": []any{map[string]any{"name": c.gvr.Version, "served": true, "storage": true,
-					"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}},
-			},
-		}}
-		if _, err := d.Resource(crd).Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatalf("create CRD %s: %v", c.gvr.Resource, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("CRD %s not served: %v", gvr.Resource, err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			_, err := d.Resource(c.gvr).List(ctx, metav1.ListOptions{})
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("CRD %s not served: %v", c.gvr.Resource, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
