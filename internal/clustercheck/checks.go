@@ -206,7 +206,7 @@ func (m *Model) ns() string { return m.Options.Namespace }
 
 func (m *Model) checkCentral() Result {
 	switch {
-	case m.CentralAccess.NotFound:
+	case m.CentralAccess.NotFound || m.CentralAccess.OK() && m.Central == nil:
 		return Result{Name: CheckCentral, Status: NotApplicable, Evidence: "no Deployment central in " + m.ns() + " (Central may run in another cluster)"}
 	case !m.CentralAccess.OK():
 		return readErr(CheckCentral, m.CentralAccess)
@@ -216,7 +216,7 @@ func (m *Model) checkCentral() Result {
 
 func (m *Model) checkSensor() Result {
 	switch {
-	case m.SensorAcc.NotFound:
+	case m.SensorAcc.NotFound || m.SensorAcc.OK() && m.Sensor == nil:
 		return Result{Name: CheckSensor, Status: Fail, Evidence: "no Deployment sensor in " + m.ns(),
 			Fix: "install the RHACS secured cluster services in " + m.ns() + " (SecuredCluster resource or the stackrox-secured-cluster-services Helm chart), or pass --namespace"}
 	case !m.SensorAcc.OK():
@@ -240,7 +240,7 @@ func deploymentReady(name string, d *appsv1.Deployment, what string) Result {
 
 func (m *Model) checkCollector() Result {
 	switch {
-	case m.CollectorAccess.NotFound:
+	case m.CollectorAccess.NotFound || m.CollectorAccess.OK() && m.Collector == nil:
 		return Result{Name: CheckCollector, Status: Fail, Evidence: "no DaemonSet collector in " + m.ns(),
 			Fix: "collector (which runs compliance and the VM relay) is part of the secured cluster services; enable it in the SecuredCluster (perNode.collector) or Helm values (collector.collectionMethod not NO_COLLECTION)"}
 	case !m.CollectorAccess.OK():
@@ -566,7 +566,7 @@ func (m *Model) checkControlPlane() Result {
 
 func (m *Model) checkProbeCoverage() Result {
 	switch {
-	case m.ProbeAccess.NotFound:
+	case m.ProbeAccess.NotFound || m.ProbeAccess.OK() && m.Probe == nil:
 		return Result{Name: CheckProbeCoverage, Status: Fail, Evidence: fmt.Sprintf("no DaemonSet %s in %s", m.Options.ProbeDaemonSet, m.Options.ProbeNamespace),
 			Fix: "install sensorprobe: kubectl apply -k deploy/overlays/<flavour> (docs/install.md)"}
 	case !m.ProbeAccess.OK():

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/status"
 )
 
@@ -150,5 +152,63 @@ func TestPolicyActionPerCNI(t *testing.T) {
 				t.Errorf("an ExternalIP is not a host-network source inside the cluster:\n%s", a.Command)
 			}
 		})
+	}
+}
+
+func TestRelayOffOnControlPlane(t *testing.T) {
+	cp := func(name string) corev1.Node {
+		return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"node-role.kubernetes.io/control-plane": ""}}}
+	}
+	worker := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "w0", Labels: map[string]string{"node-role.kubernetes.io/worker": ""}}}
+	tests := []struct {
+		name    string
+		version string
+		nodes   []corev1.Node
+		env     string
+		want    Status
+	}{
+		{name: "compact cluster, 4.11", version: "4.11.2", nodes: []corev1.Node{cp("m0"), cp("m1"), cp("m2")}, want: Fail},
+		{name: "compact cluster, enabled on masters", version: "4.11.2", nodes: []corev1.Node{cp("m0"), cp("m1")}, env: "true", want: Pass},
+		{name: "workers, no VM on a control-plane node", version: "4.11.2", nodes: []corev1.Node{cp("m0"), worker}, want: Pass},
+		{name: "4.10 starts the relay everywhere", version: "4.10.6", nodes: []corev1.Node{cp("m0")}, want: NotApplicable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := []corev1.EnvVar{{Name: "ROX_VIRTUAL_MACHINES", Value: "true"}}
+			if tt.env != "" {
+				env = append(env, corev1.EnvVar{Name: "ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES", Value: tt.env})
+			}
+			ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "collector", Namespace: "stackrox", Labels: map[string]string{"app.kubernetes.io/version": tt.version}},
+				Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "compliance", Env: env}}}}}}
+			m := &Model{Options: Options{Namespace: "stackrox"}, Collector: ds, Relay: kube.ReadRelayConfig(ds), Nodes: tt.nodes}
+			if got := m.checkControlPlane().Status; got != tt.want {
+				t.Fatalf("status = %s, want %s", got, tt.want)
+			}
+			p := PlanFix(m, "")
+			planned := false
+			for _, a := range p.Actions {
+				planned = planned || strings.Contains(a.Summary, "ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES=true")
+			}
+			if planned != (tt.want == Fail) {
+				t.Errorf("fix planned = %v, want %v (%+v)", planned, tt.want == Fail, p.Actions)
+			}
+		})
+	}
+}
+
+// An empty (reachable) model — nothing found, nothing refused — evaluates
+// and plans without a panic, and fails the checks that need RHACS.
+func TestEvaluateEmptyModel(t *testing.T) {
+	m := &Model{Options: Options{}.withDefaults()}
+	rs := Evaluate(m)
+	got := map[string]Status{}
+	for _, r := range rs {
+		got[r.Name] = r.Status
+	}
+	if got[CheckSensor] != Fail || got[CheckCollector] != Fail || got[CheckProbeCoverage] != Fail || got[CheckCentral] != NotApplicable {
+		t.Errorf("statuses = %v", got)
+	}
+	if p := PlanFix(m, ""); len(p.Actions) != 0 {
+		t.Errorf("plan = %+v, want nothing to apply without RHACS", p.Actions)
 	}
 }
