@@ -193,3 +193,26 @@ func TestHelpPrintedOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterCheckUnreachable: a kubeconfig whose server refuses (port 1 on
+// loopback) gives one failed check and exit 1, for check and fix alike.
+func TestClusterCheckUnreachable(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	cfg := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\n" +
+		"users:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n"
+	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"check", "--cluster", "--kubeconfig", kc}, &stdout, &stderr); code != exitFailure {
+		t.Errorf("check --cluster: exit %d, want %d; stderr %s", code, exitFailure, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "✗ cluster-reachable") || !strings.Contains(stdout.String(), "1 failed") {
+		t.Errorf("check --cluster output:\n%s", stdout.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(t.Context(), []string{"fix", "--kubeconfig", kc}, &stdout, &stderr); code != exitFailure || !strings.Contains(stderr.String(), "cluster unreachable") {
+		t.Errorf("fix: exit %d, want %d; stderr %s", code, exitFailure, stderr.String())
+	}
+}
