@@ -140,6 +140,20 @@ func TestTroubleshootingWalkthrough(t *testing.T) {
 		t.Errorf("json report: %v\n%s", err, js.String())
 	}
 
+	// fix as JSON on the fixed cluster: nothing planned, nothing failing.
+	jf, err := ParseFix([]string{"--output", "json"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js.Reset()
+	if failed, err := RunFix(t.Context(), jf, c, &js, nil); err != nil || failed != 0 {
+		t.Fatalf("json fix: %d failed, %v", failed, err)
+	}
+	var fr FixReport
+	if err := json.Unmarshal(js.Bytes(), &fr); err != nil || len(fr.Plan.Actions) != 0 || len(fr.Before) != 17 || fr.FailedBefore != 0 {
+		t.Errorf("json fix report: %v\n%s", err, js.String())
+	}
+
 	// The rollout that never ends, with the exit-code path of --apply.
 	f2 := kubetest.NewFixture(t, admin, "stuck")
 	cctest.RHACS(f2, kubetest.Install{HostNetwork: true, SensorVMs: "true",

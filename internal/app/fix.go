@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -50,33 +51,69 @@ func ParseFix(args []string, stdout io.Writer) (*ClusterConfig, error) {
 	return cfg, nil
 }
 
+// FixReport is the JSON output of `probe fix --output json`.
+type FixReport struct {
+	Plan clustercheck.Plan `json:"plan"`
+	// Applied is what --apply did to each action; empty for a dry run.
+	Applied      []clustercheck.Outcome `json:"applied"`
+	Before       []clustercheck.Result  `json:"before"`
+	After        []clustercheck.Result  `json:"after,omitempty"`
+	FailedBefore int                    `json:"failed_before"`
+	FailedAfter  int                    `json:"failed_after"`
+}
+
 // RunFix runs `probe fix` and returns the number of checks failing at the
-// end (before, for a dry run).
+// end (before, for a dry run). With --output json the text goes nowhere and
+// one FixReport is written at the end.
 func RunFix(ctx context.Context, cfg *ClusterConfig, c clustercheck.Clients, out io.Writer, progress clustercheck.Progress) (int, error) {
+	text := out
+	if cfg.Output == "json" {
+		text, progress = io.Discard, nil
+	}
+	rep, err := runFix(ctx, cfg, c, text, progress)
+	if err != nil {
+		return 0, err
+	}
+	if cfg.Output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return 0, fmt.Errorf("write json: %w", err)
+		}
+	}
+	return rep.FailedAfter, nil
+}
+
+func runFix(ctx context.Context, cfg *ClusterConfig, c clustercheck.Clients, out io.Writer, progress clustercheck.Progress) (FixReport, error) {
+	var rep FixReport
 	before, err := clustercheck.Gather(ctx, c, cfg.Options, progress)
 	if progress != nil {
 		fmt.Fprint(out, "\r\033[K")
 	}
 	if err != nil {
-		return 0, err
+		return rep, err
 	}
-	beforeChecks := clustercheck.Evaluate(before)
-	plan := clustercheck.PlanFix(before, cfg.Strategy)
-	if err := clustercheck.WritePlan(out, plan); err != nil {
-		return 0, err
+	rep.Before = clustercheck.Evaluate(before)
+	rep.FailedBefore = clustercheck.Failed(rep.Before)
+	rep.FailedAfter = rep.FailedBefore
+	rep.Plan = clustercheck.PlanFix(before, cfg.Strategy)
+	rep.Applied = []clustercheck.Outcome{}
+	if err := clustercheck.WritePlan(out, rep.Plan); err != nil {
+		return rep, err
 	}
 	if !cfg.Apply {
-		if len(plan.Actions) > 0 {
+		if len(rep.Plan.Actions) > 0 {
 			fmt.Fprintln(out, "\nDry run: nothing changed. Run again with --apply to apply.")
 		}
-		return clustercheck.Failed(beforeChecks), nil
+		return rep, nil
 	}
-	if len(plan.Actions) == 0 {
+	if len(rep.Plan.Actions) == 0 {
 		fmt.Fprintln(out, "--apply: nothing applied, the cluster needs no change.")
-		return clustercheck.Failed(beforeChecks), nil
+		return rep, nil
 	}
 	fmt.Fprintln(out, "\nApplying (server-side dry run first):")
-	outcomes, err := clustercheck.Apply(ctx, c, plan, cfg.Timeout.v, out)
+	outcomes, err := clustercheck.Apply(ctx, c, rep.Plan, cfg.Timeout.v, out)
+	rep.Applied = append(rep.Applied, outcomes...)
 	changed := 0
 	for _, o := range outcomes {
 		mark := "unchanged"
@@ -86,19 +123,17 @@ func RunFix(ctx context.Context, cfg *ClusterConfig, c clustercheck.Clients, out
 		fmt.Fprintf(out, "  %-9s %s\n", mark, o.Action)
 	}
 	if err != nil {
-		return 0, err
+		return rep, err
 	}
 	if changed == 0 {
 		fmt.Fprintln(out, "Nothing changed: the cluster already has every change (idempotent).")
 	}
 	after, err := clustercheck.Gather(ctx, c, cfg.Options, nil)
 	if err != nil {
-		return 0, err
+		return rep, err
 	}
-	afterChecks := clustercheck.Evaluate(after)
+	rep.After = clustercheck.Evaluate(after)
+	rep.FailedAfter = clustercheck.Failed(rep.After)
 	fmt.Fprintln(out)
-	if err := clustercheck.WriteBeforeAfter(out, beforeChecks, afterChecks); err != nil {
-		return 0, err
-	}
-	return clustercheck.Failed(afterChecks), nil
+	return rep, clustercheck.WriteBeforeAfter(out, rep.Before, rep.After)
 }
