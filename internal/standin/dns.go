@@ -19,9 +19,15 @@ type DNS struct {
 	done    chan struct{}
 }
 
-// NewDNS starts a server answering name → IPv4 from records.
+// NewDNS starts a server on a free loopback port answering name → IPv4 from records.
 func NewDNS(records map[string]string) (*DNS, error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return ListenDNS("127.0.0.1:0", records)
+}
+
+// ListenDNS is NewDNS on a given UDP address, such as a resolver address
+// of a test network namespace (port 53 needs root).
+func ListenDNS(addr string, records map[string]string) (*DNS, error) {
+	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return nil, err
 	}
