@@ -83,6 +83,13 @@ func RequireAssets(t testing.TB) string {
 	return ""
 }
 
+// Options adjust what Start runs. The zero value is what StartForTest uses.
+type Options struct {
+	// ServiceClusterIPRange is kube-apiserver's --service-cluster-ip-range;
+	// empty means 10.96.0.0/16.
+	ServiceClusterIPRange string
+}
+
 // Env is a running etcd and kube-apiserver. Create it with Start; Stop it
 // when done (Start registers Stop with t.Cleanup only when asked to by
 // StartForTest). Its methods are safe for use from one test goroutine.
@@ -93,6 +100,7 @@ type Env struct {
 	Host string
 
 	dir, assets      string
+	opts             Options
 	etcdURL          string
 	apiPort          int
 	mu               sync.Mutex
@@ -118,7 +126,15 @@ func StartForTest(t *testing.T) *Env {
 // certificates in dir, and waits until the API server is ready. The caller
 // must call Stop.
 func Start(ctx context.Context, assets, dir string) (*Env, error) {
-	e := &Env{dir: dir, assets: assets, etcdLog: &testsupport.LockedBuffer{}, apiLog: &testsupport.LockedBuffer{}}
+	return StartWithOptions(ctx, assets, dir, Options{})
+}
+
+// StartWithOptions is Start with opts.
+func StartWithOptions(ctx context.Context, assets, dir string, opts Options) (*Env, error) {
+	if opts.ServiceClusterIPRange == "" {
+		opts.ServiceClusterIPRange = "10.96.0.0/16"
+	}
+	e := &Env{dir: dir, assets: assets, opts: opts, etcdLog: &testsupport.LockedBuffer{}, apiLog: &testsupport.LockedBuffer{}}
 	if err := e.writeCerts(); err != nil {
 		return nil, err
 	}
@@ -220,7 +236,7 @@ func (e *Env) StartAPIServer(ctx context.Context) error {
 		"--service-account-key-file=" + filepath.Join(d, "sa.pub"),
 		"--service-account-signing-key-file=" + filepath.Join(d, "sa.key"),
 		"--authorization-mode=RBAC",
-		"--service-cluster-ip-range=10.96.0.0/16",
+		"--service-cluster-ip-range=" + e.opts.ServiceClusterIPRange,
 		"--profiling=false",
 		"--v=0",
 	}
@@ -310,14 +326,21 @@ func waitFor(ctx context.Context, limit time.Duration, exited <-chan struct{}, c
 	}
 }
 
+// hasDefaultRoute reports whether the IPv4 main table has a default route
+// that can carry packets: an unreachable or prohibit default (RTF_REJECT), as
+// in a test network namespace, does not count.
 func hasDefaultRoute() bool {
 	b, err := os.ReadFile("/proc/net/route")
 	if err != nil {
 		return false
 	}
+	const rtfReject = 0x0200
 	for _, line := range strings.Split(string(b), "\n")[1:] {
 		f := strings.Fields(line)
-		if len(f) > 2 && f[1] == "00000000" {
+		if len(f) < 4 || f[1] != "00000000" {
+			continue
+		}
+		if flags, err := strconv.ParseUint(f[3], 16, 32); err == nil && flags&rtfReject == 0 {
 			return true
 		}
 	}
