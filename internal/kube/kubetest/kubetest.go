@@ -88,6 +88,9 @@ type Options struct {
 	// ServiceClusterIPRange is kube-apiserver's --service-cluster-ip-range;
 	// empty means 10.96.0.0/16.
 	ServiceClusterIPRange string
+	// APIServerArgs are added to kube-apiserver's flags, e.g.
+	// --advertise-address in a network namespace without a default route.
+	APIServerArgs []string
 }
 
 // Env is a running etcd and kube-apiserver. Create it with Start; Stop it
@@ -245,6 +248,7 @@ func (e *Env) StartAPIServer(ctx context.Context) error {
 		// address for the kubernetes Service's endpoints.
 		args = append(args, "--endpoint-reconciler-type=none")
 	}
+	args = append(args, e.opts.APIServerArgs...)
 	cmd := exec.Command(filepath.Join(e.assets, "kube-apiserver"), args...)
 	cmd.Stdout, cmd.Stderr = e.apiLog, e.apiLog
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
