@@ -3,8 +3,10 @@
 // namespace. It serves sensor's api port (TLS, GET /ready, gRPC) and webhook
 // port with the certificate it is given, or, with --stall, accepts
 // connections on both and never says a word (a handshake that stalls).
+// --ready-status makes /ready answer another status, as a sensor whose
+// readiness probe fails.
 //
-//	e2e-sensor --cert sensor.pem --key sensor-key.pem [--api-addr :8443] [--webhook-addr :9443] [--stall]
+//	e2e-sensor --cert sensor.pem --key sensor-key.pem [--api-addr :8443] [--webhook-addr :9443] [--stall] [--ready-status 503]
 //
 // It prints "ready" once both ports listen and runs until SIGTERM or SIGINT.
 package main
@@ -30,16 +32,17 @@ func main() {
 	certFile := flag.String("cert", "", "serving certificate (PEM)")
 	keyFile := flag.String("key", "", "key of --cert (PEM)")
 	stall := flag.Bool("stall", false, "accept connections and never answer")
+	readyStatus := flag.Int("ready-status", 200, "HTTP status of GET /ready")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, *apiAddr, *webhookAddr, *certFile, *keyFile, *stall); err != nil {
+	if err := run(ctx, *apiAddr, *webhookAddr, *certFile, *keyFile, *stall, *readyStatus); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e-sensor:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, apiAddr, webhookAddr, certFile, keyFile string, stall bool) error {
+func run(ctx context.Context, apiAddr, webhookAddr, certFile, keyFile string, stall bool, readyStatus int) error {
 	var closers []func() error
 	defer func() {
 		for _, c := range closers {
@@ -63,6 +66,7 @@ func run(ctx context.Context, apiAddr, webhookAddr, certFile, keyFile string, st
 		if err != nil {
 			return err
 		}
+		s.SetReadyStatus(readyStatus)
 		closers = append(closers, s.Close)
 	}
 	fmt.Println("ready")

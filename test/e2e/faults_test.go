@@ -1,0 +1,705 @@
+//go:build e2e && linux
+
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sensorprobe/sensorprobe/test/e2e/topology"
+)
+
+// alertTable is every assertion on alert names, in one place: for each
+// fault, the alerts that must fire while it lasts (fire) and those that may
+// (may). Any other alert firing during the fault or its recovery fails the
+// row. Keys are alertKey: the alert name, and its path label in parentheses;
+// "(*)" in may matches any path. The rule file is deploy/rules/sensorprobe-rules.yaml,
+// loaded with every duration divided by `compression`.
+var alertTable = map[string]alertWant{
+	"1a": {
+		fire: []string{"SensorProbeClusterIPPathDown(clusterip)",
+			"SensorProbeIOTimeoutsHigh(clusterip)", "SensorProbeIOTimeoutsHigh(dns)",
+			"SensorProbeIOTimeoutsHigh(hostport)", "SensorProbeIOTimeoutsHigh(podip)"},
+		may: []string{"SensorProbeLatencyHigh(*)"},
+	},
+	"1b": {}, // collector in the pod network: nothing on this node depends on the host network
+	"2a": {fire: []string{"SensorProbeClusterIPPathDown(clusterip)"}},
+	"2b": {
+		fire: []string{"SensorProbeClusterIPPathDown(clusterip)",
+			"SensorProbeIOTimeoutsHigh(clusterip)", "SensorProbeIOTimeoutsHigh(dns)", "SensorProbeIOTimeoutsHigh(webhook)"},
+		may: []string{"SensorProbeLatencyHigh(*)"},
+	},
+	"3a": {fire: []string{"SensorProbeNoPathToSensor"}},
+	"3b": {fire: []string{"SensorProbeNoPathToSensor"}},
+	"4a": {
+		fire: []string{"SensorProbeNoPathToSensor",
+			"SensorProbeIOTimeoutsHigh(clusterip)", "SensorProbeIOTimeoutsHigh(dns)", "SensorProbeIOTimeoutsHigh(hostport)",
+			"SensorProbeIOTimeoutsHigh(podip)", "SensorProbeIOTimeoutsHigh(webhook)"},
+		may: []string{"SensorProbeLatencyHigh(*)"},
+	},
+	// A certificate that does not verify fails every path: no path works.
+	"4b": {fire: append(certNotVerified(), "SensorProbeNoPathToSensor")},
+	"4c": {fire: append(certNotVerified(), "SensorProbeNoPathToSensor")},
+	"4d": {fire: append(certNotVerified(), "SensorProbeNoPathToSensor")},
+	"4e": {fire: append(certNotVerified(), "SensorProbeNoPathToSensor")},
+	"5":  {fire: []string{"SensorProbeLatencyHigh(podip)"}},
+	"6":  {may: []string{"SensorProbeIOTimeoutsHigh(*)", "SensorProbeLatencyHigh(*)"}}, // never ClusterIPPathDown: it must not page on a flap
+	"7":  {},
+	"8":  {},
+}
+
+// certNotVerified: every path but hostport, which the rule leaves out.
+func certNotVerified() []string {
+	return []string{"SensorProbeSensorCertNotVerified(clusterip)", "SensorProbeSensorCertNotVerified(dns)",
+		"SensorProbeSensorCertNotVerified(podip)", "SensorProbeSensorCertNotVerified(webhook)"}
+}
+
+// alertWant is one row of alertTable.
+type alertWant struct{ fire, may []string }
+
+func (a alertWant) allowed(key string) bool {
+	if slices.Contains(a.fire, key) || slices.Contains(a.may, key) {
+		return true
+	}
+	name, _, _ := strings.Cut(key, "(")
+	return slices.Contains(a.may, name+"(*)")
+}
+
+// expect is what the probe must show while a fault lasts.
+type expect struct {
+	// paths maps every path that must be probed to its reason ("ok" when
+	// up); a path not listed must not be probed.
+	paths   map[string]string
+	verdict string
+	// check, when set, makes more assertions on the observation.
+	check func(observation) error
+}
+
+func (e expect) match(o observation) error {
+	var errs []error
+	if got := o.reasons(); !maps.Equal(got, e.paths) {
+		errs = append(errs, fmt.Errorf("reasons %s, want %s", formatReasons(got, e.paths), formatReasons(e.paths, got)))
+	}
+	if got := o.report.Verdict.Name; got != e.verdict {
+		errs = append(errs, fmt.Errorf("verdict %s, want %s", got, e.verdict))
+	}
+	if e.check != nil {
+		if err := e.check(o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// paths returns every path "ok", then sets the given path=reason pairs
+// (reason "" removes the path: it must not be probed).
+func paths(kv ...string) map[string]string {
+	m := map[string]string{"clusterip": "ok", "dns": "ok", "hostport": "ok", "podip": "ok", "webhook": "ok"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			delete(m, kv[i])
+			continue
+		}
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// fault is one row of the matrix. The harness checks that the node is
+// healthy, runs prepare and before, inject, waits for want and for the
+// row's alerts (alertTable), runs during, then recover, waits for the node to
+// be healthy again (every path ok, verdict healthy, no alert pending or
+// firing, discovery up), runs after and restore.
+type fault struct {
+	id, name string
+	prepare  func(h *harness) error
+	before   func(h *harness, r *row) error
+	inject   func(h *harness) error
+	want     expect
+	// custom replaces waiting for want and the alerts (flapping).
+	custom  func(h *harness, r *row, w *alertWatch) error
+	during  func(h *harness, r *row) error
+	recover func(h *harness) error
+	// reset, when recover did not bring the node back, puts it back the way
+	// it was before the fault some other way, so that one failed row does
+	// not fail the rows after it.
+	reset   func(h *harness) error
+	after   func(h *harness, r *row) error
+	restore func(h *harness) error
+}
+
+// Bounds on waiting. They only stop a broken run; every figure in the table
+// is measured, nothing asserts how fast a step was.
+const (
+	stateLimit   = 30 * time.Second
+	alertLimit   = 60 * time.Second
+	healthyLimit = 90 * time.Second
+	// quietWindow is how long a fault that must fire no alert is watched:
+	// longer than the longest compressed `for` (15m → 15s) plus the rate window.
+	quietWindow = 22 * time.Second
+	// apiOutage is how long fault 8 keeps the API server down.
+	apiOutage = 60 * time.Second
+)
+
+func faults() []fault {
+	return []fault{
+		{
+			id: "1a", name: "NetworkPolicy drops host-network 8443, collector on the host network",
+			prepare: func(h *harness) error { return h.setCollector(true, relayDNS) },
+			inject:  func(h *harness) error { return h.netpolDrop(true) },
+			want: expect{
+				paths:   paths("clusterip", "connect_timeout", "dns", "connect_timeout", "hostport", "connect_timeout", "podip", "connect_timeout"),
+				verdict: "networkpolicy_blocks_host_network",
+			},
+			recover: func(h *harness) error { return h.netpolDrop(false) },
+		},
+		{
+			id: "1b", name: "NetworkPolicy drops host-network 8443, collector in the pod network",
+			prepare: func(h *harness) error { return h.setCollector(false, relayDNS) },
+			inject:  func(h *harness) error { return h.netpolDrop(true) },
+			want: expect{
+				paths:   paths("clusterip", "connect_timeout", "dns", "connect_timeout", "hostport", "connect_timeout", "podip", "connect_timeout"),
+				verdict: "healthy",
+			},
+			during:  collectorPodReachesSensor,
+			recover: func(h *harness) error { return h.netpolDrop(false) },
+			restore: func(h *harness) error { return h.setCollector(true, relayDNS) },
+		},
+		{
+			id: "2a", name: "the sensor Service's endpoints removed",
+			inject: func(h *harness) error { return h.cluster.endpointSlices(h.ctx, false, true) },
+			want: expect{
+				// podip comes from the endpoints, so it goes with them.
+				paths:   paths("clusterip", "refused", "dns", "refused", "podip", ""),
+				verdict: "degraded",
+			},
+			recover: func(h *harness) error { return h.cluster.endpointSlices(h.ctx, true, true) },
+		},
+		{
+			id: "2b", name: "kube-proxy stopped and its rules flushed (--cleanup)",
+			inject: func(h *harness) error { return h.stopKubeProxy() },
+			want: expect{
+				paths:   paths("clusterip", "connect_timeout", "dns", "connect_timeout", "webhook", "connect_timeout"),
+				verdict: "service_unreachable_from_host_network",
+			},
+			recover: func(h *harness) error { return h.startKubeProxy() },
+		},
+		{
+			id: "3a", name: "sensor stopped (refused), then restarted",
+			inject: func(h *harness) error { return h.sensor.stop() },
+			want: expect{
+				paths:   paths("clusterip", "refused", "dns", "refused", "hostport", "refused", "podip", "refused", "webhook", "refused"),
+				verdict: "sensor_unavailable",
+			},
+			recover: func(h *harness) error { return h.startSensor(h.goodSensor()) },
+		},
+		{
+			id: "3b", name: "sensor not ready per the API (/ready 503, pod and endpoints not ready)",
+			inject: func(h *harness) error {
+				m := h.goodSensor()
+				m.readyStatus = 503
+				return errors.Join(h.startSensor(m), h.cluster.sensorPod(h.ctx, false), h.cluster.endpointSlices(h.ctx, true, false))
+			},
+			want: expect{
+				paths:   paths("clusterip", "refused", "dns", "refused", "hostport", "check_failed", "podip", "", "webhook", "refused"),
+				verdict: "sensor_unavailable",
+			},
+			recover: func(h *harness) error {
+				return errors.Join(h.startSensor(h.goodSensor()), h.cluster.sensorPod(h.ctx, true), h.cluster.endpointSlices(h.ctx, true, true))
+			},
+		},
+		{
+			id: "4a", name: "TLS handshake stalls (sensor accepts, never answers)",
+			inject: func(h *harness) error { return h.startSensor(sensorMode{stall: true}) },
+			want: expect{
+				paths:   paths("clusterip", "tls_timeout", "dns", "tls_timeout", "hostport", "tls_timeout", "podip", "tls_timeout", "webhook", "tls_timeout"),
+				verdict: "sensor_unavailable",
+			},
+			recover: func(h *harness) error { return h.startSensor(h.goodSensor()) },
+		},
+		tlsFault("4b", "certificate for another name", "wrongname", "cert_name_mismatch"),
+		tlsFault("4c", "certificate from an unknown CA", "foreign", "cert_unknown_authority"),
+		tlsFault("4d", "expired certificate", "expired", "cert_expired"),
+		{
+			id: "4e", name: "CA rotated: sensor re-issued by a new CA, then ca.pem updated on disk (probe not restarted)",
+			inject: func(h *harness) error { return h.startSensor(sensorMode{cert: "rotated"}) },
+			want: expect{
+				paths:   paths("clusterip", "cert_unknown_authority", "dns", "cert_unknown_authority", "hostport", "cert_unknown_authority", "podip", "cert_unknown_authority", "webhook", "cert_unknown_authority"),
+				verdict: "tls_trust",
+			},
+			recover: func(h *harness) error {
+				h.sensorCert = "rotated"
+				// Both CAs, as StackRox publishes them during a rotation.
+				return h.pki.writeSecret(h.pki.ca, h.pki.ca2)
+			},
+			after: probeNotRestarted,
+			// Without a reload, only the old certificate brings it back.
+			reset: func(h *harness) error {
+				h.sensorCert = ""
+				return h.startSensor(sensorGood)
+			},
+		},
+		{
+			id: "5", name: "50 ms added to the podip path's SYN (NFQUEUE), others untouched",
+			before: func(h *harness, r *row) error {
+				var err error
+				h.latencyBefore, err = h.sampleConnect(10 * time.Second)
+				return err
+			},
+			inject: func(h *harness) error { return h.delayPodIP(true) },
+			want:   expect{paths: paths(), verdict: "healthy"},
+			during: func(h *harness, r *row) error {
+				during, err := h.sampleConnect(10 * time.Second)
+				if err != nil {
+					return err
+				}
+				return latencyVerdict(r, h.latencyBefore, during)
+			},
+			recover: func(h *harness) error { return h.delayPodIP(false) },
+		},
+		{
+			id: "6", name: "flapping: the 8443 drop toggled every 2 s for 36 s",
+			custom:  flap,
+			recover: func(h *harness) error { return h.netpolDrop(false) },
+		},
+		{
+			id: "7", name: "hostPort mapping removed (portmap DEL) where the relay uses localhost:8443",
+			prepare: func(h *harness) error { return h.setCollector(true, relayHostPort) },
+			inject:  func(h *harness) error { return h.portmap("DEL") },
+			want: expect{
+				paths:   paths("hostport", "refused"),
+				verdict: "degraded",
+			},
+			recover: func(h *harness) error { return h.portmap("ADD") },
+			restore: func(h *harness) error { return h.setCollector(true, relayDNS) },
+		},
+		{
+			id: "8", name: "API server stopped for a minute",
+			before: func(h *harness, r *row) error {
+				o, err := h.observe(h.ctx)
+				h.targetsBefore = o.labelsOf("sensorprobe_path_info", "target")
+				return err
+			},
+			inject: func(h *harness) error { h.kube.StopAPIServer(); return nil },
+			want: expect{paths: paths(), verdict: "healthy", check: func(o observation) error {
+				if v, ok := o.value("sensorprobe_kube_discovery_up"); !ok || v != 0 {
+					return fmt.Errorf("sensorprobe_kube_discovery_up = %v (present %v), want 0", v, ok)
+				}
+				return nil
+			}},
+			during: holdAPIOutage,
+			recover: func(h *harness) error {
+				h.apiRestarted = time.Now()
+				return h.kube.StartAPIServer(h.ctx)
+			},
+			after: func(h *harness, r *row) error {
+				r.notes = append(r.notes, fmt.Sprintf("discovery up again %.1fs after the API server was back", time.Since(h.apiRestarted).Seconds()))
+				return nil
+			},
+		},
+	}
+}
+
+func tlsFault(id, what, cert, reason string) fault {
+	return fault{
+		id: id, name: "TLS: " + what,
+		inject: func(h *harness) error { return h.startSensor(sensorMode{cert: cert}) },
+		want: expect{
+			paths:   paths("clusterip", reason, "dns", reason, "hostport", reason, "podip", reason, "webhook", reason),
+			verdict: "tls_trust",
+		},
+		recover: func(h *harness) error { return h.startSensor(h.goodSensor()) },
+	}
+}
+
+// row is what one fault showed.
+type row struct {
+	id, name      string
+	reasons       string
+	verdict       string
+	alerts        string
+	notes         []string
+	errs          []error
+	detect        time.Duration // inject → want observed
+	fire          time.Duration // inject → every alert of the row firing
+	resolve       time.Duration // recover → healthy, no alert
+	probeFailures []string
+}
+
+func (r *row) fail(format string, args ...any) { r.errs = append(r.errs, fmt.Errorf(format, args...)) }
+
+// alertWatch follows Prometheus's alerts through a row: which fired, and
+// how many times each went from not firing to firing.
+type alertWatch struct {
+	state    map[string]string
+	episodes map[string]int
+}
+
+func newAlertWatch() *alertWatch {
+	return &alertWatch{state: map[string]string{}, episodes: map[string]int{}}
+}
+
+func (w *alertWatch) update(alerts map[string]string) {
+	for k, s := range alerts {
+		if s == "firing" && w.state[k] != "firing" {
+			w.episodes[k]++
+		}
+	}
+	w.state = maps.Clone(alerts)
+}
+
+func (w *alertWatch) fired() []string {
+	return slices.Sorted(maps.Keys(w.episodes))
+}
+
+// await observes every 250 ms until cond holds for an observation, or limit passes.
+func (h *harness) await(limit time.Duration, w *alertWatch, cond func(observation) error) (observation, error) {
+	deadline := time.Now().Add(limit)
+	var last error
+	var o observation
+	for {
+		var err error
+		o, err = h.observe(h.ctx)
+		if err == nil {
+			if w != nil {
+				w.update(o.alerts)
+			}
+			if err = cond(o); err == nil {
+				return o, nil
+			}
+		}
+		last = err
+		if time.Now().After(deadline) || h.ctx.Err() != nil {
+			return o, fmt.Errorf("not within %v: %w", limit, last)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// healthy is the node with nothing wrong: every path ok, verdict healthy,
+// discovery up, no alert pending or firing.
+func healthy(o observation) error {
+	e := expect{paths: paths(), verdict: "healthy", check: func(o observation) error {
+		if v, ok := o.value("sensorprobe_kube_discovery_up"); !ok || v != 1 {
+			return fmt.Errorf("sensorprobe_kube_discovery_up = %v (present %v), want 1", v, ok)
+		}
+		if len(o.alerts) > 0 {
+			return fmt.Errorf("alerts still active: %v", o.alerts)
+		}
+		return nil
+	}}
+	return e.match(o)
+}
+
+func (h *harness) awaitHealthy(limit time.Duration) (observation, error) {
+	return h.await(limit, nil, healthy)
+}
+
+func (h *harness) runFaults(t *testing.T) []row {
+	var rows []row
+	only := map[string]bool{}
+	if s := strings.TrimSpace(getenv("E2E_FAULTS")); s != "" {
+		for _, id := range strings.Split(s, ",") {
+			only[id] = true
+		}
+	}
+	for _, f := range faults() {
+		if len(only) > 0 && !only[f.id] {
+			continue
+		}
+		r := h.runRow(f)
+		status := "ok"
+		if len(r.errs) > 0 {
+			status = "FAILED"
+		}
+		t.Logf("fault %s %s: %s (detect %.1fs, alerts %.1fs, resolve %.1fs)", f.id, f.name, status, r.detect.Seconds(), r.fire.Seconds(), r.resolve.Seconds())
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func (h *harness) runRow(f fault) (r row) {
+	r = row{id: f.id, name: f.name}
+	want := alertTable[f.id]
+	w := newAlertWatch()
+	if f.prepare != nil {
+		if err := f.prepare(h); err != nil {
+			r.fail("prepare: %v", err)
+		}
+	}
+	if _, err := h.await(healthyLimit, nil, healthy); err != nil {
+		r.fail("not healthy before the fault: %v", err)
+		return r
+	}
+	if f.before != nil {
+		if err := f.before(h, &r); err != nil {
+			r.fail("before the fault: %v", err)
+		}
+	}
+	start := time.Now()
+	if f.inject != nil {
+		if err := f.inject(h); err != nil {
+			r.fail("inject: %v", err)
+		}
+	}
+	switch {
+	case f.custom != nil:
+		if err := f.custom(h, &r, w); err != nil {
+			r.fail("%v", err)
+		}
+	default:
+		o, err := h.await(stateLimit, w, f.want.match)
+		r.detect = time.Since(start)
+		r.reasons, r.verdict = formatReasons(o.reasons(), f.want.paths), o.report.Verdict.Name
+		r.probeFailures = failureDetails(o)
+		if err != nil {
+			r.fail("state: %v", err)
+			break
+		}
+		// The alerts: wait until every expected one fires, or, when none
+		// is expected, watch for quietWindow. The state must hold meanwhile.
+		var drift error
+		hold := func(o observation) error {
+			if err := f.want.match(o); err != nil && drift == nil {
+				drift = fmt.Errorf("state changed while waiting for the alerts: %w", err)
+			}
+			return nil
+		}
+		if len(want.fire) > 0 {
+			_, err = h.await(alertLimit, w, func(o observation) error {
+				hold(o)
+				var missing []string
+				for _, a := range want.fire {
+					if w.episodes[a] == 0 {
+						missing = append(missing, a)
+					}
+				}
+				if len(missing) > 0 {
+					return fmt.Errorf("not fired yet: %s (active: %v)", strings.Join(missing, ", "), o.alerts)
+				}
+				return nil
+			})
+			r.fire = time.Since(start)
+			if err != nil {
+				r.fail("alerts: %v", err)
+			}
+		} else {
+			end := time.Now().Add(quietWindow)
+			h.await(quietWindow+10*time.Second, w, func(o observation) error {
+				hold(o)
+				if time.Now().Before(end) {
+					return errors.New("watching")
+				}
+				return nil
+			})
+		}
+		if drift != nil {
+			r.fail("%v", drift)
+		}
+		if f.during != nil {
+			if err := f.during(h, &r); err != nil {
+				r.fail("%v", err)
+			}
+		}
+	}
+	recovered := time.Now()
+	if err := f.recover(h); err != nil {
+		r.fail("recover: %v", err)
+	}
+	if _, err := h.await(healthyLimit, w, healthy); err != nil {
+		r.fail("recovery: %v", err)
+		if f.reset != nil {
+			if err := f.reset(h); err != nil {
+				r.fail("reset: %v", err)
+			} else if _, err := h.awaitHealthy(healthyLimit); err != nil {
+				r.fail("not healthy after the reset either: %v", err)
+			} else {
+				r.notes = append(r.notes, "healthy again only after resetting the fault another way")
+			}
+		}
+	}
+	r.resolve = time.Since(recovered)
+	for _, k := range w.fired() {
+		if !want.allowed(k) {
+			r.fail("alert %s fired, which this fault must not fire", k)
+		}
+		if n := w.episodes[k]; n > 1 {
+			r.fail("alert %s fired %d times: it flapped", k, n)
+		}
+	}
+	r.alerts = formatAlerts(w)
+	if f.after != nil {
+		if err := f.after(h, &r); err != nil {
+			r.fail("after recovery: %v", err)
+		}
+	}
+	if f.restore != nil {
+		if err := f.restore(h); err != nil {
+			r.fail("restore: %v", err)
+		}
+	}
+	h.checkpoint(f.id)
+	return r
+}
+
+// failureDetails lists the error text of each failing path, for the log.
+func failureDetails(o observation) []string {
+	var out []string
+	for _, p := range o.report.Paths {
+		if !p.Up && p.Error != "" {
+			out = append(out, p.Name+": "+p.Error)
+		}
+	}
+	return out
+}
+
+// formatAlerts renders the fired alerts grouped by name:
+// "IOTimeoutsHigh(clusterip,dns) NoPathToSensor", without the SensorProbe prefix.
+func formatAlerts(w *alertWatch) string {
+	byName := map[string][]string{}
+	for _, k := range w.fired() {
+		name, rest, ok := strings.Cut(k, "(")
+		name = strings.TrimPrefix(name, "SensorProbe")
+		if ok {
+			byName[name] = append(byName[name], strings.TrimSuffix(rest, ")"))
+		} else if _, seen := byName[name]; !seen {
+			byName[name] = nil
+		}
+	}
+	names := slices.Sorted(maps.Keys(byName))
+	var parts []string
+	for _, n := range names {
+		if ps := byName[n]; len(ps) > 0 {
+			sort.Strings(ps)
+			n += "(" + strings.Join(ps, ",") + ")"
+		}
+		parts = append(parts, n)
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+// setCollector changes DaemonSet collector (and its pod) and waits until
+// the probe has seen the change.
+func (h *harness) setCollector(hostNetwork bool, endpoint string) error {
+	if err := h.cluster.collector(h.ctx, hostNetwork, endpoint); err != nil {
+		return err
+	}
+	_, err := h.await(stateLimit, nil, func(o observation) error {
+		k := o.report.Kubernetes
+		if k == nil || k.RelayEndpoint != endpoint {
+			return fmt.Errorf("the probe does not see the relay endpoint %s yet: %+v", endpoint, k)
+		}
+		return nil
+	})
+	return err
+}
+
+func (h *harness) goodSensor() sensorMode {
+	if h.sensorCert == "" {
+		return sensorGood
+	}
+	return sensorMode{cert: h.sensorCert}
+}
+
+// netpolDrop adds or removes, in the sensor pod's namespace, what a
+// NetworkPolicy implementation that does not exempt host-network sources
+// does with sensor's policy: drop TCP to 8443 from node addresses. 9443 and
+// pod sources pass.
+func (h *harness) netpolDrop(on bool) error {
+	if !on {
+		if _, err := run(h.ctx, "ip", "netns", "exec", topology.SensorNS, "nft", "list", "table", "inet", "sp_e2e_netpol"); err != nil {
+			return nil // not there
+		}
+		_, err := run(h.ctx, "ip", "netns", "exec", topology.SensorNS, "nft", "delete", "table", "inet", "sp_e2e_netpol")
+		return err
+	}
+	rules := `table inet sp_e2e_netpol {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ip saddr ` + topology.NodeCIDR + ` tcp dport 8443 drop
+	}
+}
+`
+	_, err := runStdin(h.ctx, rules, "ip", "netns", "exec", topology.SensorNS, "nft", "-f", "-")
+	return err
+}
+
+// collectorPodReachesSensor checks, during fault 1b, that the relay's real
+// path works: from the collector pod's namespace, through the sensor
+// Service's ClusterIP (kube-proxy's DNAT on the node), sensor answers.
+func collectorPodReachesSensor(h *harness, r *row) error {
+	out, err := run(h.ctx, "ip", "netns", "exec", topology.CollectorNS, filepath.Join(h.bin, "probe"), "check",
+		"--kube=false", "--ca-file="+h.pki.caFile(), "--timeout=2s", "--target=clusterip="+sensorSvcIP+":443")
+	if err != nil {
+		return fmt.Errorf("from the collector pod, probe check through the ClusterIP failed: %v\n%s", err, out)
+	}
+	r.notes = append(r.notes, "from the collector pod: clusterip ok (probe check exit 0)")
+	return nil
+}
+
+// probeNotRestarted checks that the probe process is the one started at the
+// beginning, and reports its TLS reload gauge when it has one.
+func probeNotRestarted(h *harness, r *row) error {
+	if !h.probe.running() {
+		return errors.New("the probe exited")
+	}
+	o, err := h.observe(h.ctx)
+	if err != nil {
+		return err
+	}
+	if v, ok := o.value("sensorprobe_tls_last_reload_successful"); ok {
+		if v != 1 {
+			return fmt.Errorf("sensorprobe_tls_last_reload_successful = %v, want 1", v)
+		}
+		r.notes = append(r.notes, "sensorprobe_tls_last_reload_successful 1")
+	}
+	r.notes = append(r.notes, fmt.Sprintf("same probe process (pid %d): the new CA was read from disk", h.probe.cmd.Process.Pid))
+	return nil
+}
+
+// holdAPIOutage keeps the API server down for apiOutage, checking every
+// 2 s that the probe keeps probing the last known targets.
+func holdAPIOutage(h *harness, r *row) error {
+	start := time.Now()
+	var attempts float64
+	for time.Since(start) < apiOutage {
+		o, err := h.observe(h.ctx)
+		if err != nil {
+			return err
+		}
+		if got := o.labelsOf("sensorprobe_path_info", "target"); !maps.Equal(got, h.targetsBefore) {
+			return fmt.Errorf("targets changed while the API server was down: %v, before %v", got, h.targetsBefore)
+		}
+		var n float64
+		for _, m := range o.metrics["sensorprobe_probe_attempts_total"].GetMetric() {
+			n += m.GetCounter().GetValue()
+		}
+		if n <= attempts {
+			return fmt.Errorf("no new attempt in 2s while the API server was down (%v attempts)", n)
+		}
+		attempts = n
+		if err := healthyPaths(o); err != nil {
+			return fmt.Errorf("while the API server was down: %w", err)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	r.notes = append(r.notes, fmt.Sprintf("targets kept and probed for %v without the API server", apiOutage))
+	return nil
+}
+
+func healthyPaths(o observation) error {
+	if got := o.reasons(); !maps.Equal(got, paths()) {
+		return fmt.Errorf("reasons %s", formatReasons(got, paths()))
+	}
+	return nil
+}
