@@ -16,10 +16,10 @@ LDFLAGS   := -s -w \
 	-X $(PKG_VERSION).BuildUser=sensorprobe \
 	-X $(PKG_VERSION).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: help build binaries test test-short bench lint fuzz demo image generate dashboards kube-assets clean
+.PHONY: help build binaries test test-short e2e bench lint fuzz demo image generate dashboards kube-assets clean
 
 help: ## list the targets
-	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/probe (static, version injected)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/probe ./cmd/probe
@@ -29,6 +29,9 @@ test: ## run every test with the race detector (tests needing a missing tool ski
 
 test-short: ## the unit tests alone, no kube-apiserver, no browser
 	$(GO) test -short -count=1 ./...
+
+e2e: ## end to end on a node's real plumbing (root): kube-proxy, portmap, Prometheus, faults; docs/e2e.md
+	test/e2e/run.sh
 
 bench: ## benchmarks: CPU and allocations per attempt beside a bare Go client, VSOCK dump parsing
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/dial/ ./internal/vsockwatch/
@@ -77,7 +80,8 @@ fuzz: ## run every fuzz test for FUZZTIME each (default 10s)
 lint: ## gofmt, go vet, and golangci-lint pinned in tools/lint/go.mod (errcheck, staticcheck, revive, gosec, …; .golangci.yml)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -race ./...
-	$(GO) tool -modfile=tools/lint/go.mod golangci-lint run ./...
+	$(GO) vet -tags e2e ./test/e2e/
+	$(GO) tool -modfile=tools/lint/go.mod golangci-lint run --build-tags e2e ./...
 
 demo: ## run the demo: stand-ins on loopback, the real probe loop, metrics on :9090
 	$(GO) run ./cmd/probe demo
@@ -104,7 +108,7 @@ generate: ## regenerate rules, PrometheusRule and dashboards from mixin/ (the on
 
 dashboards: generate ## same as generate
 
-kube-assets: ## build and cache kube-apiserver and etcd for the Kubernetes integration tests
+kube-assets: ## build and cache kube-apiserver, etcd (integration tests) and kube-proxy (e2e)
 	hack/kube-assets.sh
 
 clean: ## remove build output
