@@ -40,7 +40,7 @@ if ! flock -n 8; then
 fi
 
 # The root namespace's firewall, to show that the run left it as it was.
-root_ruleset() { { nft list ruleset; iptables-save | grep -v '^#'; } 2>&1 | sha256sum; }
+root_ruleset() { { nft list ruleset; iptables-save | sed '/^#/d'; } 2>&1 | sha256sum; }
 root_before="$(root_ruleset)"
 
 work="$(mktemp -d /tmp/sensorprobe-e2e.XXXXXX)"
@@ -94,7 +94,10 @@ KUBE_ASSETS="${KUBE_ASSETS:-$(hack/kube-assets.sh | tail -n1)}"
 [[ -x "$KUBE_ASSETS/kube-proxy" ]] || { echo "e2e: no kube-proxy in $KUBE_ASSETS (run hack/kube-assets.sh)" >&2; exit 1; }
 
 # Leftovers of an earlier run that was killed.
-"$bin/e2e-netns" down
+if ! left="$("$bin/e2e-netns" check)"; then
+	echo "e2e: removing what an earlier, killed run left behind:" $left >&2
+	"$bin/e2e-netns" down
+fi
 "$bin/e2e-netns" up
 echo "e2e: namespaces up after $(( $(date +%s) - start ))s" >&2
 
