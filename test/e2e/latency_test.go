@@ -107,7 +107,7 @@ func median(v []float64) float64 {
 // than twice the delay; every other path moved by less than 10 ms (it is
 // not delayed). Whether podip's shift is within 50 ms ± 2 ms is measured and
 // printed, not asserted: it depends on the machine's load.
-func latencyVerdict(r *row, before, during map[string][]float64) error {
+func latencyVerdict(before, during map[string][]float64) (string, error) {
 	var errs []string
 	var notes []string
 	for _, p := range slices.Sorted(maps.Keys(before)) {
@@ -129,11 +129,11 @@ func latencyVerdict(r *row, before, during map[string][]float64) error {
 		}
 		notes = append(notes, note)
 	}
-	r.notes = append(r.notes, "connect median: "+strings.Join(notes, "; "))
+	note := "connect median: " + strings.Join(notes, "; ")
 	if len(errs) > 0 {
-		return fmt.Errorf("latency: %s", strings.Join(errs, "; "))
+		return note, fmt.Errorf("latency: %s", strings.Join(errs, "; "))
 	}
-	return nil
+	return note, nil
 }
 
 func ms(s float64) string { return fmt.Sprintf("%.2f ms", s*1000) }
@@ -142,7 +142,7 @@ func ms(s float64) string { return fmt.Sprintf("%.2f ms", s*1000) }
 // what the probe said. runRow then checks that no alert fired more than
 // once and none but alertTable["6"] fired at all.
 func flap(h *harness, r *row, w *alertWatch) error {
-	const period, total = 2 * time.Second, 36 * time.Second
+	const period, total = 2 * time.Second, 30 * time.Second
 	start := time.Now()
 	next, on := start, false
 	reasons := map[string]map[string]bool{}

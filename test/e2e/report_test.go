@@ -18,7 +18,7 @@ func renderTable(rows []row, fp footprintResult, setup, total time.Duration) str
 	var b strings.Builder
 	b.WriteString("\nEND-TO-END RESULTS\n\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FAULT\tOBSERVED REASONS\tVERDICT\tALERTS FIRED\tRESULT\tDETECT\tALERTS\tRESOLVED")
+	fmt.Fprintln(tw, "FAULT\tOBSERVED REASONS\tVERDICT\tALERTS FIRED\tRESULT\tDETECT\tALERTS\tRESOLVED\tROW")
 	failed := 0
 	for _, r := range rows {
 		result := "pass"
@@ -26,8 +26,8 @@ func renderTable(rows []row, fp footprintResult, setup, total time.Duration) str
 			result = "FAIL"
 			failed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.id, groupReasons(r.reasons), r.verdict, r.alerts, result,
-			secs(r.detect), secs(r.fire), secs(r.resolve))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.id, groupReasons(r.reasons), r.verdict, r.alerts, result,
+			secs(r.detect), secs(r.fire), secs(r.resolve), secs(r.took))
 	}
 	tw.Flush()
 	b.WriteString("\n")
