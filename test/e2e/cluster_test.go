@@ -37,6 +37,7 @@ const (
 	probePod      = "sensorprobe-m4k7d"
 	relayDNS      = "sensor." + namespace + ".svc:443"
 	relayHostPort = "127.0.0.1:8443"
+	relayPodIP    = topology.SensorIP + ":8443"
 )
 
 var sensorLabels = map[string]string{"app": "sensor"}

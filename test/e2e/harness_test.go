@@ -72,6 +72,7 @@ type harness struct {
 	nfq           *proc  // fault 5's delay program
 	latencyBefore map[string][]float64
 	targetsBefore map[string]string
+	reloadsBefore float64
 	apiRestarted  time.Time
 }
 
@@ -412,13 +413,14 @@ func (h *harness) startSensor(m sensorMode) error {
 
 // startProbe runs the probe as the DaemonSet does: its flags, the downward
 // API's environment, user 65532, the ServiceAccount's token, and the CA
-// mounted the way kubelet mounts a Secret.
+// files laid out the way kubelet mounts the DaemonSet's projected volume
+// (--ca-dir; the DaemonSet uses the default, /run/secrets/stackrox.io/ca).
 func (h *harness) startProbe() error {
 	p, err := h.start("probe", procOpts{
 		uid: probeUID,
 		args: []string{filepath.Join(h.bin, "probe"),
 			"--web.listen-address=" + probeListen,
-			"--ca-file=" + h.pki.caFile(),
+			"--ca-dir=" + h.pki.caDir,
 			"--log.format=json",
 			"--kubeconfig=" + h.probeKubeconf,
 			"--interval=" + probeInterval,
@@ -497,13 +499,19 @@ scrape_configs:
 type pki struct {
 	ca, ca2, foreign *standin.CA
 	dir              string // serving pairs: <name>.pem, <name>-key.pem
-	secret           string // the probe's CA, laid out like a Secret volume
+	// caDir is the probe's --ca-dir, laid out as kubelet lays out the
+	// DaemonSet's projected volume of StackRox CA sources.
+	caDir string
 }
 
-func (p *pki) caFile() string { return filepath.Join(p.secret, "ca.pem") }
+// Files of the projected volume (deploy/base/daemonset.yaml).
+const (
+	caPrimary   = "collector-tls-ca.pem"           // secret collector-tls, key ca.pem
+	caSecondary = "collector-tls-ca-secondary.pem" // its ca-secondary.pem, during a rotation
+)
 
 func (h *harness) makePKI() error {
-	p := &pki{dir: filepath.Join(h.work, "sensor-certs"), secret: filepath.Join(h.work, "collector-tls")}
+	p := &pki{dir: filepath.Join(h.work, "sensor-certs"), caDir: filepath.Join(h.work, "stackrox-ca")}
 	var err error
 	if p.ca, err = standin.NewCA(standin.CAName); err != nil {
 		return err
@@ -514,7 +522,7 @@ func (h *harness) makePKI() error {
 	if p.foreign, err = standin.NewCA("Some Other Certificate Authority"); err != nil {
 		return err
 	}
-	for _, d := range []string{p.dir, p.secret} {
+	for _, d := range []string{p.dir, p.caDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
@@ -549,44 +557,48 @@ func (h *harness) makePKI() error {
 		}
 	}
 	h.pki = p
-	return p.writeSecret(p.ca)
+	return p.writeCAs(map[string]*standin.CA{caPrimary: p.ca})
 }
 
-// writeSecret publishes a CA bundle the way kubelet updates a Secret volume:
-// the files go to a new timestamped directory, the ..data symlink is swapped
-// to it atomically, and ca.pem points through ..data. A reader never sees a
-// half-written file.
-func (p *pki) writeSecret(cas ...*standin.CA) error {
-	var bundle []byte
-	for _, ca := range cas {
-		bundle = append(bundle, ca.PEM()...)
-	}
-	if len(cas) == 0 || !x509.NewCertPool().AppendCertsFromPEM(bundle) {
-		return errors.New("empty CA bundle")
+// writeCAs publishes the CA files the way kubelet updates a projected
+// volume: the files go to a new timestamped directory, the ..data symlink is
+// swapped to it atomically, and each file is a symlink through ..data. A
+// reader never sees a half-written file.
+func (p *pki) writeCAs(files map[string]*standin.CA) error {
+	if len(files) == 0 {
+		return errors.New("no CA file")
 	}
 	ts := "..data-" + time.Now().Format("2006_01_02_15_04_05.000000000")
-	if err := os.Mkdir(filepath.Join(p.secret, ts), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(p.caDir, ts), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(p.secret, ts, "ca.pem"), bundle, 0o444); err != nil {
-		return err
+	for name, ca := range files {
+		if !x509.NewCertPool().AppendCertsFromPEM(ca.PEM()) {
+			return fmt.Errorf("%s: no certificate", name)
+		}
+		if err := os.WriteFile(filepath.Join(p.caDir, ts, name), ca.PEM(), 0o444); err != nil {
+			return err
+		}
 	}
-	old, _ := os.Readlink(filepath.Join(p.secret, "..data"))
-	tmp := filepath.Join(p.secret, "..data_tmp")
+	old, _ := os.Readlink(filepath.Join(p.caDir, "..data"))
+	tmp := filepath.Join(p.caDir, "..data_tmp")
 	os.Remove(tmp)
 	if err := os.Symlink(ts, tmp); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(p.secret, "..data")); err != nil {
+	if err := os.Rename(tmp, filepath.Join(p.caDir, "..data")); err != nil {
 		return err
 	}
-	if _, err := os.Lstat(p.caFile()); errors.Is(err, os.ErrNotExist) {
-		if err := os.Symlink(filepath.Join("..data", "ca.pem"), p.caFile()); err != nil {
-			return err
+	for name := range files {
+		link := filepath.Join(p.caDir, name)
+		if _, err := os.Lstat(link); errors.Is(err, os.ErrNotExist) {
+			if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
+				return err
+			}
 		}
 	}
 	if old != "" {
-		return os.RemoveAll(filepath.Join(p.secret, old))
+		return os.RemoveAll(filepath.Join(p.caDir, old))
 	}
 	return nil
 }

@@ -142,18 +142,6 @@ func (o observation) reasons() map[string]string {
 	return m
 }
 
-// firing lists the firing alerts' keys, sorted.
-func (o observation) firing() []string {
-	var out []string
-	for k, s := range o.alerts {
-		if s == "firing" {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // value returns the value of the sample of family name whose labels include
 // kv (name, value pairs), and whether there is one.
 func (o observation) value(name string, kv ...string) (float64, bool) {

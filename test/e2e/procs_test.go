@@ -97,7 +97,7 @@ func (p *proc) awaitReadyLine(limit time.Duration) error {
 	case <-p.ready:
 		return nil
 	case <-p.done:
-		return fmt.Errorf("%s exited before it was ready: %v (see its log)", p.name, p.err)
+		return fmt.Errorf("%s exited before it was ready: %w (see its log)", p.name, p.err)
 	case <-time.After(limit):
 		return fmt.Errorf("%s not ready after %v", p.name, limit)
 	}
@@ -113,7 +113,7 @@ func (p *proc) awaitReady(ctx context.Context, limit time.Duration, check func()
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready: %v (last check: %v)", p.name, p.err, err)
+			return fmt.Errorf("%s exited before it was ready: %w (last check: %w)", p.name, p.err, err)
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -153,23 +153,6 @@ func (p *proc) stop() error {
 		return p.err
 	}
 	return nil
-}
-
-// tail returns the last n bytes of p's log.
-func (h *harness) tail(name string, n int64) string {
-	f, err := os.Open(filepath.Join(h.artifacts, name+".log"))
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err.Error()
-	}
-	off := max(st.Size()-n, 0)
-	b := make([]byte, st.Size()-off)
-	f.ReadAt(b, off)
-	return string(b)
 }
 
 // run runs a command to completion and returns its combined output.

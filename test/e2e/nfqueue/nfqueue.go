@@ -56,8 +56,7 @@ func Open(num uint16) (*Queue, error) {
 	}
 	q, err := bind(c, num)
 	if err != nil {
-		c.Close()
-		return nil, err
+		return nil, errors.Join(err, c.Close())
 	}
 	return q, nil
 }

@@ -77,7 +77,7 @@ func TestReceivePacketIDs(t *testing.T) {
 			{Type: 3, Data: []byte{0, 0, 0, 0}}, // NFQA_MARK before the header: order must not matter
 			{Type: 1, Data: hdr},
 		})...)
-		return netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(3<<8 | 0)}, Data: body}
+		return netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(3 << 8) /* | NFQNL_MSG_PACKET, 0 */}, Data: body}
 	}
 	other := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(3<<8 | 2)}, Data: queueHeader}
 	c := nltest.Dial(func(req []netlink.Message) ([]netlink.Message, error) {

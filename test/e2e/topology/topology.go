@@ -231,7 +231,7 @@ func nsPids(ctx context.Context, ns string) ([]int, error) {
 // stopPids sends SIGTERM to each pid, waits up to 3 s, then SIGKILLs the rest.
 func stopPids(pids []int) {
 	for _, p := range pids {
-		syscall.Kill(p, syscall.SIGTERM)
+		_ = syscall.Kill(p, syscall.SIGTERM)
 	}
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
@@ -247,7 +247,7 @@ func stopPids(pids []int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for _, p := range pids {
-		syscall.Kill(p, syscall.SIGKILL)
+		_ = syscall.Kill(p, syscall.SIGKILL) // gone already is fine
 	}
 }
 

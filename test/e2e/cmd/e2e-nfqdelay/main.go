@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"sync"
@@ -26,9 +27,13 @@ import (
 )
 
 func main() {
-	num := flag.Uint("queue", 0, "NFQUEUE number to bind")
+	num := flag.Uint("queue", 0, "NFQUEUE number to bind (0 to 65535)")
 	delay := flag.Duration("delay", 50*time.Millisecond, "how long to hold each packet")
 	flag.Parse()
+	if *num > math.MaxUint16 {
+		fmt.Fprintf(os.Stderr, "e2e-nfqdelay: --queue %d: out of range (0 to 65535)\n", *num)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	n, err := run(ctx, uint16(*num), *delay)
@@ -53,7 +58,9 @@ func run(ctx context.Context, num uint16, delay time.Duration) (int64, error) {
 	)
 	go func() {
 		<-ctx.Done()
-		q.SetReadDeadline(time.Now())
+		if err := q.SetReadDeadline(time.Now()); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e-nfqdelay: cannot interrupt the receive loop:", err)
+		}
 	}()
 	var recvErr error
 	for ctx.Err() == nil {

@@ -46,7 +46,7 @@ func run(ctx context.Context, apiAddr, webhookAddr, certFile, keyFile string, st
 	var closers []func() error
 	defer func() {
 		for _, c := range closers {
-			c()
+			_ = c() // shutting down; nothing to do about a close error
 		}
 	}()
 	for _, addr := range []string{apiAddr, webhookAddr} {
@@ -103,8 +103,8 @@ func listenStaller(addr string) (*staller, error) {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				io.Copy(io.Discard, c)
-				c.Close()
+				_, _ = io.Copy(io.Discard, c)
+				_ = c.Close()
 				s.mu.Lock()
 				delete(s.conns, c)
 				s.mu.Unlock()
@@ -119,7 +119,7 @@ func (s *staller) Close() error {
 	err := s.ln.Close()
 	s.mu.Lock()
 	for c := range s.conns {
-		c.Close()
+		_ = c.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
