@@ -55,7 +55,9 @@ FUZZ_TARGETS := \
 	./internal/vsockwatch:FuzzParseSocket \
 	./internal/vsockwatch:FuzzPing \
 	./internal/relaylog:FuzzMatchLine \
-	./internal/kube:FuzzRelayPath
+	./internal/kube:FuzzRelayPath \
+	./test/e2e/nfqueue:FuzzPacketID \
+	./test/e2e/promrules:FuzzCompressExpr
 
 fuzz: ## run every fuzz test for FUZZTIME each (default 10s)
 	@# Every Fuzz function in the tree must be in FUZZ_TARGETS.

@@ -112,3 +112,17 @@ func TestPacketIDMalformed(t *testing.T) {
 		})
 	}
 }
+
+// FuzzPacketID: a packet message from the kernel is parsed without a panic,
+// and an id is returned only with its header present.
+func FuzzPacketID(f *testing.F) {
+	f.Add(append(bytes.Clone(queueHeader), attr(1, []byte{0, 0, 0, 9, 8, 0, 3})...))
+	f.Add([]byte{0, 0})
+	f.Add(append(bytes.Clone(queueHeader), attr(3, []byte{1, 2, 3, 4})...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		id, err := packetID(data)
+		if err != nil && id != 0 {
+			t.Errorf("packetID = %d with error %v", id, err)
+		}
+	})
+}

@@ -137,3 +137,21 @@ func TestShippedRulesCompressed(t *testing.T) {
 		t.Errorf("promtool check rules on the compressed file: %v\n%s\n--- file ---\n%s", err, b, out)
 	}
 }
+
+// FuzzCompressExpr: any expression is handled without a panic, and a factor
+// of 1 only normalises how durations are written (01y → 1y, 60s → 1m): doing
+// it twice changes nothing more.
+func FuzzCompressExpr(f *testing.F) {
+	for _, s := range []string{`rate(x[5m])`, `q(0.5, r[6h] offset 15m)`, `max_over_time(x[30m:1m])`, `x offset -10m`, `[`, `[5m:`, `offset`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		once, err := CompressExpr(expr, 1)
+		if err == nil {
+			if twice, err := CompressExpr(once, 1); err != nil || twice != once {
+				t.Errorf("CompressExpr(%q, 1) = %q, and again = %q, %v; want the same text", expr, once, twice, err)
+			}
+		}
+		_, _ = CompressExpr(expr, 60)
+	})
+}
