@@ -72,13 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		failed, err := app.RunFix(ctx, cfg, clients, stdout, app.Progress(stdout))
-		if err != nil {
-			return failure(err, stderr)
-		}
-		if failed > 0 {
-			return exitFailure
-		}
-		return exitOK
+		return failedChecks(failed, err, stderr)
 	case "vsock-ping":
 		cfg, err := app.ParseVSOCKPing(args[1:], stdout)
 		if code, done := usage(err, stderr); done {
@@ -124,6 +118,12 @@ func clusterCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return exitUsage
 	}
 	failed, err := app.RunClusterCheck(ctx, cfg, clients, stdout, app.Progress(stdout))
+	return failedChecks(failed, err, stderr)
+}
+
+// failedChecks maps the outcome of a command that counts failed checks:
+// a runtime error or any failed check exits 1, else 0.
+func failedChecks(failed int, err error, stderr io.Writer) int {
 	if err != nil {
 		return failure(err, stderr)
 	}
