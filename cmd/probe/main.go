@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/sensorprobe/sensorprobe/internal/app"
+	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
 	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
 )
 
@@ -47,7 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return failure(app.RunDemo(ctx, cfg, stdout, app.NewLogger(stderr, cfg.LogLevel, "text")), stderr)
 	case "check":
 		if app.IsClusterCheck(args[1:]) {
-			return clusterCheck(ctx, args[1:], stdout, stderr)
+			return clusterCommand(ctx, app.ParseClusterCheck, app.RunClusterCheck, args[1:], stdout, stderr)
 		}
 		cfg, err := app.ParseCheck(args[1:], stdout, os.Getenv)
 		if code, done := usage(err, stderr); done {
@@ -62,17 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	case "fix":
-		cfg, err := app.ParseFix(args[1:], stdout)
-		if code, done := usage(err, stderr); done {
-			return code
-		}
-		clients, err := cfg.Clients()
-		if err != nil {
-			fmt.Fprintln(stderr, "probe:", err)
-			return exitUsage
-		}
-		failed, err := app.RunFix(ctx, cfg, clients, stdout, app.Progress(stdout))
-		return failedChecks(failed, err, stderr)
+		return clusterCommand(ctx, app.ParseFix, app.RunFix, args[1:], stdout, stderr)
 	case "vsock-ping":
 		cfg, err := app.ParseVSOCKPing(args[1:], stdout)
 		if code, done := usage(err, stderr); done {
@@ -106,9 +97,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// clusterCheck runs `probe check --cluster`: exit 0 all pass, 1 any fails, 2 usage.
-func clusterCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := app.ParseClusterCheck(args, stdout)
+// clusterCommand runs a command over the whole cluster (`probe check
+// --cluster`, `probe fix`): parse its flags, connect with the kubeconfig,
+// run, and exit 0 when every check passes, 1 when one fails or the run
+// fails, 2 for usage or an unusable kubeconfig.
+func clusterCommand(ctx context.Context,
+	parse func([]string, io.Writer) (*app.ClusterConfig, error),
+	run func(context.Context, *app.ClusterConfig, clustercheck.Clients, io.Writer, clustercheck.Progress) (int, error),
+	args []string, stdout, stderr io.Writer,
+) int {
+	cfg, err := parse(args, stdout)
 	if code, done := usage(err, stderr); done {
 		return code
 	}
@@ -117,13 +115,7 @@ func clusterCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "probe:", err)
 		return exitUsage
 	}
-	failed, err := app.RunClusterCheck(ctx, cfg, clients, stdout, app.Progress(stdout))
-	return failedChecks(failed, err, stderr)
-}
-
-// failedChecks maps the outcome of a command that counts failed checks:
-// a runtime error or any failed check exits 1, else 0.
-func failedChecks(failed int, err error, stderr io.Writer) int {
+	failed, err := run(ctx, cfg, clients, stdout, app.Progress(stdout))
 	if err != nil {
 		return failure(err, stderr)
 	}
