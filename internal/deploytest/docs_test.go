@@ -14,29 +14,35 @@ import (
 // TestDocsLinks checks every relative link in the runbooks and the install
 // guide points at an existing file and, when it has one, an existing anchor.
 func TestDocsLinks(t *testing.T) {
-	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
 	for _, doc := range []string{runbooksFile, "docs/install.md"} {
-		t.Run(doc, func(t *testing.T) {
-			text := string(readRepoFile(t, doc))
-			for _, m := range link.FindAllStringSubmatch(text, -1) {
-				target := m[1]
-				if strings.Contains(target, "://") {
-					continue
-				}
-				file, anchor, _ := strings.Cut(target, "#")
-				linked := doc
-				if file != "" {
-					linked = filepath.ToSlash(filepath.Join(filepath.Dir(doc), file))
-					if _, err := os.Stat(filepath.Join(repoRoot(t), filepath.FromSlash(linked))); err != nil {
-						t.Errorf("link %q: %v", target, err)
-						continue
-					}
-				}
-				if anchor != "" && !markdownAnchors(string(readRepoFile(t, linked)))[anchor] {
-					t.Errorf("link %q: %s has no heading with anchor %q", target, linked, anchor)
-				}
+		t.Run(doc, func(t *testing.T) { checkLinks(t, doc, string(readRepoFile(t, doc))) })
+	}
+}
+
+var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// checkLinks checks that every relative link in text, the content of the
+// repository file doc, points at an existing file and, when it has one, an
+// existing anchor.
+func checkLinks(t *testing.T, doc, text string) {
+	t.Helper()
+	for _, m := range mdLink.FindAllStringSubmatch(text, -1) {
+		target := m[1]
+		if strings.Contains(target, "://") {
+			continue
+		}
+		file, anchor, _ := strings.Cut(target, "#")
+		linked := doc
+		if file != "" {
+			linked = filepath.ToSlash(filepath.Join(filepath.Dir(doc), file))
+			if _, err := os.Stat(filepath.Join(repoRoot(t), filepath.FromSlash(linked))); err != nil {
+				t.Errorf("%s: link %q: %v", doc, target, err)
+				continue
 			}
-		})
+		}
+		if anchor != "" && !markdownAnchors(string(readRepoFile(t, linked)))[anchor] {
+			t.Errorf("%s: link %q: %s has no heading with anchor %q", doc, target, linked, anchor)
+		}
 	}
 }
 

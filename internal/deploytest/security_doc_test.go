@@ -63,23 +63,5 @@ func TestSecurityDocClaims(t *testing.T) {
 	}
 
 	// Links to other documents and anchors resolve.
-	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
-	for _, m := range link.FindAllStringSubmatch(text, -1) {
-		target := m[1]
-		if strings.Contains(target, "://") {
-			continue
-		}
-		file, anchor, _ := strings.Cut(target, "#")
-		linked := doc
-		if file != "" {
-			linked = filepath.ToSlash(filepath.Join(filepath.Dir(doc), file))
-			if _, err := os.Stat(filepath.Join(repoRoot(t), filepath.FromSlash(linked))); err != nil {
-				t.Errorf("%s: link %q: %v", doc, target, err)
-				continue
-			}
-		}
-		if anchor != "" && !markdownAnchors(string(readRepoFile(t, linked)))[anchor] {
-			t.Errorf("%s: link %q: %s has no heading with anchor %q", doc, target, linked, anchor)
-		}
-	}
+	checkLinks(t, doc, text)
 }
