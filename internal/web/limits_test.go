@@ -27,6 +27,15 @@ import (
 // a function cancelling Serve's context.
 func serveWith(t *testing.T, h http.Handler, o web.ServerOptions) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
+	o.Logger = discard()
+	return serveOn(t, "ServeWith", func(ctx context.Context, ln net.Listener) error { return web.ServeWith(ctx, ln, h, o) })
+}
+
+// serveOn runs serve (named name in failures) on a fresh loopback listener
+// until the test ends, checks that it returns once its context is cancelled,
+// and returns the listener's address, the cancel function and serve's result.
+func serveOn(t *testing.T, name string, serve func(context.Context, net.Listener) error) (string, context.CancelFunc, <-chan error) {
+	t.Helper()
 	ln, err := web.Listen(t.Context(), "127.0.0.1:0", "--web.listen-address")
 	if err != nil {
 		t.Fatal(err)
@@ -34,9 +43,8 @@ func serveWith(t *testing.T, h http.Handler, o web.ServerOptions) (string, conte
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	done := make(chan struct{})
-	o.Logger = discard()
 	go func() {
-		errc <- web.ServeWith(ctx, ln, h, o)
+		errc <- serve(ctx, ln)
 		close(done)
 	}()
 	t.Cleanup(func() {
@@ -44,7 +52,7 @@ func serveWith(t *testing.T, h http.Handler, o web.ServerOptions) (string, conte
 		select {
 		case <-done:
 		case <-time.After(guard):
-			t.Error("ServeWith did not return after its context was cancelled")
+			t.Errorf("%s did not return after its context was cancelled", name)
 		}
 		ln.Close()
 	})

@@ -273,27 +273,10 @@ func TestListen(t *testing.T) {
 // arrives on.
 func serve(t *testing.T, h http.Handler, webConfigFile string) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
-	ln, err := web.Listen(t.Context(), "127.0.0.1:0", "--web.listen-address")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		errc <- web.Serve(ctx, ln, h, webConfigFile, discard())
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(guard):
-			t.Error("Serve did not return after its context was cancelled")
-		}
-		ln.Close()
+	addr, cancel, errc := serveOn(t, "Serve", func(ctx context.Context, ln net.Listener) error {
+		return web.Serve(ctx, ln, h, webConfigFile, discard())
 	})
-	return "http://" + ln.Addr().String(), cancel, errc
+	return "http://" + addr, cancel, errc
 }
 
 // wait returns Serve's result.
