@@ -16,7 +16,7 @@ LDFLAGS   := -s -w \
 	-X $(PKG_VERSION).BuildUser=sensorprobe \
 	-X $(PKG_VERSION).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: help build binaries test test-short e2e bench lint fuzz demo image generate dashboards kube-assets clean
+.PHONY: help build binaries test test-short e2e bench bench-short bench-micro lint fuzz demo image generate dashboards kube-assets clean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,7 +33,18 @@ test-short: ## the unit tests alone, no kube-apiserver, no browser
 e2e: ## end to end on a node's real plumbing (root): kube-proxy, portmap, Prometheus, faults; docs/e2e.md
 	test/e2e/run.sh
 
-bench: ## benchmarks: CPU and allocations per attempt beside a bare Go client, VSOCK dump parsing
+# make bench: BENCH=full (minutes, the figures of docs/performance.md) or
+# short (seconds, smaller counts; CI). The harness is test/bench.
+BENCH ?= full
+bench: build ## the harness: bin/probe against stand-ins, CPU beside a bare Go client, memory, leaks, /metrics, scrapes; one table (BENCH=full|short)
+	$(GO) test -c -o bin/bench.test ./test/bench
+	cd test/bench && BENCH=$(BENCH) SENSORPROBE_BENCH_PROBE=$(CURDIR)/bin/probe \
+		../../bin/bench.test -test.run '^TestBench$$' -test.count=1 -test.timeout=60m
+
+bench-short: ## make bench BENCH=short: the same table in seconds with smaller counts (CI runs it)
+	$(MAKE) --no-print-directory bench BENCH=short
+
+bench-micro: ## Go micro-benchmarks: CPU and allocations per attempt beside a bare Go client, VSOCK dump parsing
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/dial/ ./internal/vsockwatch/
 
 # Every native fuzz test, each for FUZZTIME, from one instrumented test binary

@@ -41,8 +41,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
@@ -367,15 +365,9 @@ func e2eRoutesPresent() error {
 // e2eKubeconfig writes a kubeconfig for the API server's admin user into dir.
 func e2eKubeconfig(t *testing.T, env *kubetest.Env, dir string) string {
 	t.Helper()
-	a := env.Admin
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["e2e"] = &clientcmdapi.Cluster{Server: a.Host, CertificateAuthorityData: a.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificate: a.CertFile, ClientKey: a.KeyFile}
-	kc.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: "admin"}
-	kc.CurrentContext = "e2e"
 	path := filepath.Join(dir, "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatalf("write kubeconfig: %v", err)
+	if err := env.WriteKubeconfig(path); err != nil {
+		t.Fatal(err)
 	}
 	return path
 }

@@ -1,0 +1,285 @@
+//go:build linux
+
+// Package bench is the make bench harness: it runs the real probe binary
+// against sensor stand-ins in other processes and prints one table of what
+// the daemon costs (CPU per attempt beside a bare Go client, memory idle and
+// loaded, heap and goroutines over many attempts, /metrics size and scrape
+// latency). The harness itself is TestBench (harness_test.go), run by make
+// bench; this file holds what it measures with, tested on its own.
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// clockTick is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100
+// on every Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// CPUTime returns the user plus system CPU time of process pid, all its
+// threads, from /proc/PID/stat.
+func CPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStat(b)
+}
+
+func parseStat(b []byte) (time.Duration, error) {
+	// The command name (field 2) may hold spaces and parentheses: the
+	// fields that follow start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/PID/stat: no ')' in %q", b)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/PID/stat: %d fields after the name, want at least 13", len(f))
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/PID/stat: %w", err)
+	}
+	return time.Duration(ut+st) * clockTick, nil
+}
+
+// Memory is what /proc/PID/status says about a process's memory, in bytes,
+// and its thread count.
+type Memory struct {
+	RSS, Anon, File, HWM int64
+	Threads              int
+}
+
+// ReadMemory reads /proc/PID/status.
+func ReadMemory(pid int) (Memory, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return Memory{}, err
+	}
+	return parseStatus(b)
+}
+
+func parseStatus(b []byte) (Memory, error) {
+	var m Memory
+	seen := map[string]bool{}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		key := strings.TrimSuffix(f[0], ":")
+		switch key {
+		case "VmRSS":
+			m.RSS = n << 10
+		case "RssAnon":
+			m.Anon = n << 10
+		case "RssFile":
+			m.File = n << 10
+		case "VmHWM":
+			m.HWM = n << 10
+		case "Threads":
+			m.Threads = int(n)
+		default:
+			continue
+		}
+		seen[key] = true
+	}
+	for _, k := range []string{"VmRSS", "RssAnon", "RssFile", "Threads"} {
+		if !seen[k] {
+			return m, fmt.Errorf("/proc/PID/status: no %s", k)
+		}
+	}
+	return m, nil
+}
+
+// Exposition is one scrape of /metrics: its size, its series and every
+// sample by metric name.
+type Exposition struct {
+	// Bytes is the size of the uncompressed text exposition.
+	Bytes int
+	// Series is the number of samples (a classic histogram counts one per
+	// bucket, plus _sum and _count), what Prometheus stores per scrape.
+	Series  int
+	Samples map[string][]Sample
+}
+
+// Sample is one sample: its labels and value.
+type Sample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// Scrape fetches url in the classic text format, uncompressed.
+func Scrape(c *http.Client, url string) (*Exposition, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return ParseExposition(b)
+}
+
+// ParseExposition parses a text exposition.
+func ParseExposition(b []byte) (*Exposition, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("parse /metrics: %w", err)
+	}
+	e := &Exposition{Bytes: len(b), Samples: map[string][]Sample{}}
+	for line := range bytes.Lines(b) {
+		if line = bytes.TrimSpace(line); len(line) > 0 && line[0] != '#' {
+			e.Series++
+		}
+	}
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			s := Sample{Labels: map[string]string{}}
+			for _, l := range m.GetLabel() {
+				s.Labels[l.GetName()] = l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				s.Value = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				s.Value = m.GetGauge().GetValue()
+			case m.Untyped != nil:
+				s.Value = m.GetUntyped().GetValue()
+			case m.Histogram != nil:
+				s.Value = float64(m.GetHistogram().GetSampleCount())
+			case m.Summary != nil:
+				s.Value = float64(m.GetSummary().GetSampleCount())
+			}
+			e.Samples[mf.GetName()] = append(e.Samples[mf.GetName()], s)
+		}
+	}
+	return e, nil
+}
+
+// Sum adds the values of name's samples whose labels include want ("k",
+// "v" pairs); ok is false when name has no such sample.
+func (e *Exposition) Sum(name string, want ...string) (sum float64, ok bool) {
+	for _, s := range e.Samples[name] {
+		match := true
+		for i := 0; i+1 < len(want); i += 2 {
+			if s.Labels[want[i]] != want[i+1] {
+				match = false
+			}
+		}
+		if match {
+			sum, ok = sum+s.Value, true
+		}
+	}
+	return sum, ok
+}
+
+// Attempts returns the number of probe attempts the daemon has counted and
+// the metric it was read from. The names change as the daemon's metrics do,
+// so it tries, in order: the attempts counter, any other
+// sensorprobe_*attempts_total counter, and the count of the attempt
+// duration histogram (its connect phase when it has phases).
+func (e *Exposition) Attempts() (float64, string, bool) {
+	if v, ok := e.Sum("sensorprobe_probe_attempts_total"); ok {
+		return v, "sensorprobe_probe_attempts_total", true
+	}
+	names := make([]string, 0, len(e.Samples))
+	for n := range e.Samples {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if strings.HasPrefix(n, "sensorprobe_") && strings.HasSuffix(n, "attempts_total") {
+			v, _ := e.Sum(n)
+			return v, n, true
+		}
+	}
+	const hist = "sensorprobe_probe_duration_seconds"
+	if v, ok := e.Sum(hist, "phase", "connect"); ok {
+		return v, hist + `{phase="connect"} count`, true
+	}
+	if v, ok := e.Sum(hist); ok {
+		return v, hist + " count", true
+	}
+	return 0, "", false
+}
+
+// HeapInUse returns the Go heap in use, in bytes, and the metric it was
+// read from: go_memstats_heap_inuse_bytes, or the runtime/metrics classes
+// of heap objects plus unused heap when the collector exports those instead.
+func (e *Exposition) HeapInUse() (float64, string, bool) {
+	if v, ok := e.Sum("go_memstats_heap_inuse_bytes"); ok {
+		return v, "go_memstats_heap_inuse_bytes", true
+	}
+	obj, ok1 := e.Sum("go_memory_classes_heap_objects_bytes")
+	unused, ok2 := e.Sum("go_memory_classes_heap_unused_bytes")
+	if ok1 && ok2 {
+		return obj + unused, "go_memory_classes_heap_{objects,unused}_bytes", true
+	}
+	return 0, "", false
+}
+
+// Goroutines returns the number of goroutines and the metric it was read
+// from: go_goroutines or the runtime/metrics name.
+func (e *Exposition) Goroutines() (float64, string, bool) {
+	for _, n := range []string{"go_goroutines", "go_sched_goroutines_goroutines"} {
+		if v, ok := e.Sum(n); ok {
+			return v, n, true
+		}
+	}
+	return 0, "", false
+}
+
+// Percentile returns the p-th percentile (0 < p ≤ 100) of ds by nearest
+// rank; ds is sorted in place.
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	rank := int(math.Ceil(p / 100 * float64(len(ds))))
+	return ds[min(max(rank, 1), len(ds))-1]
+}
+
+// MiB formats bytes in MiB with one decimal.
+func MiB(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
+
+// PerAttempt formats a CPU time per attempt in µs or ms.
+func PerAttempt(d time.Duration) string {
+	if d < time.Millisecond {
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	}
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
