@@ -22,6 +22,9 @@ import (
 const (
 	discoveryNamespace = "stackrox"
 	discoveryNode      = "node-a"
+	// advertiseIP is kube-apiserver's address in the private namespace
+	// (TEST-NET-2, on its loopback link).
+	advertiseIP = "198.51.100.1"
 )
 
 // missingAssets says which kube-apiserver and etcd binaries are missing, or "".
@@ -46,11 +49,18 @@ func missingAssets() string {
 // of a secured cluster, and the probe with the idle daemon's five paths plus
 // discovery, and writes what it measured to the result file.
 func discoveryProcess(t *testing.T) {
-	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("ip link set lo up: %v: %s", err, out)
-	}
 	if out, err := exec.Command("ip", "route", "show", "default").Output(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("not in a private network namespace (default route %q, %v): refusing to let discovery dial", out, err)
+	}
+	// Loopback, with one more address for kube-apiserver to advertise (it
+	// wants one outside 127.0.0.0/8); still no default route.
+	for _, args := range [][]string{
+		{"link", "set", "lo", "up"},
+		{"addr", "add", advertiseIP + "/32", "dev", "lo"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
 	}
 	idle, err := time.ParseDuration(os.Getenv("SENSORPROBE_BENCH_IDLE"))
 	if err != nil {
@@ -75,7 +85,12 @@ func discoveryProcess(t *testing.T) {
 	}
 	defer hole.Close()
 
-	env := kubetest.StartForTest(t)
+	env, err := kubetest.StartWithOptions(t.Context(), kubetest.RequireAssets(t), t.TempDir(),
+		kubetest.Options{APIServerArgs: []string{"--advertise-address=" + advertiseIP}})
+	if err != nil {
+		t.Fatalf("start kube-apiserver: %v", err)
+	}
+	t.Cleanup(env.Stop)
 	f := kubetest.NewFixture(t, env.AdminClient(t), discoveryNamespace)
 	f.Service("sensor", "10.96.0.50", corev1.ServicePort{Name: "https", Port: 443})
 	f.Service("sensor-webhook", "10.96.0.51", corev1.ServicePort{Name: "webhook", Port: 443})

@@ -76,7 +76,7 @@ func settingsFor(mode string) (settings, error) {
 		s.leakFirst, s.leakLast, s.scrapes = 10_000, 100_000, 100
 	case "short":
 		s.warm, s.window = 2*time.Second, 5*time.Second
-		s.leakFirst, s.leakLast, s.scrapes = 1_000, 4_000, 10
+		s.leakFirst, s.leakLast, s.scrapes = 1_000, 3_000, 10
 	default:
 		return s, fmt.Errorf("%s=%q: want full or short", modeEnv, mode)
 	}
@@ -126,6 +126,7 @@ func TestBench(t *testing.T) {
 
 	var r report
 	r.settings, r.started, r.budgetFlag = s, started.UTC(), budget
+	r.loadBefore = loadAverage()
 	r.binSize = fileSize(t, bin)
 
 	// Idle: the five-path daemon alone, and with discovery in a private
@@ -143,6 +144,7 @@ func TestBench(t *testing.T) {
 		r.loads = append(r.loads, runLoad(t, bin, bare, s, check, budget, check == "http"))
 	}
 	r.took = time.Since(started)
+	r.loadAfter = loadAverage()
 	r.print(os.Stdout)
 	for _, p := range r.problems() {
 		t.Error(p)
@@ -513,6 +515,8 @@ type report struct {
 	started      time.Time
 	took         time.Duration
 	binSize      int64
+	// loadBefore and loadAfter are the machine's 1-minute load average.
+	loadBefore, loadAfter string
 	budgetFlag   bool
 	idle         idleResult
 	discovery    idleResult
@@ -559,9 +563,9 @@ func (r *report) problems() []string {
 func (r *report) print(w io.Writer) {
 	s := r.settings
 	rev, _ := exec.Command("git", "describe", "--always", "--dirty").Output()
-	fmt.Fprintf(w, "\nmake bench (BENCH=%s), %s, commit %s, %s, %d CPUs, probe binary %.1f MB, took %v\n\n",
+	fmt.Fprintf(w, "\nmake bench (BENCH=%s), %s, commit %s, %s, %d CPUs, load average %s before, %s after, probe binary %.1f MB, took %v\n\n",
 		s.name, r.started.Format("2006-01-02 15:04 MST"), strings.TrimSpace(string(rev)), runtime.Version(), runtime.NumCPU(),
-		float64(r.binSize)/1e6, r.took.Round(time.Second))
+		r.loadBefore, r.loadAfter, float64(r.binSize)/1e6, r.took.Round(time.Second))
 	rows := [][4]string{{"figure", "sensorprobe", "bare Go client", "ratio"}}
 	add := func(cells ...string) {
 		var row [4]string
@@ -734,6 +738,16 @@ func runDiscovery(bin string, s settings) (idleResult, error) {
 		return idleResult{}, fmt.Errorf("discovery result: %w", err)
 	}
 	return r, nil
+}
+
+// loadAverage returns the 1-minute load average from /proc/loadavg: other
+// work on the machine shows in every figure.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func tail(s string, n int) string {

@@ -60,6 +60,7 @@ func run() error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var ok, failed atomic.Int64
+	var lastErr atomic.Value
 	var wg sync.WaitGroup
 	for i := range *paths {
 		wg.Go(func() {
@@ -77,6 +78,7 @@ func run() error {
 				acancel()
 				if err != nil {
 					failed.Add(1)
+					lastErr.Store(err.Error())
 				} else {
 					ok.Add(1)
 				}
@@ -96,5 +98,8 @@ func run() error {
 	}
 	cancel()
 	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		fmt.Fprintf(os.Stderr, "bench-bare: check=%s: %d of %d attempts failed, the last: %v\n", *check, n, n+ok.Load(), lastErr.Load())
+	}
 	return sc.Err()
 }
