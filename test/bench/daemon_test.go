@@ -73,7 +73,7 @@ func startDaemon(bin string, args ...string) (*daemon, error) {
 		}
 		if time.Now().After(deadline) {
 			d.stop()
-			return nil, fmt.Errorf("the probe's /readyz: %v after 60 s:\n%s", err, d.logText())
+			return nil, fmt.Errorf("the probe's /readyz after 60 s: %w:\n%s", err, d.logText())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

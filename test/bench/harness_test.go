@@ -511,17 +511,17 @@ func (b *bareProc) stop() {
 
 // report is everything one run measured.
 type report struct {
-	settings     settings
-	started      time.Time
-	took         time.Duration
-	binSize      int64
+	settings settings
+	started  time.Time
+	took     time.Duration
+	binSize  int64
 	// loadBefore and loadAfter are the machine's 1-minute load average.
 	loadBefore, loadAfter string
-	budgetFlag   bool
-	idle         idleResult
-	discovery    idleResult
-	discoveryErr error
-	loads        []loadResult
+	budgetFlag            bool
+	idle                  idleResult
+	discovery             idleResult
+	discoveryErr          error
+	loads                 []loadResult
 }
 
 // Leak criteria: generous, so that only growth without bound fails a run.
