@@ -322,6 +322,9 @@ type leakFigures struct {
 	scrapes            []time.Duration
 	scrapeErrs         []error
 	scrapeBytes        int // gzip bytes of the last scrape
+	// loadedSeries and loadedBytes describe the loaded daemon's /metrics
+	// (s.paths paths), uncompressed.
+	loadedSeries, loadedBytes int
 }
 
 // checkpoint is one reading of heap and goroutines.
@@ -403,6 +406,8 @@ func runLoad(t *testing.T, bin, bareBin string, s settings, check string, budget
 		for i, c := range cps {
 			lf.at[i], lf.heap[i], lf.goroutines[i] = c.attempts, c.heap, c.goroutines
 		}
+		e := d.mustScrape(t)
+		lf.loadedSeries, lf.loadedBytes = e.Series, e.Bytes
 		lf.scrapes, lf.scrapeErrs, lf.scrapeBytes = d.scrapeLatency(s.scrapers, s.scrapes)
 		r.leak = lf
 	}
@@ -605,6 +610,7 @@ func (r *report) print(w io.Writer) {
 	}
 	for _, l := range r.loads {
 		if lf := l.leak; lf != nil && len(lf.scrapes) > 0 {
+			add(fmt.Sprintf("/metrics, %d paths, loaded", s.paths), fmt.Sprintf("%d series, %.1f KiB", lf.loadedSeries, float64(lf.loadedBytes)/1024))
 			add(fmt.Sprintf("scrape p50 / p99, %d scrapers, at %.0f/s", s.scrapers, s.rate()),
 				fmt.Sprintf("%s / %s", ms(Percentile(lf.scrapes, 50)), ms(Percentile(lf.scrapes, 99))))
 		}
@@ -662,11 +668,11 @@ How each figure was measured (test/bench, docs/performance.md):
   apart, once the check=http daemon had counted %.0f and %.0f attempts. A run fails when the
   heap at the last reading exceeds %d× the first (taken as at least %s), or goroutines exceed
   %d× the first + 20.
-- /metrics: one scrape of the idle daemon, uncompressed text format 0.0.4; series = sample
+- /metrics: one scrape of each idle daemon and of the loaded one, uncompressed text format 0.0.4; series = sample
   lines (each histogram bucket, _sum and _count counts).
 - Scrape latency: %d concurrent scrapers, %d scrapes each back to back, each over its own
   keep-alive connection with Prometheus' Accept and Accept-Encoding: gzip (%d bytes gzipped),
-  against the check=http daemon at %.0f attempts/s; time to the last byte.
+  against the loaded check=http daemon at %.0f attempts/s; time to the last byte.
 `, s.window, s.warm, s.interval, s.timeout, s.paths, budget, src,
 		heapSrc, goroutSrc, at[0], at[1], heapFactor, MiB(heapFloor), goroutSlack,
 		s.scrapers, s.scrapes, scrapeBytes, s.rate())
