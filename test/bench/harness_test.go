@@ -120,12 +120,15 @@ func TestBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := time.Now()
+	// The commit now: the tree may change while the run goes on.
+	rev, _ := exec.Command("git", "describe", "--always", "--dirty").Output()
 	bin := probeBinary(t)
 	bare := buildBare(t)
 	budget := hasFlag(t, bin, "sensor-budget")
 
 	var r report
 	r.settings, r.started, r.budgetFlag = s, started.UTC(), budget
+	r.commit = strings.TrimSpace(string(rev))
 	r.loadBefore = loadAverage()
 	r.binSize = fileSize(t, bin)
 
@@ -520,6 +523,7 @@ type report struct {
 	started  time.Time
 	took     time.Duration
 	binSize  int64
+	commit   string
 	// loadBefore and loadAfter are the machine's 1-minute load average.
 	loadBefore, loadAfter string
 	budgetFlag            bool
@@ -567,9 +571,8 @@ func (r *report) problems() []string {
 
 func (r *report) print(w io.Writer) {
 	s := r.settings
-	rev, _ := exec.Command("git", "describe", "--always", "--dirty").Output()
 	fmt.Fprintf(w, "\nmake bench (BENCH=%s), %s, commit %s, %s, %d CPUs, load average %s before, %s after, probe binary %.1f MB, took %v\n\n",
-		s.name, r.started.Format("2006-01-02 15:04 MST"), strings.TrimSpace(string(rev)), runtime.Version(), runtime.NumCPU(),
+		s.name, r.started.Format("2006-01-02 15:04 MST"), r.commit, runtime.Version(), runtime.NumCPU(),
 		r.loadBefore, r.loadAfter, float64(r.binSize)/1e6, r.took.Round(time.Second))
 	rows := [][4]string{{"figure", "sensorprobe", "bare Go client", "ratio"}}
 	add := func(cells ...string) {
