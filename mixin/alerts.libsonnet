@@ -158,11 +158,11 @@ local p = import 'lib/promql.libsonnet';
             'warning',
             |||
               count by (%(gpp)s) (
-                node_path_phase:sensorprobe_probe_duration_seconds:p90_rate10m
-                > %(factor)s * quantile_over_time(0.5, node_path_phase:sensorprobe_probe_duration_seconds:p90_rate10m[6h] offset 15m)
-                and node_path_phase:sensorprobe_probe_duration_seconds:p90_rate10m > %(floor)s
+                node_path_phase:sensorprobe_phase_duration_seconds:p90_10m
+                > %(factor)s * quantile_over_time(0.5, node_path_phase:sensorprobe_phase_duration_seconds:p90_10m[6h] offset 15m)
+                and node_path_phase:sensorprobe_phase_duration_seconds:p90_10m > %(floor)s
                 and on (%(gnp)s) min_over_time(node_path:sensorprobe_path_up:consumed[10m]) == 1
-                and on (%(gnp)s) sum by (%(gnp)s) (increase(sensorprobe_io_timeouts_total{%(s)s}[10m])) == 0
+                and on (%(gnp)s) sum by (%(gnp)s) (increase(sensorprobe_probe_attempts_total{%(s)s, reason=~".+_timeout"}[10m])) == 0
               )
             ||| % { gpp: p.by(c, ['path', 'phase']), gnp: gnp, s: s, factor: p.num(c.latencyFactor), floor: p.num(c.latencyFloorSeconds) },
             '15m',
@@ -174,10 +174,10 @@ local p = import 'lib/promql.libsonnet';
               nodes: p.list(
                 c,
                 std.join(' ', [
-                  'node_path_phase:sensorprobe_probe_duration_seconds:p90_rate10m{SCOPE} > %s * quantile_over_time(0.5, node_path_phase:sensorprobe_probe_duration_seconds:p90_rate10m{SCOPE}[6h] offset 15m)' % p.num(c.latencyFactor),
-                  'and node_path_phase:sensorprobe_probe_duration_seconds:p90_rate10m{SCOPE} > %s' % p.num(c.latencyFloorSeconds),
+                  'node_path_phase:sensorprobe_phase_duration_seconds:p90_10m{SCOPE} > %s * quantile_over_time(0.5, node_path_phase:sensorprobe_phase_duration_seconds:p90_10m{SCOPE}[6h] offset 15m)' % p.num(c.latencyFactor),
+                  'and node_path_phase:sensorprobe_phase_duration_seconds:p90_10m{SCOPE} > %s' % p.num(c.latencyFloorSeconds),
                   'and on (node) min_over_time(node_path:sensorprobe_path_up:consumed{PATHSEL}[10m]) == 1',
-                  'and on (node) sum by (node) (increase(sensorprobe_io_timeouts_total{PATHSEL}[10m])) == 0',
+                  'and on (node) sum by (node) (increase(sensorprobe_probe_attempts_total{PATHSEL, reason=~".+_timeout"}[10m])) == 0',
                 ]),
                 'node',
                 ['path', 'phase'],

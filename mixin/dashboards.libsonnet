@@ -116,14 +116,14 @@ local p = import 'lib/promql.libsonnet';
             dash.timeseries('Failed attempts per second, by path and reason', [
               t('sum by (path, reason) (rate(sensorprobe_probe_attempts_total{%s, reason!="ok"}[$__rate_interval])) > 0' % sel, '{{path}} {{reason}}'),
             ], 12, 8, unit='short'),
-            dash.timeseries('i/o timeouts per second, by path and phase', [
-              t('sum by (path, phase) (rate(sensorprobe_io_timeouts_total{%s}[$__rate_interval])) > 0' % sel, '{{path}} {{phase}}'),
-            ], 12, 8, unit='short', description='phase connect is the field symptom "dial tcp …:443: i/o timeout".'),
+            dash.timeseries('i/o timeouts per second, by path and reason', [
+              t('sum by (path, reason) (rate(sensorprobe_probe_attempts_total{%s, reason=~".+_timeout"}[$__rate_interval])) > 0' % sel, '{{path}} {{reason}}'),
+            ], 12, 8, unit='short', description='reason connect_timeout is the field symptom "dial tcp …:443: i/o timeout".'),
           ],
           [
             dash.table(
               'Top 10 node × path pairs by i/o-timeout share',
-              t('topk(10, sum by (%(gnp)s) (rate(sensorprobe_io_timeouts_total{%(sel)s}[$__rate_interval])) / sum by (%(gnp)s) (rate(sensorprobe_probe_attempts_total{%(sel)s}[$__rate_interval])) > 0)' % { gnp: gnp, sel: sel }),
+              t('topk(10, sum by (%(gnp)s) (rate(sensorprobe_probe_attempts_total{%(sel)s, reason=~".+_timeout"}[$__rate_interval])) / sum by (%(gnp)s) (rate(sensorprobe_probe_attempts_total{%(sel)s}[$__rate_interval])) > 0)' % { gnp: gnp, sel: sel }),
               [col('node'), col('path')],
               'share of attempts timing out',
               24, 7,
@@ -137,15 +137,19 @@ local p = import 'lib/promql.libsonnet';
         lines: [
           [
             dash.heatmap(
-              '%s phase duration' % phase,
-              t('sum by (le) (rate(sensorprobe_probe_duration_seconds_bucket{%s, phase="%s"}[$__rate_interval]))' % [sel, phase], '{{le}}'),
+              'TCP connect time, every attempt',
+              t('sum by (le) (rate(sensorprobe_connect_duration_seconds_bucket{%s}[$__rate_interval]))' % sel, '{{le}}'),
               [
-                t('histogram_quantile(%s, sum by (le) (rate(sensorprobe_probe_duration_seconds_bucket{%s, phase="%s"}[$__rate_interval])))' % [q[0], sel, phase], q[1])
+                t('histogram_quantile(%s, sum by (le) (rate(sensorprobe_connect_duration_seconds_bucket{%s}[$__rate_interval])))' % [q[0], sel], q[1])
                 for q in [['0.5', 'p50'], ['0.9', 'p90'], ['0.99', 'p99']]
               ],
-              6, 8,
-            )
-            for phase in ['resolve', 'connect', 'tls', 'check']
+              12, 8,
+              description='A connect that times out counts at the timeout, above the last bucket.',
+            ),
+            dash.timeseries('Phase times of the latest full attempt, p90 and worst over nodes and paths', [
+              t('quantile by (phase) (0.9, sensorprobe_phase_duration_seconds{%s})' % sel, 'p90 {{phase}}'),
+              t('max by (phase) (sensorprobe_phase_duration_seconds{%s})' % sel, 'max {{phase}}'),
+            ], 12, 8, unit='s', description='resolve (names only), connect, tls and check of the latest full attempt on each path; a failed phase shows the time it took to fail.'),
           ],
         ],
       },

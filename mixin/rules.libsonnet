@@ -50,10 +50,11 @@ local p = import 'lib/promql.libsonnet';
             ||| % { g: p.by(c) },
           },
           {
-            // Share of attempts that ended in an i/o timeout over 5 minutes, per node and path.
+            // Share of attempts that ended in an i/o timeout (reasons connect_timeout,
+            // tls_timeout, check_timeout) over 5 minutes, per node and path.
             record: 'node_path:sensorprobe_io_timeouts:ratio_rate5m',
             expr: |||
-              sum by (%(np)s) (rate(sensorprobe_io_timeouts_total{%(s)s}[5m]))
+              sum by (%(np)s) (rate(sensorprobe_probe_attempts_total{%(s)s, reason=~".+_timeout"}[5m]))
               /
               sum by (%(np)s) (rate(sensorprobe_probe_attempts_total{%(s)s}[5m]))
             ||| % { s: s, np: p.by(c, ['node', 'path']) },
@@ -61,14 +62,20 @@ local p = import 'lib/promql.libsonnet';
           {
             // p90 of the connect and TLS phases over 10 minutes, per node, path and phase: the
             // "current level" SensorProbeLatencyHigh compares with its own median over 6 hours.
-            record: 'node_path_phase:sensorprobe_probe_duration_seconds:p90_rate10m',
+            // connect: from the histogram of every attempt's TCP connect, native where the
+            // scrape keeps native histograms, else its classic buckets. tls: over the latest
+            // full attempts' TLS handshake times (a gauge sampled at each scrape).
+            record: 'node_path_phase:sensorprobe_phase_duration_seconds:p90_10m',
             expr: |||
-              histogram_quantile(0.9,
-                sum by (%(nppl)s) (
-                  rate(sensorprobe_probe_duration_seconds_bucket{%(s)s, phase=~"connect|tls"}[10m])
-                )
+              label_replace(
+                histogram_quantile(0.9, sum by (%(np)s) (rate(sensorprobe_connect_duration_seconds{%(s)s}[10m])))
+                or
+                histogram_quantile(0.9, sum by (%(npl)s) (rate(sensorprobe_connect_duration_seconds_bucket{%(s)s}[10m]))),
+                "phase", "connect", "", ""
               )
-            ||| % { s: s, nppl: p.by(c, ['node', 'path', 'phase', 'le']) },
+              or
+              max by (%(npp)s) (quantile_over_time(0.9, sensorprobe_phase_duration_seconds{%(s)s, phase="tls"}[10m]))
+            ||| % { s: s, np: p.by(c, ['node', 'path']), npl: p.by(c, ['node', 'path', 'le']), npp: p.by(c, ['node', 'path', 'phase']) },
           },
         ],
       },

@@ -70,16 +70,20 @@ func TestDemo(t *testing.T) {
 	}{
 		{"sensorprobe_path_up", []string{"path", "clusterip"}, func(v float64) bool { return v == 0 }, "0"},
 		{"sensorprobe_path_up", []string{"path", "hostport"}, func(v float64) bool { return v == 1 }, "1"},
-		{"sensorprobe_io_timeouts_total", []string{"path", "clusterip", "phase", "connect"}, func(v float64) bool { return v >= 1 }, ">= 1"},
-		{"sensorprobe_io_timeouts_total", []string{"path", "hostport", "phase", "connect"}, func(v float64) bool { return v == 0 }, "0"},
+		{"sensorprobe_probe_attempts_total", []string{"path", "clusterip", "reason", "connect_timeout"}, func(v float64) bool { return v >= 1 }, ">= 1"},
+		{"sensorprobe_probe_attempts_total", []string{"path", "hostport", "reason", "connect_timeout"}, func(v float64) bool { return v == 0 }, "0"},
+		{"sensorprobe_connect_duration_seconds", []string{"path", "hostport"}, func(v float64) bool { return v >= 1 }, ">= 1"},
+		{"sensorprobe_phase_duration_seconds", []string{"path", "hostport", "phase", "tls"}, func(v float64) bool { return v > 0 }, "> 0"},
 		{"sensorprobe_verdict", []string{"verdict", "service_unreachable_from_host_network"}, func(v float64) bool { return v == 1 }, "1"},
-		{"sensorprobe_verdict", []string{"verdict", "healthy"}, func(v float64) bool { return v == 0 }, "0"},
 		{"sensorprobe_probe_panics_total", nil, func(v float64) bool { return v == 0 }, "0"}, // no attempt panicked
 	} {
 		v, ok := exp.Value(want.name, want.labels...)
 		if !ok || !want.ok(v) {
 			t.Errorf("/metrics: %s = %v (present %v), want %s", testsupport.Describe(want.name, want.labels...), v, ok, want.want)
 		}
+	}
+	if v, ok := exp.Value("sensorprobe_verdict", "verdict", "healthy"); ok {
+		t.Errorf("/metrics: sensorprobe_verdict{verdict=\"healthy\"} = %v, want only the current verdict exported", v)
 	}
 	code, body := get(t, base+"/status")
 	var rep status.Report

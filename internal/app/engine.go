@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/version"
 	"golang.org/x/sync/errgroup"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/scheduler"
 	"github.com/sensorprobe/sensorprobe/internal/state"
 	"github.com/sensorprobe/sensorprobe/internal/status"
-	"github.com/sensorprobe/sensorprobe/internal/verdict"
 	"github.com/sensorprobe/sensorprobe/internal/web"
 )
 
@@ -78,9 +76,8 @@ func NewEngine(dcfg dial.Config, interval time.Duration, node string, logger *sl
 	}
 	e.Monitor = monitor.New(monitor.Config{Node: node, Version: version.Version}, e.Store, e.Metrics, logger)
 	e.MustRegister(
-		metrics.NewVerdictCollector(e.Monitor, verdict.Names()),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewVerdictCollector(e.Monitor),
+		metrics.NewRuntimeCollector(),
 	)
 	e.Scheduler = scheduler.New(scheduler.Config{Interval: interval, Logger: logger}, prober.Probe, e.Monitor.Record)
 	e.MustRegister(e.Scheduler.Collector())

@@ -517,8 +517,8 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	for _, m := range []string{
-		"sensorprobe_path_up", "sensorprobe_verdict", "sensorprobe_io_timeouts_total",
-		"sensorprobe_probe_duration_seconds_bucket", "sensorprobe_vsock_connections_recent",
+		"sensorprobe_path_up", "sensorprobe_verdict", "sensorprobe_probe_attempts_total",
+		"sensorprobe_connect_duration_seconds_bucket", "sensorprobe_phase_duration_seconds", "sensorprobe_vsock_connections_recent",
 		"sensorprobe_tls_cert_not_after_timestamp_seconds", "sensorprobe_build_info",
 		"sensorprobe_kube_discovery_up", "sensorprobe_vsock_relay_send_errors_total",
 		relayMetricPrefix + "index_reports_received_total",

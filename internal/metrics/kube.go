@@ -34,15 +34,15 @@ func NewKubeCollector(discovery KubeSource, events EventSource) *KubeCollector {
 		discovery: discovery,
 		events:    events,
 		up: prometheus.NewDesc(Namespace+"_kube_discovery_up",
-			"1 while the API server answers and the probe's informers are synced; 0 while it keeps probing the last known targets.", nil, nil),
+			"1 while discovery is up.", nil, nil),
 		onNode: prometheus.NewDesc(Namespace+"_sensor_on_this_node",
-			"1 if a sensor pod runs on this node (the hostPort path can only work there), 0 if not. Absent when not known.", nil, nil),
+			"1 if sensor runs on this node.", nil, nil),
 		errors: prometheus.NewDesc(Namespace+"_kube_discovery_errors_total",
-			"Failed list/watch calls (unreachable API server, forbidden).", nil, nil),
+			"Failed list/watch calls.", nil, nil),
 		emitted: prometheus.NewDesc(Namespace+"_kube_events_total",
 			"Kubernetes Events emitted.", nil, nil),
 		hostNetwork: prometheus.NewDesc(Namespace+"_relay_host_network",
-			"1 if the collector DaemonSet (the VM relay) runs on the host network, 0 if in the pod network. Absent when not known.", nil, nil),
+			"1 if the VM relay is on the host network.", nil, nil),
 	}
 }
 

@@ -31,10 +31,10 @@ func TestKubeCollector(t *testing.T) {
 			name: "unknown node, down",
 			snap: kube.Snapshot{},
 			want: `
-# HELP sensorprobe_kube_discovery_errors_total Failed list/watch calls (unreachable API server, forbidden).
+# HELP sensorprobe_kube_discovery_errors_total Failed list/watch calls.
 # TYPE sensorprobe_kube_discovery_errors_total counter
 sensorprobe_kube_discovery_errors_total 0
-# HELP sensorprobe_kube_discovery_up 1 while the API server answers and the probe's informers are synced; 0 while it keeps probing the last known targets.
+# HELP sensorprobe_kube_discovery_up 1 while discovery is up.
 # TYPE sensorprobe_kube_discovery_up gauge
 sensorprobe_kube_discovery_up 0
 # HELP sensorprobe_kube_events_total Kubernetes Events emitted.
@@ -46,16 +46,16 @@ sensorprobe_kube_events_total 0
 			name: "up, sensor here, counted",
 			snap: kube.Snapshot{APIUp: true, SensorOnThisNode: &yes, Errors: 2}, events: 5,
 			want: `
-# HELP sensorprobe_kube_discovery_errors_total Failed list/watch calls (unreachable API server, forbidden).
+# HELP sensorprobe_kube_discovery_errors_total Failed list/watch calls.
 # TYPE sensorprobe_kube_discovery_errors_total counter
 sensorprobe_kube_discovery_errors_total 2
-# HELP sensorprobe_kube_discovery_up 1 while the API server answers and the probe's informers are synced; 0 while it keeps probing the last known targets.
+# HELP sensorprobe_kube_discovery_up 1 while discovery is up.
 # TYPE sensorprobe_kube_discovery_up gauge
 sensorprobe_kube_discovery_up 1
 # HELP sensorprobe_kube_events_total Kubernetes Events emitted.
 # TYPE sensorprobe_kube_events_total counter
 sensorprobe_kube_events_total 5
-# HELP sensorprobe_sensor_on_this_node 1 if a sensor pod runs on this node (the hostPort path can only work there), 0 if not. Absent when not known.
+# HELP sensorprobe_sensor_on_this_node 1 if sensor runs on this node.
 # TYPE sensorprobe_sensor_on_this_node gauge
 sensorprobe_sensor_on_this_node 1
 `,
@@ -64,16 +64,16 @@ sensorprobe_sensor_on_this_node 1
 			name: "sensor elsewhere",
 			snap: kube.Snapshot{APIUp: true, SensorOnThisNode: &no},
 			want: `
-# HELP sensorprobe_kube_discovery_errors_total Failed list/watch calls (unreachable API server, forbidden).
+# HELP sensorprobe_kube_discovery_errors_total Failed list/watch calls.
 # TYPE sensorprobe_kube_discovery_errors_total counter
 sensorprobe_kube_discovery_errors_total 0
-# HELP sensorprobe_kube_discovery_up 1 while the API server answers and the probe's informers are synced; 0 while it keeps probing the last known targets.
+# HELP sensorprobe_kube_discovery_up 1 while discovery is up.
 # TYPE sensorprobe_kube_discovery_up gauge
 sensorprobe_kube_discovery_up 1
 # HELP sensorprobe_kube_events_total Kubernetes Events emitted.
 # TYPE sensorprobe_kube_events_total counter
 sensorprobe_kube_events_total 0
-# HELP sensorprobe_sensor_on_this_node 1 if a sensor pod runs on this node (the hostPort path can only work there), 0 if not. Absent when not known.
+# HELP sensorprobe_sensor_on_this_node 1 if sensor runs on this node.
 # TYPE sensorprobe_sensor_on_this_node gauge
 sensorprobe_sensor_on_this_node 0
 `,
@@ -100,7 +100,7 @@ func TestKubeCollectorOutsideACluster(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewKubeCollector(nil, nil))
 	want := `
-# HELP sensorprobe_kube_discovery_up 1 while the API server answers and the probe's informers are synced; 0 while it keeps probing the last known targets.
+# HELP sensorprobe_kube_discovery_up 1 while discovery is up.
 # TYPE sensorprobe_kube_discovery_up gauge
 sensorprobe_kube_discovery_up 0
 `

@@ -1,17 +1,22 @@
 // Package metrics exports what the probe knows in the Prometheus format.
 //
-// Event counters and histograms (attempts, i/o timeouts, phase durations) are
-// updated by Observe as results arrive. Latest-state gauges (path up, last
-// success, certificate facts, path info, verdict) are produced at scrape time
-// by a collector that reads the state store, so a path that is no longer
-// probed disappears from /metrics.
+// Event metrics (attempts by reason, the TCP connect histogram) are updated by
+// Observe as results arrive. Latest-state gauges (path up, last success,
+// certificate facts, phase durations of the latest full attempt, path info,
+// verdict) are produced at scrape time by collectors that read the state
+// store, so a path that is no longer probed disappears from /metrics.
+//
+// Every series costs once per node, so the set is kept to what the alerts,
+// the dashboard and diagnosis need; docs/metrics.md says why each one exists
+// and carries the explanations the short HELP texts leave out.
 package metrics
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/state"
@@ -20,18 +25,22 @@ import (
 // Namespace prefixes every sensorprobe metric.
 const Namespace = "sensorprobe"
 
-// DurationBuckets are the phase-duration histogram buckets: 100 µs to 10 s,
-// dense around the millisecond latencies of a healthy in-cluster handshake.
-var DurationBuckets = []float64{
-	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-}
+// ConnectBuckets are the classic buckets of the TCP connect histogram, the
+// fallback for scrapes without native histograms: a healthy in-cluster
+// connect takes 0.1 to 1 ms, a congested one tens of milliseconds, and an
+// attempt that times out (default --timeout 5s) lands above the last bucket.
+var ConnectBuckets = []float64{0.0005, 0.001, 0.0025, 0.01, 0.05, 0.25, 1}
+
+// PreinitialisedReasons are the reasons whose attempt counters exist at 0
+// for every path from the start, so that increase() and rate() see their
+// first event: success (the denominator of every share) and the field
+// symptom, the connect timeout. Other reasons appear on first occurrence.
+var PreinitialisedReasons = []dial.Reason{dial.ReasonOK, dial.ReasonConnectTimeout}
 
 // Metrics holds the probe's event metrics. Create it with New.
 type Metrics struct {
-	attempts   *prometheus.CounterVec
-	ioTimeouts *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
+	attempts *prometheus.CounterVec
+	connect  *prometheus.HistogramVec
 
 	mu    sync.Mutex
 	paths map[string]bool
@@ -52,23 +61,25 @@ func New(reg prometheus.Registerer, store *state.Store, o Options) (*Metrics, er
 	m := &Metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "probe_attempts_total",
-			Help: "Attempts to reach sensor, by path and outcome reason.",
+			Help: "Attempts by path and outcome.",
 		}, []string{"path", "reason"}),
-		ioTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "io_timeouts_total",
-			Help: "Attempts that ended in an i/o timeout, by path and the phase that timed out.",
-		}, []string{"path", "phase"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: Namespace, Name: "probe_duration_seconds",
-			Help:    "Duration of each phase of each attempt, failed phases included.",
-			Buckets: DurationBuckets,
-		}, []string{"path", "phase"}),
+		connect: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "connect_duration_seconds",
+			Help:    "TCP connect time of every attempt.",
+			Buckets: ConnectBuckets,
+			// Native histograms where the scrape asks for them (protobuf):
+			// about 9% resolution, bounded in buckets, reset hourly so a
+			// one-off outlier does not widen it for good.
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  64,
+			NativeHistogramMinResetDuration: time.Hour,
+		}, []string{"path"}),
 		paths: map[string]bool{},
 	}
 	for _, c := range []prometheus.Collector{
-		m.attempts, m.ioTimeouts, m.duration,
+		m.attempts, m.connect,
 		&stateCollector{store: store, serverName: o.ServerName, check: string(o.Check)},
-		versioncollector.NewCollector(Namespace),
+		buildInfo(),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -77,12 +88,25 @@ func New(reg prometheus.Registerer, store *state.Store, o Options) (*Metrics, er
 	return m, nil
 }
 
-// timeoutPhases are the phases whose i/o timeouts are counted.
-var timeoutPhases = []dial.Phase{dial.PhaseConnect, dial.PhaseTLS, dial.PhaseCheck}
+// buildInfo is client_golang's version collector with a short HELP text.
+func buildInfo() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help: "Build facts; always 1.",
+		ConstLabels: prometheus.Labels{
+			"version":   version.Version,
+			"revision":  version.GetRevision(),
+			"branch":    version.Branch,
+			"goversion": version.GoVersion,
+			"goos":      version.GoOS,
+			"goarch":    version.GoArch,
+			"tags":      version.GetTags(),
+		},
+	}, func() float64 { return 1 })
+}
 
-// SetPaths pre-initialises the counters of every path in paths, so each
-// reason and timeout phase exists at 0 before its first event, and deletes
-// the series of paths no longer probed.
+// SetPaths pre-initialises the attempt counters of PreinitialisedReasons for
+// every path in paths, and deletes the series of paths no longer probed.
 func (m *Metrics) SetPaths(paths []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -93,11 +117,8 @@ func (m *Metrics) SetPaths(paths []string) {
 			continue
 		}
 		m.paths[p] = true
-		for _, r := range dial.Reasons() {
+		for _, r := range PreinitialisedReasons {
 			m.attempts.WithLabelValues(p, string(r))
-		}
-		for _, ph := range timeoutPhases {
-			m.ioTimeouts.WithLabelValues(p, string(ph))
 		}
 	}
 	for p := range m.paths {
@@ -105,15 +126,15 @@ func (m *Metrics) SetPaths(paths []string) {
 			delete(m.paths, p)
 			l := prometheus.Labels{"path": p}
 			m.attempts.DeletePartialMatch(l)
-			m.ioTimeouts.DeletePartialMatch(l)
-			m.duration.DeletePartialMatch(l)
+			m.connect.DeletePartialMatch(l)
 		}
 	}
 }
 
-// Observe counts one result. A result for a path that is not (or no
-// longer) in the set given to SetPaths is ignored, so that an attempt that
-// finishes just after its path was removed cannot bring its series back.
+// Observe counts one result of either tier and observes its TCP connect
+// phase, when it ran. A result for a path that is not (or no longer) in the
+// set given to SetPaths is ignored, so that an attempt that finishes just
+// after its path was removed cannot bring its series back.
 func (m *Metrics) Observe(r dial.Result) {
 	p := r.Target.Name
 	m.mu.Lock()
@@ -122,25 +143,24 @@ func (m *Metrics) Observe(r dial.Result) {
 		return
 	}
 	m.attempts.WithLabelValues(p, string(r.Reason)).Inc()
-	if r.Reason.IsTimeout() {
-		m.ioTimeouts.WithLabelValues(p, string(r.FailedPhase)).Inc()
-	}
-	for _, pt := range r.Phases {
-		m.duration.WithLabelValues(p, string(pt.Phase)).Observe(pt.Duration.Seconds())
+	if d, ok := r.PhaseDuration(dial.PhaseConnect); ok {
+		m.connect.WithLabelValues(p).Observe(d.Seconds())
 	}
 }
 
 var (
 	descUp = prometheus.NewDesc(Namespace+"_path_up",
-		"1 if the latest attempt on the path succeeded, else 0.", []string{"path"}, nil)
+		"1 if the path works, else 0.", []string{"path"}, nil)
 	descLastSuccess = prometheus.NewDesc(Namespace+"_last_success_timestamp_seconds",
-		"Unix time of the path's latest successful attempt.", []string{"path"}, nil)
+		"Time of the latest success.", []string{"path"}, nil)
 	descNotAfter = prometheus.NewDesc(Namespace+"_tls_cert_not_after_timestamp_seconds",
-		"NotAfter of the server leaf certificate seen on the path's latest handshake.", []string{"path"}, nil)
+		"Expiry of sensor's certificate.", []string{"path"}, nil)
 	descVerified = prometheus.NewDesc(Namespace+"_tls_cert_verified",
-		"1 if the latest handshake's certificate verified against the CA for the server name, else 0.", []string{"path"}, nil)
+		"1 if sensor's certificate verified.", []string{"path"}, nil)
+	descPhase = prometheus.NewDesc(Namespace+"_phase_duration_seconds",
+		"Phase times of the latest full attempt.", []string{"path", "phase"}, nil)
 	descInfo = prometheus.NewDesc(Namespace+"_path_info",
-		"Metadata of each probed path; relay=\"true\" marks the path the VM relay is configured to use; consumer says who depends on the path from the host network (relay, none, unknown).",
+		"Metadata of each path.",
 		[]string{"path", "target", "server_name", "check", "relay", "consumer"}, nil)
 )
 
@@ -152,7 +172,7 @@ type stateCollector struct {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descLastSuccess, descNotAfter, descVerified, descInfo} {
+	for _, d := range []*prometheus.Desc{descUp, descLastSuccess, descNotAfter, descVerified, descPhase, descInfo} {
 		ch <- d
 	}
 }
@@ -183,6 +203,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		if !p.LastSuccess.IsZero() {
 			ch <- prometheus.MustNewConstMetric(descLastSuccess, prometheus.GaugeValue, seconds(p.LastSuccess.UnixNano()), name)
 		}
+		// Latest is the latest full attempt: its phases, failed one included,
+		// and what its handshake saw of the certificate.
+		for _, pt := range p.Latest.Phases {
+			ch <- prometheus.MustNewConstMetric(descPhase, prometheus.GaugeValue, pt.Duration.Seconds(), name, string(pt.Phase))
+		}
 		if t := p.Latest.TLS; t != nil {
 			ch <- prometheus.MustNewConstMetric(descNotAfter, prometheus.GaugeValue, float64(t.NotAfter.Unix()), name)
 			ch <- prometheus.MustNewConstMetric(descVerified, prometheus.GaugeValue, boolFloat(t.Verified), name)
@@ -191,7 +216,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 var descVerdict = prometheus.NewDesc(Namespace+"_verdict",
-	"1 for the node's current verdict, 0 for every other.", []string{"verdict"}, nil)
+	"The node's current verdict; always 1.", []string{"verdict"}, nil)
 
 // VerdictSource is what the verdict collector reads; *monitor.Monitor is one.
 type VerdictSource interface {
@@ -200,16 +225,18 @@ type VerdictSource interface {
 }
 
 // VerdictCollector exports sensorprobe_verdict, read from its source at
-// scrape time. Create it with NewVerdictCollector.
+// scrape time: one series, the current verdict, at 1. When the verdict
+// changes, the old series leaves the exposition and Prometheus marks it
+// stale, so `sensorprobe_verdict == 1` and `count by (verdict)` read as they
+// did when every verdict was exported at 0 or 1. Create it with
+// NewVerdictCollector.
 type VerdictCollector struct {
-	src   VerdictSource
-	names []string
+	src VerdictSource
 }
 
-// NewVerdictCollector returns a collector of the current verdict of src;
-// names lists every verdict, each exported (0 or 1) at every scrape.
-func NewVerdictCollector(src VerdictSource, names []string) *VerdictCollector {
-	return &VerdictCollector{src: src, names: names}
+// NewVerdictCollector returns a collector of the current verdict of src.
+func NewVerdictCollector(src VerdictSource) *VerdictCollector {
+	return &VerdictCollector{src: src}
 }
 
 // Describe implements prometheus.Collector.
@@ -217,10 +244,7 @@ func (c *VerdictCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descVerd
 
 // Collect implements prometheus.Collector.
 func (c *VerdictCollector) Collect(ch chan<- prometheus.Metric) {
-	cur := c.src.VerdictName()
-	for _, n := range c.names {
-		ch <- prometheus.MustNewConstMetric(descVerdict, prometheus.GaugeValue, boolFloat(n == cur), n)
-	}
+	ch <- prometheus.MustNewConstMetric(descVerdict, prometheus.GaugeValue, 1, c.src.VerdictName())
 }
 
 func boolFloat(b bool) float64 {

@@ -28,8 +28,7 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, *state.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.MustRegister(NewVerdictCollector(fixedVerdict("service_unreachable_from_host_network"),
-		[]string{"healthy", "service_unreachable_from_host_network", "unknown"}))
+	reg.MustRegister(NewVerdictCollector(fixedVerdict("service_unreachable_from_host_network")))
 	targets := []dial.Target{
 		{Name: "clusterip", Addr: "172.30.0.10:443"},
 		{Name: "hostport", Addr: "127.0.0.1:8443"},
@@ -63,8 +62,8 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, *state.Store) {
 func TestExpositionGolden(t *testing.T) {
 	reg, _, _ := fixture(t)
 	testsupport.GoldenExposition(t, reg, "testdata/exposition.prom",
-		"sensorprobe_path_up", "sensorprobe_probe_attempts_total", "sensorprobe_io_timeouts_total",
-		"sensorprobe_probe_duration_seconds", "sensorprobe_last_success_timestamp_seconds",
+		"sensorprobe_path_up", "sensorprobe_probe_attempts_total",
+		"sensorprobe_connect_duration_seconds", "sensorprobe_phase_duration_seconds", "sensorprobe_last_success_timestamp_seconds",
 		"sensorprobe_tls_cert_not_after_timestamp_seconds", "sensorprobe_tls_cert_verified",
 		"sensorprobe_path_info", "sensorprobe_verdict")
 }
@@ -109,27 +108,70 @@ func TestRemovedPathVanishes(t *testing.T) {
 	}
 }
 
-// TestEveryReasonPreinitialised checks that each reason exists at 0 before
-// its first event, so rate() and absent() behave from the first scrape.
-func TestEveryReasonPreinitialised(t *testing.T) {
+// TestPreinitialisedReasons checks that ok and connect_timeout exist at 0
+// before their first event, so rate() and increase() see the first timeout,
+// and that no other reason exists before it happens.
+func TestPreinitialisedReasons(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := New(reg, state.New(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.SetPaths([]string{"dns"})
-	for _, r := range dial.Reasons() {
+	for _, r := range []dial.Reason{dial.ReasonOK, dial.ReasonConnectTimeout} {
 		if got := testutil.ToFloat64(m.attempts.WithLabelValues("dns", string(r))); got != 0 {
 			t.Errorf("attempts{reason=%q} = %v, want 0", r, got)
 		}
 	}
-	n, _ := testutil.GatherAndCount(reg, "sensorprobe_probe_attempts_total")
-	if n != len(dial.Reasons()) {
-		t.Errorf("attempt series = %d, want %d", n, len(dial.Reasons()))
+	if n, _ := testutil.GatherAndCount(reg, "sensorprobe_probe_attempts_total"); n != 2 {
+		t.Errorf("attempt series before any attempt = %d, want 2 (ok, connect_timeout)", n)
 	}
-	if n, _ := testutil.GatherAndCount(reg, "sensorprobe_io_timeouts_total"); n != 3 {
-		t.Errorf("io timeout series = %d, want 3 (connect, tls, check)", n)
+	m.Observe(dial.Result{Target: dial.Target{Name: "dns"}, Reason: dial.ReasonRefused, FailedPhase: dial.PhaseConnect,
+		Phases: []dial.PhaseTiming{{Phase: dial.PhaseConnect, Duration: time.Millisecond}}})
+	if n, _ := testutil.GatherAndCount(reg, "sensorprobe_probe_attempts_total"); n != 3 {
+		t.Errorf("attempt series after a refused attempt = %d, want 3", n)
 	}
+}
+
+// TestConnectHistogramObservesEveryConnect checks that every result with a
+// connect phase is observed, failed or not, and one without (a name that did
+// not resolve) is not.
+func TestConnectHistogramObservesEveryConnect(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := New(reg, state.New(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetPaths([]string{"clusterip"})
+	tgt := dial.Target{Name: "clusterip"}
+	for _, r := range []dial.Result{
+		{Target: tgt, Reason: dial.ReasonOK, Phases: []dial.PhaseTiming{{Phase: dial.PhaseConnect, Duration: time.Millisecond}}},
+		{Target: tgt, Reason: dial.ReasonConnectTimeout, FailedPhase: dial.PhaseConnect, Phases: []dial.PhaseTiming{{Phase: dial.PhaseConnect, Duration: 5 * time.Second}}},
+		{Target: tgt, Reason: dial.ReasonDNSError, FailedPhase: dial.PhaseResolve, Phases: []dial.PhaseTiming{{Phase: dial.PhaseResolve, Duration: time.Millisecond}}},
+	} {
+		m.Observe(r)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sensorprobe_connect_duration_seconds" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		if got := h.GetSampleCount(); got != 2 {
+			t.Errorf("connect observations = %d, want 2", got)
+		}
+		if got := h.GetSampleSum(); got != 5.001 {
+			t.Errorf("connect sum = %v, want 5.001", got)
+		}
+		if h.GetSchema() == 0 && len(h.GetPositiveSpan()) == 0 {
+			t.Error("no native histogram buckets")
+		}
+		return
+	}
+	t.Fatal("no sensorprobe_connect_duration_seconds")
 }
 
 // TestObserveIgnoresRemovedPath checks that a result arriving after its path
@@ -139,7 +181,7 @@ func TestObserveIgnoresRemovedPath(t *testing.T) {
 	m.SetPaths([]string{"hostport"})
 	m.Observe(dial.Result{Target: dial.Target{Name: "clusterip"}, Reason: dial.ReasonConnectTimeout, FailedPhase: dial.PhaseConnect,
 		Phases: []dial.PhaseTiming{{Phase: dial.PhaseConnect, Duration: time.Second}}})
-	for _, name := range []string{"sensorprobe_probe_attempts_total", "sensorprobe_io_timeouts_total", "sensorprobe_probe_duration_seconds"} {
+	for _, name := range []string{"sensorprobe_probe_attempts_total", "sensorprobe_connect_duration_seconds"} {
 		mfs, err := reg.Gather()
 		if err != nil {
 			t.Fatal(err)

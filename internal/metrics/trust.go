@@ -26,11 +26,11 @@ func NewTrustCollector(src TrustSource) *TrustCollector {
 	}
 	return &TrustCollector{
 		src:                  src,
-		ok:                   d("last_reload_successful", "1 if the latest read of the CA and client certificate files succeeded, 0 if it failed and the last good material is still in use."),
-		lastSuccess:          d("last_reload_success_timestamp_seconds", "Unix time the TLS material files were last read successfully."),
-		caCerts:              d("ca_certificates", "CA certificates in the pool that verifies sensor's certificate; 0 means handshakes are not verified."),
-		reloads:              d("reloads_total", "Times the TLS material changed on disk and was loaded without a restart."),
-		clientCertConfigured: d("client_certificate", "1 if a client certificate is presented, else 0."),
+		ok:                   d("last_reload_successful", "1 if the latest read of the files worked."),
+		lastSuccess:          d("last_reload_success_timestamp_seconds", "Time of the latest good read."),
+		caCerts:              d("ca_certificates", "CA certificates in the pool."),
+		reloads:              d("reloads_total", "Reloads of changed files."),
+		clientCertConfigured: d("client_certificate", "1 if a client certificate is used."),
 	}
 }
 

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -8,6 +9,16 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/relaylog"
 	"github.com/sensorprobe/sensorprobe/internal/vsockwatch"
 )
+
+// PreinitialisedRelayEvents are the relay log events exported at 0 before
+// their first line, for the dashboard's rate of sent reports and of failed
+// sends; the other events appear on their first line.
+var PreinitialisedRelayEvents = []relaylog.Event{relaylog.EventReportSent, relaylog.EventSendError}
+
+// PreinitialisedSendErrorCodes are the gRPC codes of failed sends exported at
+// 0 before their first line: the two that name a cause (sensor's rate limit,
+// a sensor without VM support). The other codes appear on their first line.
+var PreinitialisedSendErrorCodes = []relaylog.Code{relaylog.CodeResourceExhausted, relaylog.CodeUnimplemented}
 
 // VSOCKSource is what the VSOCK collector reads; *vsockwatch.Watcher is one.
 type VSOCKSource interface {
@@ -37,22 +48,22 @@ func NewVSOCKCollector(src VSOCKSource) *VSOCKCollector {
 	}
 	return &VSOCKCollector{
 		src:               src,
-		devicePresent:     d("device_present", "1 if the device exists on this node: its node under /dev, or its /sys/class/misc entry (module loaded), else 0.", "device"),
-		socketsSupported:  d("sockets_supported", "1 if AF_VSOCK sockets can be created on this node, else 0."),
-		localCID:          d("local_context_id", "The node's local VSOCK context ID (2 on a hypervisor host). Absent when it cannot be read."),
-		diagSupported:     d("diag_supported", "1 if the kernel answers AF_VSOCK sock_diag dumps, 0 if it cannot (module vsock_diag missing, no sock_diag, denied). Absent before the first dump."),
-		diagErrors:        d("diag_errors_total", "sock_diag dumps that failed for a passing reason (timeout, truncated reply)."),
-		relayInfo:         d("relay_info", "Always 1; the VSOCK port the relay is expected on.", "port"),
-		relayListening:    d("relay_listening", "1 if a socket listens on the relay port in this network namespace, else 0. Absent while dumps are unsupported."),
-		relayConnections:  d("relay_connections", "Established connections on the relay port at the latest dump. Absent while dumps are unsupported."),
-		connectionsSeen:   d("connections_seen_total", "Connections on the relay port seen by the dumps, each counted once by its socket cookie."),
-		connectionsRecent: d("connections_recent", "Connections to the relay seen within the window, by the dumps or in the relay log, whichever saw more."),
-		peerCIDs:          d("peer_cids", "Distinct VM context IDs seen on the relay port (dumps and relay log) within the window."),
-		lastActivity:      d("last_activity_timestamp_seconds", "Unix time a connection to the relay was last seen (dump or relay log). Absent until the first."),
-		beaconConnections: d("beacon_connections_total", "Connections accepted by the probe's own VSOCK beacon. Absent when the beacon is off."),
-		relayLogFollowing: d("relay_log_following", "1 while the compliance container's log is being followed, else 0. Absent when the relay log watch is off."),
-		logEvents:         d("relay_log_events_total", "Relay log lines matched, by event. Absent when the relay log watch is off.", "event"),
-		sendErrors:        d("relay_send_errors_total", "The relay's failed sends of index reports, by the gRPC code its log line names (none when it names none). Absent when the relay log watch is off.", "code"),
+		devicePresent:     d("device_present", "1 if the device exists.", "device"),
+		socketsSupported:  d("sockets_supported", "1 if AF_VSOCK sockets work."),
+		localCID:          d("local_context_id", "The node's VSOCK context ID."),
+		diagSupported:     d("diag_supported", "1 if sock_diag dumps work."),
+		diagErrors:        d("diag_errors_total", "Failed sock_diag dumps."),
+		relayInfo:         d("relay_info", "The relay's VSOCK port; always 1.", "port"),
+		relayListening:    d("relay_listening", "1 if the relay port listens."),
+		relayConnections:  d("relay_connections", "Connections on the relay port."),
+		connectionsSeen:   d("connections_seen_total", "Relay connections seen by dumps."),
+		connectionsRecent: d("connections_recent", "Relay connections in the window."),
+		peerCIDs:          d("peer_cids", "VM context IDs in the window."),
+		lastActivity:      d("last_activity_timestamp_seconds", "Time of the latest relay connection."),
+		beaconConnections: d("beacon_connections_total", "Connections to the beacon."),
+		relayLogFollowing: d("relay_log_following", "1 while the relay's log is followed."),
+		logEvents:         d("relay_log_events_total", "Relay log lines by event.", "event"),
+		sendErrors:        d("relay_send_errors_total", "Relay's failed sends by gRPC code.", "code"),
 	}
 }
 
@@ -104,10 +115,14 @@ func (c *VSOCKCollector) Collect(ch chan<- prometheus.Metric) {
 	if s.RelayLog.Enabled {
 		gauge(c.relayLogFollowing, boolFloat(s.RelayLog.Following))
 		for _, e := range relaylog.Events() {
-			counter(c.logEvents, s.RelayLogEvents[e], string(e))
+			if n := s.RelayLogEvents[e]; n > 0 || slices.Contains(PreinitialisedRelayEvents, e) {
+				counter(c.logEvents, n, string(e))
+			}
 		}
 		for code, n := range s.RelaySendErrors {
-			counter(c.sendErrors, n, code)
+			if n > 0 || slices.Contains(PreinitialisedSendErrorCodes, relaylog.Code(code)) {
+				counter(c.sendErrors, n, code)
+			}
 		}
 	}
 }

@@ -227,6 +227,6 @@ func (s *Scheduler) Panics() uint64 { return s.panics.Load() }
 func (s *Scheduler) Collector() prometheus.Collector {
 	return prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "sensorprobe_probe_panics_total",
-		Help: "Panics recovered at the boundary of an attempt (in the prober or in the handling of its result). Anything above 0 is a sensorprobe bug; the log has the stack.",
+		Help: "Panics recovered in attempts; a bug if above 0.",
 	}, func() float64 { return float64(s.panics.Load()) })
 }
