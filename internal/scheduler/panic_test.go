@@ -172,7 +172,7 @@ func TestPanicsCollectorLints(t *testing.T) {
 		t.Errorf("lint problems: %v", problems)
 	}
 	if err := testutil.CollectAndCompare(s.Collector(), strings.NewReader(`
-# HELP sensorprobe_probe_panics_total Panics recovered at the boundary of an attempt (in the prober or in the handling of its result). Anything above 0 is a sensorprobe bug; the log has the stack.
+# HELP sensorprobe_probe_panics_total Panics recovered in attempts; a bug if above 0.
 # TYPE sensorprobe_probe_panics_total counter
 sensorprobe_probe_panics_total 0
 `)); err != nil {
