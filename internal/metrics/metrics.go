@@ -29,7 +29,7 @@ const Namespace = "sensorprobe"
 // fallback for scrapes without native histograms: a healthy in-cluster
 // connect takes 0.1 to 1 ms, a congested one tens of milliseconds, and an
 // attempt that times out (default --timeout 5s) lands above the last bucket.
-var ConnectBuckets = []float64{0.0005, 0.001, 0.0025, 0.01, 0.05, 0.25, 1}
+var ConnectBuckets = []float64{0.001, 0.01, 0.1, 1}
 
 // PreinitialisedReasons are the reasons whose attempt counters exist at 0
 // for every path from the start, so that increase() and rate() see their
@@ -204,8 +204,12 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descLastSuccess, prometheus.GaugeValue, seconds(p.LastSuccess.UnixNano()), name)
 		}
 		// Latest is the latest full attempt: its phases, failed one included,
-		// and what its handshake saw of the certificate.
+		// and what its handshake saw of the certificate. Connect is left out:
+		// sensorprobe_connect_duration_seconds has it, from every attempt.
 		for _, pt := range p.Latest.Phases {
+			if pt.Phase == dial.PhaseConnect {
+				continue
+			}
 			ch <- prometheus.MustNewConstMetric(descPhase, prometheus.GaugeValue, pt.Duration.Seconds(), name, string(pt.Phase))
 		}
 		if t := p.Latest.TLS; t != nil {

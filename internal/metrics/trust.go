@@ -14,9 +14,9 @@ type TrustSource interface {
 // TrustCollector exports the state of the TLS material (CA pool and client
 // certificate) read from disk, at scrape time. Create it with NewTrustCollector.
 type TrustCollector struct {
-	src                           TrustSource
-	ok, lastSuccess, caCerts      *prometheus.Desc
-	reloads, clientCertConfigured *prometheus.Desc
+	src                      TrustSource
+	ok, lastSuccess, caCerts *prometheus.Desc
+	reloads                  *prometheus.Desc
 }
 
 // NewTrustCollector returns a collector over src.
@@ -25,18 +25,17 @@ func NewTrustCollector(src TrustSource) *TrustCollector {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "tls", name), help, nil, nil)
 	}
 	return &TrustCollector{
-		src:                  src,
-		ok:                   d("last_reload_successful", "1 if the latest read of the files worked."),
-		lastSuccess:          d("last_reload_success_timestamp_seconds", "Time of the latest good read."),
-		caCerts:              d("ca_certificates", "CA certificates in the pool."),
-		reloads:              d("reloads_total", "Reloads of changed files."),
-		clientCertConfigured: d("client_certificate", "1 if a client certificate is used."),
+		src:         src,
+		ok:          d("last_reload_successful", "1 if the latest read of the files worked."),
+		lastSuccess: d("last_reload_success_timestamp_seconds", "Time of the latest good read."),
+		caCerts:     d("ca_certificates", "CA certificates in the pool."),
+		reloads:     d("reloads_total", "Reloads of changed files."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *TrustCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.ok, c.lastSuccess, c.caCerts, c.reloads, c.clientCertConfigured} {
+	for _, d := range []*prometheus.Desc{c.ok, c.lastSuccess, c.caCerts, c.reloads} {
 		ch <- d
 	}
 }
@@ -48,5 +47,4 @@ func (c *TrustCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, seconds(s.LastSuccess.UnixNano()))
 	ch <- prometheus.MustNewConstMetric(c.caCerts, prometheus.GaugeValue, float64(s.CACertificates))
 	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(s.Reloads))
-	ch <- prometheus.MustNewConstMetric(c.clientCertConfigured, prometheus.GaugeValue, boolFloat(s.ClientCertificate))
 }

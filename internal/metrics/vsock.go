@@ -3,6 +3,7 @@ package metrics
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -31,9 +32,8 @@ type VSOCKSource interface {
 type VSOCKCollector struct {
 	src VSOCKSource
 
-	devicePresent, socketsSupported, localCID       *prometheus.Desc
-	diagSupported, diagErrors                       *prometheus.Desc
-	relayInfo, relayListening, relayConnections     *prometheus.Desc
+	info, diagSupported, diagErrors                 *prometheus.Desc
+	relayListening, relayConnections                *prometheus.Desc
 	connectionsSeen, connectionsRecent              *prometheus.Desc
 	peerCIDs, lastActivity                          *prometheus.Desc
 	beaconConnections, relayLogFollowing, logEvents *prometheus.Desc
@@ -48,12 +48,9 @@ func NewVSOCKCollector(src VSOCKSource) *VSOCKCollector {
 	}
 	return &VSOCKCollector{
 		src:               src,
-		devicePresent:     d("device_present", "1 if the device exists.", "device"),
-		socketsSupported:  d("sockets_supported", "1 if AF_VSOCK sockets work."),
-		localCID:          d("local_context_id", "The node's VSOCK context ID."),
+		info:              d("info", "The node's VSOCK facts; always 1.", "relay_port", "devices", "sockets", "local_cid"),
 		diagSupported:     d("diag_supported", "1 if sock_diag dumps work."),
 		diagErrors:        d("diag_errors_total", "Failed sock_diag dumps."),
-		relayInfo:         d("relay_info", "The relay's VSOCK port; always 1.", "port"),
 		relayListening:    d("relay_listening", "1 if the relay port listens."),
 		relayConnections:  d("relay_connections", "Connections on the relay port."),
 		connectionsSeen:   d("connections_seen_total", "Relay connections seen by dumps."),
@@ -70,8 +67,7 @@ func NewVSOCKCollector(src VSOCKSource) *VSOCKCollector {
 // Describe sends every descriptor.
 func (c *VSOCKCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.devicePresent, c.socketsSupported, c.localCID, c.diagSupported, c.diagErrors,
-		c.relayInfo, c.relayListening, c.relayConnections, c.connectionsSeen, c.connectionsRecent, c.peerCIDs,
+		c.info, c.diagSupported, c.diagErrors, c.relayListening, c.relayConnections, c.connectionsSeen, c.connectionsRecent, c.peerCIDs,
 		c.lastActivity, c.beaconConnections, c.relayLogFollowing, c.logEvents, c.sendErrors,
 	} {
 		ch <- d
@@ -87,18 +83,11 @@ func (c *VSOCKCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	for _, dev := range vsockwatch.Devices() {
-		gauge(c.devicePresent, boolFloat(s.Capability.Devices[dev]), dev)
-	}
-	gauge(c.socketsSupported, boolFloat(s.Capability.SocketsSupported))
-	if s.Capability.ContextIDError == "" {
-		gauge(c.localCID, float64(s.Capability.ContextID))
-	}
+	gauge(c.info, 1, infoLabels(s)...)
 	if s.Diag.Support != vsockwatch.DiagUnknown {
 		gauge(c.diagSupported, boolFloat(s.Diag.Support == vsockwatch.DiagSupported))
 	}
 	counter(c.diagErrors, s.Diag.Errors)
-	gauge(c.relayInfo, 1, strconv.FormatUint(uint64(s.RelayPort), 10))
 	if s.RelayKnown {
 		gauge(c.relayListening, boolFloat(s.RelayListening))
 		gauge(c.relayConnections, float64(s.RelayConnections))
@@ -124,5 +113,30 @@ func (c *VSOCKCollector) Collect(ch chan<- prometheus.Metric) {
 				counter(c.sendErrors, n, code)
 			}
 		}
+	}
+}
+
+// infoLabels returns the values of sensorprobe_vsock_info's labels: the
+// relay's port, the devices present (comma-separated, or "none"), whether
+// AF_VSOCK sockets work ("true"/"false") and the local context ID (empty when
+// it cannot be read). Static facts of the node, one series instead of five.
+func infoLabels(s vsockwatch.Snapshot) []string {
+	var present []string
+	for _, dev := range vsockwatch.Devices() {
+		if s.Capability.Devices[dev] {
+			present = append(present, dev)
+		}
+	}
+	devices := "none"
+	if len(present) > 0 {
+		devices = strings.Join(present, ",")
+	}
+	cid := ""
+	if s.Capability.ContextIDError == "" {
+		cid = strconv.FormatUint(uint64(s.Capability.ContextID), 10)
+	}
+	return []string{
+		strconv.FormatUint(uint64(s.RelayPort), 10), devices,
+		strconv.FormatBool(s.Capability.SocketsSupported), cid,
 	}
 }

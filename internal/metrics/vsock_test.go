@@ -3,6 +3,7 @@ package metrics
 import (
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -98,12 +99,36 @@ func TestVSOCKCollectorReadsWatcher(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewVSOCKCollector(w))
 	n, err := testutil.GatherAndCount(reg,
-		"sensorprobe_vsock_device_present", "sensorprobe_vsock_relay_info", "sensorprobe_vsock_peer_cids",
+		"sensorprobe_vsock_info", "sensorprobe_vsock_peer_cids",
 		"sensorprobe_vsock_connections_seen_total", "sensorprobe_vsock_diag_errors_total")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 6 { // two devices, one of each other family
-		t.Errorf("gathered %d series, want 6", n)
+	if n != 4 { // one of each family
+		t.Errorf("gathered %d series, want 4", n)
+	}
+}
+
+// TestVSOCKInfoLabels checks the one series that carries the node's static
+// VSOCK facts, on a hypervisor host and on a node without VSOCK.
+func TestVSOCKInfoLabels(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		snap vsockwatch.Snapshot
+		want []string // relay_port, devices, sockets, local_cid
+	}{
+		{"hypervisor host", vsockwatch.Snapshot{RelayPort: 818, Capability: vsockwatch.Capability{
+			Devices:          map[string]bool{vsockwatch.DeviceVsock: true, vsockwatch.DeviceVhostVsock: true},
+			SocketsSupported: true, ContextID: 2,
+		}}, []string{"818", "vsock,vhost-vsock", "true", "2"}},
+		{"no VSOCK", vsockwatch.Snapshot{RelayPort: 2000, Capability: vsockwatch.Capability{
+			ContextIDError: "no such device",
+		}}, []string{"2000", "none", "false", ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := infoLabels(tc.snap); !slices.Equal(got, tc.want) {
+				t.Errorf("infoLabels = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
