@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/term"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
@@ -102,11 +101,11 @@ func (c *ClusterConfig) Clients() (clustercheck.Clients, error) {
 	if err != nil {
 		return clustercheck.Clients{}, fmt.Errorf("kubeconfig: %w", err)
 	}
-	rc.UserAgent = kube.UserAgent
-	k, err := kubernetes.NewForConfig(rc)
+	k, err := kube.NewClient(rc)
 	if err != nil {
-		return clustercheck.Clients{}, fmt.Errorf("kubernetes client: %w", err)
+		return clustercheck.Clients{}, err
 	}
+	rc.UserAgent = kube.UserAgent
 	d, err := dynamic.NewForConfig(rc)
 	if err != nil {
 		return clustercheck.Clients{}, fmt.Errorf("dynamic client: %w", err)

@@ -15,11 +15,11 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck/cctest"
+	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
 	"github.com/sensorprobe/sensorprobe/internal/status"
 	"github.com/sensorprobe/sensorprobe/internal/testsupport"
@@ -70,7 +70,7 @@ func TestTroubleshootingWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := kubernetes.NewForConfig(env.Admin)
+	k, err := kube.NewClient(env.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestOncallRBAC(t *testing.T) {
 		f.Must("bind "+r, err)
 	}
 	cfg := env.ServiceAccountConfig(t.Context(), t, "stackrox", "oncall")
-	k, err := kubernetes.NewForConfig(cfg)
+	k, err := kube.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func TestInstallFlavours(t *testing.T) {
 			f.ApplyInstall(in)
 			f.Node(fl.node, fl.nodeRole)
 
-			snap, err := kube.DiscoverOnce(t.Context(), client, kube.Config{Namespace: ns, NodeName: fl.node})
+			snap, err := kube.DiscoverOnce(t.Context(), env.ProbeClient(t), kube.Config{Namespace: ns, NodeName: fl.node})
 			if err != nil {
 				t.Fatalf("DiscoverOnce: %v", err)
 			}

@@ -9,11 +9,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 	"github.com/sensorprobe/sensorprobe/internal/metrics"
 	"github.com/sensorprobe/sensorprobe/internal/monitor"
 	"github.com/sensorprobe/sensorprobe/internal/state"
@@ -24,7 +24,7 @@ import (
 // kubeClient returns a client when Kubernetes discovery is on and a cluster
 // is at hand: the pod's ServiceAccount, or --kubeconfig. It returns nil, nil
 // when not in a cluster.
-func kubeClient(cfg *Config) (kubernetes.Interface, error) {
+func kubeClient(cfg *Config) (kubeclient.Interface, error) {
 	if !cfg.Kube {
 		return nil, nil
 	}
@@ -146,7 +146,7 @@ func (l eventListener) VerdictChanged(old, new verdict.Verdict) {
 
 // relayLogOpener follows the compliance container's log of the collector
 // pod on this node, where the VM relay logs each connection and send.
-func relayLogOpener(client kubernetes.Interface, namespace, node string) func(ctx context.Context, since time.Time) (io.ReadCloser, error) {
+func relayLogOpener(client kubeclient.Interface, namespace, node string) func(ctx context.Context, since time.Time) (io.ReadCloser, error) {
 	return func(ctx context.Context, since time.Time) (io.ReadCloser, error) {
 		pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
 			LabelSelector: kube.CollectorPodSelector,

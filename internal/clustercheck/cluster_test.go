@@ -14,17 +14,17 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck/cctest"
+	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
 )
 
 func clients(t *testing.T, cfg *rest.Config, fetch clustercheck.Fetcher) clustercheck.Clients {
 	t.Helper()
-	k, err := kubernetes.NewForConfig(cfg)
+	k, err := kube.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

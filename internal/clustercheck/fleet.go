@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 	"github.com/sensorprobe/sensorprobe/internal/status"
 )
 
@@ -23,7 +23,7 @@ type Fetcher func(ctx context.Context, pod corev1.Pod) (status.Report, error)
 // ProxyRequest is the pod-proxy request for pod's /status on port:
 // GET /api/v1/namespaces/<ns>/pods/http:<pod>:<port>/proxy/status. It needs
 // "get" on pods/proxy in the probe's namespace.
-func ProxyRequest(c kubernetes.Interface, pod corev1.Pod, port int) *rest.Request {
+func ProxyRequest(c kubeclient.Interface, pod corev1.Pod, port int) *rest.Request {
 	return c.CoreV1().RESTClient().Get().
 		Namespace(pod.Namespace).Resource("pods").
 		Name("http:" + pod.Name + ":" + strconv.Itoa(port)).
@@ -31,7 +31,7 @@ func ProxyRequest(c kubernetes.Interface, pod corev1.Pod, port int) *rest.Reques
 }
 
 // ProxyFetcher returns a Fetcher that reads /status through the pod proxy.
-func ProxyFetcher(c kubernetes.Interface, port int) Fetcher {
+func ProxyFetcher(c kubeclient.Interface, port int) Fetcher {
 	return func(ctx context.Context, pod corev1.Pod) (status.Report, error) {
 		var r status.Report
 		body, err := ProxyRequest(c, pod, port).DoRaw(ctx)

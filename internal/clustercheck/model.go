@@ -27,9 +27,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/sensorprobe/sensorprobe/internal/kube"
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 )
 
 // Rule is one RBAC permission: what a check needed and was refused.
@@ -104,7 +104,7 @@ func (o Options) withDefaults() Options {
 
 // Clients are the API clients the checks use.
 type Clients struct {
-	Kube    kubernetes.Interface
+	Kube    kubeclient.Interface
 	Dynamic dynamic.Interface
 	// Fetch reads a probe pod's /status; nil uses the API server's pod proxy.
 	Fetch Fetcher
@@ -231,7 +231,7 @@ func Gather(ctx context.Context, c Clients, opts Options, progress Progress) (*M
 	if progress != nil {
 		progress("API server", 1, n)
 	}
-	v, err := c.Kube.Discovery().ServerVersion()
+	v, err := c.Kube.ServerVersion(ctx)
 	m.Reachable = Access{Rule: Rule{Verb: "get", Resource: "/version"}, Err: err}
 	if err != nil {
 		return m, fmt.Errorf("cluster unreachable: %w", err)
@@ -323,7 +323,7 @@ func (m *Model) gatherFleet(ctx context.Context, c Clients) {
 }
 
 // canI asks the API server whether the caller may do r.
-func canI(ctx context.Context, c kubernetes.Interface, r Rule) (bool, error) {
+func canI(ctx context.Context, c kubeclient.Interface, r Rule) (bool, error) {
 	res, sub, _ := strings.Cut(r.Resource, "/")
 	ssar, err := c.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
 		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{

@@ -13,7 +13,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/sensorprobe/sensorprobe/internal/kube"
@@ -21,7 +20,7 @@ import (
 )
 
 func TestProxyRequestPath(t *testing.T) {
-	c, err := kubernetes.NewForConfig(&rest.Config{Host: "https://api.example.invalid:6443"})
+	c, err := kube.NewClient(&rest.Config{Host: "https://api.example.invalid:6443"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +107,7 @@ func TestAdmits(t *testing.T) {
 func TestUnreachableCluster(t *testing.T) {
 	// Port 1 on loopback: nothing listens, the dial is refused at once.
 	cfg := &rest.Config{Host: "https://127.0.0.1:1", Timeout: 5e9}
-	k, err := kubernetes.NewForConfig(cfg)
+	k, err := kube.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,9 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 )
 
 // DefaultNamespace is the RHACS namespace discovery watches unless told otherwise.
@@ -75,7 +76,7 @@ type resource struct {
 // to probe and the relay's configuration. Create it with NewDiscovery, start
 // it with Run. Snapshot is safe for concurrent use.
 type Discovery struct {
-	client kubernetes.Interface
+	client kubeclient.Interface
 	cfg    Config
 	logger *slog.Logger
 
@@ -93,7 +94,7 @@ type Discovery struct {
 // NewDiscovery returns a Discovery that reads through client. cfg.Namespace
 // defaults to DefaultNamespace; cfg.Overrides is copied. Before Run has
 // computed anything, Snapshot returns the static targets (see StaticSnapshot).
-func NewDiscovery(client kubernetes.Interface, cfg Config, logger *slog.Logger) *Discovery {
+func NewDiscovery(client kubeclient.Interface, cfg Config, logger *slog.Logger) *Discovery {
 	if cfg.Namespace == "" {
 		cfg.Namespace = DefaultNamespace
 	}
@@ -376,7 +377,7 @@ func (objs *objects) add(example runtime.Object, items []any, synced bool) {
 // returns the snapshot; it is for one-shot checks. The snapshot is built from
 // the calls that succeeded; every failed call is in the returned error (joined)
 // and in Snapshot.LastError, and then Snapshot.APIUp is false.
-func DiscoverOnce(ctx context.Context, client kubernetes.Interface, cfg Config) (Snapshot, error) {
+func DiscoverOnce(ctx context.Context, client kubeclient.Interface, cfg Config) (Snapshot, error) {
 	d := NewDiscovery(client, cfg, nil)
 	var (
 		objs objects

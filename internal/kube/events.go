@@ -11,11 +11,9 @@ import (
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/events"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
@@ -62,18 +60,18 @@ type keyState struct {
 }
 
 // Notifier writes events.k8s.io Events when a path or the node's verdict
-// changes, rate-limited per key and in total. On top of that, client-go's
-// recorder folds repeats of the same reason and action into one Event with a
-// growing series count. Create it with NewNotifier and start it with Run;
+// changes, rate-limited per key and in total. On top of that, the recorder
+// folds repeats of the same reason and action into one Event with a growing
+// series count, as client-go's events recorder does. Create it with NewNotifier and start it with Run;
 // PathChanged and VerdictChanged are safe for concurrent use and never block
 // on the API server.
 type Notifier struct {
-	cfg         NotifierConfig
-	logger      *slog.Logger
-	broadcaster events.EventBroadcaster
-	recorder    events.EventRecorder
-	regarding   *corev1.ObjectReference
-	started     chan struct{} // closed once Run records to the API server
+	cfg       NotifierConfig
+	logger    *slog.Logger
+	sink      *recorder     // nil without a Pod to report about
+	recorder  eventRecorder // sink, or a test's recorder
+	regarding *corev1.ObjectReference
+	started   chan struct{} // closed once Run records to the API server
 
 	emitted atomic.Uint64
 
@@ -84,17 +82,17 @@ type Notifier struct {
 
 // NewNotifier returns a Notifier that writes through client. Events written
 // before Run starts are dropped.
-func NewNotifier(client kubernetes.Interface, cfg NotifierConfig, logger *slog.Logger) *Notifier {
-	var b events.EventBroadcaster
+func NewNotifier(client kubeclient.Interface, cfg NotifierConfig, logger *slog.Logger) *Notifier {
+	var sink kubeclient.Events
 	if cfg.PodName != "" && cfg.PodNamespace != "" {
-		b = events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+		sink = client.EventsV1().Events(cfg.PodNamespace)
 	}
-	return newNotifier(cfg, logger, b, nil)
+	return newNotifier(cfg, logger, sink, nil)
 }
 
-// newNotifier applies cfg's defaults. With a broadcaster, the recorder is
-// the broadcaster's unless rec is given (tests).
-func newNotifier(cfg NotifierConfig, logger *slog.Logger, b events.EventBroadcaster, rec events.EventRecorder) *Notifier {
+// newNotifier applies cfg's defaults. With a sink, the recorder writes to
+// it unless rec is given (tests).
+func newNotifier(cfg NotifierConfig, logger *slog.Logger, sink kubeclient.Events, rec eventRecorder) *Notifier {
 	if cfg.Burst <= 0 {
 		cfg.Burst = 3
 	}
@@ -114,13 +112,12 @@ func newNotifier(cfg NotifierConfig, logger *slog.Logger, b events.EventBroadcas
 		logger = slog.New(slog.DiscardHandler)
 	}
 	n := &Notifier{
-		cfg:         cfg,
-		logger:      logger.With("component", "kube-events"),
-		total:       rate.NewLimiter(rate.Every(cfg.TotalInterval), cfg.TotalBurst),
-		keys:        map[string]*keyState{},
-		broadcaster: b,
-		recorder:    rec,
-		started:     make(chan struct{}),
+		cfg:      cfg,
+		logger:   logger.With("component", "kube-events"),
+		total:    rate.NewLimiter(rate.Every(cfg.TotalInterval), cfg.TotalBurst),
+		keys:     map[string]*keyState{},
+		recorder: rec,
+		started:  make(chan struct{}),
 	}
 	if cfg.PodName != "" && cfg.PodNamespace != "" {
 		n.regarding = &corev1.ObjectReference{
@@ -130,8 +127,9 @@ func newNotifier(cfg NotifierConfig, logger *slog.Logger, b events.EventBroadcas
 			Name:       cfg.PodName,
 			UID:        types.UID(cfg.PodUID),
 		}
-		if n.recorder == nil && b != nil {
-			n.recorder = b.NewRecorder(scheme.Scheme, ReportingController)
+		if n.recorder == nil && sink != nil {
+			n.sink = newRecorder(sink, *n.regarding, n.logger)
+			n.recorder = n.sink
 		}
 	}
 	return n
@@ -140,17 +138,12 @@ func newNotifier(cfg NotifierConfig, logger *slog.Logger, b events.EventBroadcas
 // Run sends recorded events to the API server until ctx is done, then stops
 // the recorder. Without a Pod to report about it only waits for ctx.
 func (n *Notifier) Run(ctx context.Context) error {
-	if n.broadcaster == nil {
+	if n.sink == nil {
 		n.logger.Info("kubernetes events disabled: POD_NAME or POD_NAMESPACE not set")
 		<-ctx.Done()
 		return nil
 	}
-	if err := n.broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
-		return fmt.Errorf("start event recording: %w", err)
-	}
-	close(n.started)
-	<-ctx.Done()
-	n.broadcaster.Shutdown()
+	n.sink.Run(ctx, n.started)
 	return nil
 }
 

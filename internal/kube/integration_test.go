@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
 	"github.com/sensorprobe/sensorprobe/internal/state"
 )
@@ -85,7 +86,7 @@ type started struct {
 
 // startDiscovery runs a Discovery until the test ends and checks that Run
 // then returns nil.
-func startDiscovery(t *testing.T, c kubernetes.Interface, cfg Config) *started {
+func startDiscovery(t *testing.T, c kubeclient.Interface, cfg Config) *started {
 	t.Helper()
 	s := &started{}
 	cfg.OnChange = func(snap Snapshot) {
@@ -150,7 +151,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	f := newFixture(t, env, "follow", 1)
 	f.rhacs()
 
-	s := startDiscovery(t, env.AdminClient(t), Config{Namespace: "follow", NodeName: "node-a"})
+	s := startDiscovery(t, env.ProbeClient(t), Config{Namespace: "follow", NodeName: "node-a"})
 	// No hostport path: the fixture's sensor, like the stock one, declares no hostPort.
 	got := s.await(t, waitLimit, "discovery up with all paths", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 4 })
 	sn := "sensor.follow.svc"
@@ -254,7 +255,7 @@ func TestDiscoveryOverridesWin(t *testing.T) {
 	env := sharedKube(t)
 	f := newFixture(t, env, "overrides", 2)
 	f.rhacs()
-	s := startDiscovery(t, env.AdminClient(t), Config{
+	s := startDiscovery(t, env.ProbeClient(t), Config{
 		Namespace: "overrides",
 		Overrides: map[string]string{"clusterip": "10.1.2.3:443", "extra": "sensor.example:8443"},
 	})
@@ -274,7 +275,7 @@ func TestDiscoveryOverridesWin(t *testing.T) {
 	}
 
 	t.Run("DiscoverOnce agrees", func(t *testing.T) {
-		once, err := DiscoverOnce(t.Context(), env.AdminClient(t), Config{
+		once, err := DiscoverOnce(t.Context(), env.ProbeClient(t), Config{
 			Namespace: "overrides",
 			Overrides: map[string]string{"clusterip": "10.1.2.3:443", "extra": "sensor.example:8443"},
 		})
@@ -301,11 +302,13 @@ func TestRBACShippedRules(t *testing.T) {
 	rbac.apply(t.Context(), t, f.Client)
 	self := f.Pod("sensorprobe-abcde", "node-a", map[string]string{"app": "sensorprobe"}, "192.0.2.1", "192.0.2.1")
 
-	sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, "stackrox", "sensorprobe"))
+	saCfg := env.ServiceAccountConfig(t.Context(), t, "stackrox", "sensorprobe")
+	sa, err := kubernetes.NewForConfig(saCfg) // the full clientset, to try what the Role forbids
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startDiscovery(t, sa, Config{Namespace: "stackrox", NodeName: "node-a"})
+	probe := kubetest.NewProbeClient(t, saCfg)
+	s := startDiscovery(t, probe, Config{Namespace: "stackrox", NodeName: "node-a"})
 	got := s.await(t, waitLimit, "discovery up as the ServiceAccount", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 4 })
 	if got.RelayPath != "dns" || got.SensorOnThisNode == nil || !*got.SensorOnThisNode || got.LastError != "" {
 		t.Errorf("snapshot as the ServiceAccount: %+v", got)
@@ -317,7 +320,7 @@ func TestRBACShippedRules(t *testing.T) {
 	t.Run("relay log: reading a pod's log is allowed", func(t *testing.T) {
 		// The API server authorizes before it asks a kubelet for the log;
 		// without a kubelet here the call fails, but it must not be forbidden.
-		_, err := sa.CoreV1().Pods("stackrox").GetLogs("sensor-1", &corev1.PodLogOptions{Container: "main"}).DoRaw(t.Context())
+		_, err := probe.CoreV1().Pods("stackrox").GetLogs("sensor-1", &corev1.PodLogOptions{Container: "main"}).DoRaw(t.Context())
 		if err == nil || apierrors.IsForbidden(err) {
 			t.Errorf("get pods/log as the ServiceAccount: %v; want allowed (and failing only for want of a kubelet)", err)
 		}
@@ -372,7 +375,7 @@ func TestRBACShippedRules(t *testing.T) {
 
 	t.Run("events appear on the probe's pod", func(t *testing.T) {
 		clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-		n := NewNotifier(sa, NotifierConfig{
+		n := NewNotifier(probe, NotifierConfig{
 			PodName: self.Name, PodNamespace: "stackrox", PodUID: string(self.UID), NodeName: "node-a",
 			Burst: 3, Now: clock.now,
 		}, testLogger(t))
@@ -415,6 +418,12 @@ func TestRBACShippedRules(t *testing.T) {
 		if all > 3 {
 			t.Errorf("%d path events in the API after 200 flaps, want at most the burst of 3", all)
 		}
+		// The burst is down, up, down: the second down is a repeat, patched
+		// into the first as a series of 2.
+		waitUntil(t, "the repeated PathDown as a series", func() bool {
+			evs := f.events(self.Name, ReasonPathDown)
+			return len(evs) == 1 && evs[0].Series != nil && evs[0].Series.Count == 2
+		})
 	})
 }
 
@@ -491,10 +500,7 @@ func TestRBACMissingRule(t *testing.T) {
 			f := newFixture(t, env, ns, 10+i)
 			f.rhacs()
 			shipped.moveTo(ns).withoutRule(tt.resource).apply(t.Context(), t, f.Client)
-			sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, ns, "sensorprobe"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			sa := kubetest.NewProbeClient(t, env.ServiceAccountConfig(t.Context(), t, ns, "sensorprobe"))
 			s := startDiscovery(t, sa, Config{Namespace: ns, NodeName: "node-a"})
 			got := s.await(t, waitLimit, "the forbidden error and the other paths", func(s Snapshot) bool {
 				return strings.Contains(s.LastError, tt.errSubstr) && len(s.Targets) == len(tt.wantPaths)
@@ -533,10 +539,7 @@ func TestRBACMissingRule(t *testing.T) {
 		f := newFixture(t, env, ns, 20)
 		shipped.moveTo(ns).withoutRule("events").apply(t.Context(), t, f.Client)
 		self := f.Pod("sensorprobe-abcde", "node-a", map[string]string{"app": "sensorprobe"}, "192.0.2.1", "192.0.2.1")
-		sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, ns, "sensorprobe"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		sa := kubetest.NewProbeClient(t, env.ServiceAccountConfig(t.Context(), t, ns, "sensorprobe"))
 		n := NewNotifier(sa, NotifierConfig{PodName: self.Name, PodNamespace: ns, NodeName: "node-a"}, testLogger(t))
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -562,7 +565,7 @@ func TestDiscoverySurvivesAPIOutage(t *testing.T) {
 	env := kubetest.StartForTest(t)
 	f := newFixture(t, env, "outage", 4)
 	f.rhacs()
-	s := startDiscovery(t, env.AdminClient(t), Config{Namespace: "outage", NodeName: "node-a"})
+	s := startDiscovery(t, env.ProbeClient(t), Config{Namespace: "outage", NodeName: "node-a"})
 	before := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 4 })
 
 	env.StopAPIServer()
@@ -598,7 +601,7 @@ func TestNewClient(t *testing.T) {
 	})
 	t.Run("user agent", func(t *testing.T) {
 		env := sharedKube(t)
-		c, err := newClient(env.Admin)
+		c, err := NewClient(env.Admin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -606,7 +609,7 @@ func TestNewClient(t *testing.T) {
 			t.Errorf("get namespace default: %v", err)
 		}
 		if env.Admin.UserAgent != "" {
-			t.Errorf("newClient changed the caller's config: UserAgent %q", env.Admin.UserAgent)
+			t.Errorf("NewClient changed the caller's config: UserAgent %q", env.Admin.UserAgent)
 		}
 	})
 }

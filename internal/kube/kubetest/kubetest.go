@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
 	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -420,6 +421,24 @@ func (e *Env) AdminClient(t testing.TB) kubernetes.Interface {
 	c, err := kubernetes.NewForConfig(e.Admin)
 	if err != nil {
 		t.Fatalf("admin client: %v", err)
+	}
+	return c
+}
+
+// ProbeClient returns the probe's own narrow client (internal/kube/kubeclient)
+// for the system:masters user, for handing to the code under test; set up
+// the cluster with AdminClient.
+func (e *Env) ProbeClient(t testing.TB) kubeclient.Interface {
+	t.Helper()
+	return NewProbeClient(t, e.Admin)
+}
+
+// NewProbeClient returns the probe's own narrow client for cfg.
+func NewProbeClient(t testing.TB, cfg *rest.Config) kubeclient.Interface {
+	t.Helper()
+	c, err := kubeclient.NewForConfig(cfg)
+	if err != nil {
+		t.Fatalf("probe client: %v", err)
 	}
 	return c
 }
