@@ -46,6 +46,7 @@ type Monitor struct {
 
 	mu        sync.Mutex
 	verdict   verdict.Verdict
+	evaluated time.Time // when the verdict was last computed
 	vsock     func() *VSOCKFacts
 	cluster   func() *ClusterFacts
 	listeners []Listener
@@ -107,7 +108,23 @@ func (m *Monitor) Record(r dial.Result) {
 			l.PathChanged(tr.Path, tr.OldReason, tr.NewReason, r.Err)
 		}
 	}
-	m.Reevaluate()
+	if changed || m.due() {
+		m.Reevaluate()
+	}
+}
+
+// reevaluateEvery is how often results that change no path's state
+// recompute the verdict anyway (to take in new VSOCK and cluster facts and
+// the details of the latest results). At the default interval every result
+// does; at hundreds of attempts a second, deciding each time cost more
+// than the rest of recording a result.
+const reevaluateEvery = time.Second
+
+// due reports whether the verdict is older than reevaluateEvery.
+func (m *Monitor) due() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg.Now().Sub(m.evaluated) >= reevaluateEvery
 }
 
 func (m *Monitor) logPath(tr state.Transition, r dial.Result) {
@@ -139,7 +156,7 @@ func (m *Monitor) Reevaluate() {
 	vs, cl := m.factsLocked()
 	next := Decide(m.store.Snapshot(), vs, cl)
 	old := m.verdict
-	m.verdict = next
+	m.verdict, m.evaluated = next, m.cfg.Now()
 	listeners := append([]Listener(nil), m.listeners...)
 	m.mu.Unlock()
 	if old.Name == next.Name {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,7 +96,12 @@ type fixture struct {
 	mon   *monitor.Monitor
 	logs  *testsupport.LockedBuffer
 	heard *listener
+	// elapsed moves the monitor's clock, which starts at t0 + 1 hour.
+	elapsed atomic.Int64
 }
+
+// advance moves the monitor's clock by d.
+func (f *fixture) advance(d time.Duration) { f.elapsed.Add(int64(d)) }
 
 // newFixture builds a Monitor the way app.NewEngine does, with a JSON
 // logger writing into a buffer and a recording listener.
@@ -109,7 +115,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	mon := monitor.New(monitor.Config{
 		Node: "worker-1", Version: "1.2.3-test",
-		Now: func() time.Time { return t0.Add(time.Hour) },
+		Now: func() time.Time { return t0.Add(time.Hour + time.Duration(f.elapsed.Load())) },
 	}, f.store, m, logger)
 	f.reg.MustRegister(metrics.NewVerdictCollector(mon))
 	mon.AddListener(f.heard)
@@ -604,6 +610,37 @@ func TestEscalationThroughFacts(t *testing.T) {
 	}
 }
 
+// TestVerdictEvaluatedOncePerSecond checks that results which change no
+// path do not each recompute the verdict (at hundreds of attempts a second
+// that was the daemon's largest cost after TLS), but one does a second
+// later; a transition always does. Each evaluation reads the facts once.
+func TestVerdictEvaluatedOncePerSecond(t *testing.T) {
+	f := newFixture(t)
+	var reads atomic.Int64
+	f.mon.SetFacts(func() *monitor.VSOCKFacts { reads.Add(1); return nil }, nil)
+	f.mon.SetTargets(targets, state.Uses{})
+	for _, tg := range targets {
+		f.mon.Record(result(tg, dial.ReasonOK, 0))
+	}
+	f.advance(time.Second)
+	base := reads.Load()
+	for i := range 100 {
+		f.mon.Record(result(clusterIP, dial.ReasonOK, time.Duration(i)*time.Millisecond))
+	}
+	if got := reads.Load() - base; got != 1 {
+		t.Errorf("100 unchanged results in one second: %d evaluations, want 1", got)
+	}
+	f.mon.Record(result(clusterIP, dial.ReasonRefused, time.Second))
+	if got := reads.Load() - base; got != 2 {
+		t.Errorf("after a transition: %d evaluations, want 2", got)
+	}
+	f.advance(time.Second)
+	f.mon.Record(result(clusterIP, dial.ReasonRefused, 2*time.Second))
+	if got := reads.Load() - base; got != 3 {
+		t.Errorf("an unchanged result a second later: %d evaluations, want 3", got)
+	}
+}
+
 // TestFactsChangeReachesVerdict checks that the facts sources are read at
 // each evaluation: VMs starting to connect while the relay's path is down
 // escalates the verdict at the next evaluation, without a path transition.
@@ -629,7 +666,8 @@ func TestFactsChangeReachesVerdict(t *testing.T) {
 	vs.ConnectionsRecent = 2
 	mu.Unlock()
 	// The next attempt repeats the failure: not a path transition, but the
-	// verdict is re-evaluated with the new facts.
+	// verdict is re-evaluated with the new facts, once it is a second old.
+	f.advance(time.Second)
 	f.mon.Record(result(clusterIP, dial.ReasonRefused, time.Minute))
 	if got := f.mon.Verdict().Name; got != verdict.RelayPathDownVMsConnecting {
 		t.Errorf("verdict after VMs connect = %q, want %q", got, verdict.RelayPathDownVMsConnecting)
