@@ -42,6 +42,9 @@ type Config struct {
 	// PodName, PodNamespace and PodUID identify the probe's own pod, which
 	// its Kubernetes Events are about (downward API).
 	PodName, PodNamespace, PodUID string
+	// memoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT, or
+	// from the container's limit in MEMORY_LIMIT); daemon only.
+	memoryLimit memoryLimit
 	// RelayLog follows the relay's log through the API server.
 	RelayLog bool
 

@@ -57,6 +57,7 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 	var p problems
 	c.resolve(&p, cfg)
 	cfg.PodName, cfg.PodNamespace, cfg.PodUID = getenv("POD_NAME"), getenv("POD_NAMESPACE"), getenv("POD_UID")
+	cfg.memoryLimit = parseMemoryLimit(&p, getenv)
 	cfg.Interval = interval.resolve(&p, "interval", 10*time.Second, true)
 	cfg.VSOCKRelayPort = relayPort.resolve(&p, "vsock.relay-port", 818, 1<<32-2)
 	cfg.VSOCKListenPort = listenPort.resolve(&p, "vsock.listen-port", 0, 1<<32-2)
@@ -90,6 +91,7 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 
 // RunDaemon runs the probe as the DaemonSet does, until ctx ends.
 func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
+	cfg.memoryLimit.apply(logger)
 	// Bind first: a busy port is a configuration problem worth one clear line.
 	ln, err := web.Listen(ctx, cfg.ListenAddress, "--web.listen-address")
 	if err != nil {

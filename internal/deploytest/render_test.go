@@ -117,11 +117,18 @@ func summarize(t *testing.T, ds *appsv1.DaemonSet) podSummary {
 	c := spec.Containers[0]
 	env := map[string]string{}
 	for _, e := range c.Env {
-		if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil {
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil:
+			r := e.ValueFrom.ResourceFieldRef
+			env[e.Name] = "resource:" + r.Resource
+			if !r.Divisor.IsZero() {
+				env[e.Name] += "/" + r.Divisor.String()
+			}
+		case e.ValueFrom == nil || e.ValueFrom.FieldRef == nil:
 			env[e.Name] = "value:" + e.Value
-			continue
+		default:
+			env[e.Name] = e.ValueFrom.FieldRef.FieldPath
 		}
-		env[e.Name] = e.ValueFrom.FieldRef.FieldPath
 	}
 	probe := func(p *corev1.Probe) string {
 		if p == nil || p.HTTPGet == nil {
@@ -180,6 +187,8 @@ func TestDaemonSet(t *testing.T) {
 			"POD_NAME":      "metadata.name",
 			"POD_NAMESPACE": "metadata.namespace",
 			"POD_UID":       "metadata.uid",
+			// In bytes: the probe sets its runtime's memory limit to 90% of it.
+			"MEMORY_LIMIT": "resource:limits.memory",
 		},
 		Ports:     []corev1.ContainerPort{{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}},
 		Readiness: "GET /readyz on port metrics",
@@ -187,9 +196,9 @@ func TestDaemonSet(t *testing.T) {
 		Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{
 				corev1.ResourceCPU:    mustQuantity(t, "10m"),
-				corev1.ResourceMemory: mustQuantity(t, "48Mi"),
+				corev1.ResourceMemory: mustQuantity(t, "32Mi"),
 			},
-			Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity(t, "96Mi")},
+			Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity(t, "64Mi")},
 		},
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
