@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -115,10 +116,17 @@ type Interface interface {
 	ServerVersion(ctx context.Context) (*version.Info, error)
 }
 
-// scheme holds the API groups of Interface and nothing else.
-var scheme = newScheme()
+// codecs are the scheme holding the API groups of Interface and nothing
+// else, and its serializers. They are built with the first client, not at
+// start-up: a probe without the Kubernetes API (--kube=false) never touches
+// them.
+type codecs struct {
+	scheme *runtime.Scheme
+	codecs serializer.CodecFactory
+	params runtime.ParameterCodec
+}
 
-func newScheme() *runtime.Scheme {
+var schemeCodecs = sync.OnceValue(func() codecs {
 	s := runtime.NewScheme()
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
 	for _, add := range []func(*runtime.Scheme) error{
@@ -129,13 +137,8 @@ func newScheme() *runtime.Scheme {
 			panic(fmt.Sprintf("kubeclient scheme: %v", err)) // a programming error, found by every test
 		}
 	}
-	return s
-}
-
-var (
-	codecs         = serializer.NewCodecFactory(scheme)
-	parameterCodec = runtime.NewParameterCodec(scheme)
-)
+	return codecs{scheme: s, codecs: serializer.NewCodecFactory(s), params: runtime.NewParameterCodec(s)}
+})
 
 // Clientset is the probe's client for one API server. Create it with
 // NewForConfig; it is safe for concurrent use and holds no goroutines.
@@ -190,7 +193,8 @@ func NewForConfig(cfg *rest.Config) (*Clientset, error) {
 func restClientFor(c rest.Config, gv schema.GroupVersion, apiPath string, hc *http.Client) (rest.Interface, error) {
 	c.GroupVersion = &gv
 	c.APIPath = apiPath
-	c.NegotiatedSerializer = rest.CodecFactoryForGeneratedClient(scheme, codecs).WithoutConversion()
+	sc := schemeCodecs()
+	c.NegotiatedSerializer = rest.CodecFactoryForGeneratedClient(sc.scheme, sc.codecs).WithoutConversion()
 	return rest.RESTClientForConfigAndClient(&c, hc)
 }
 
@@ -257,7 +261,7 @@ type pods struct {
 
 // GetLogs is client-go's PodExpansion.GetLogs: GET pods/<name>/log.
 func (p pods) GetLogs(name string, opts *corev1.PodLogOptions) *rest.Request {
-	return p.c.Get().Namespace(p.namespace).Name(name).Resource("pods").SubResource("log").VersionedParams(opts, parameterCodec)
+	return p.c.Get().Namespace(p.namespace).Name(name).Resource("pods").SubResource("log").VersionedParams(opts, schemeCodecs().params)
 }
 
 type appsV1 struct{ c rest.Interface }

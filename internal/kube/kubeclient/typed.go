@@ -39,33 +39,33 @@ func timeout(opts metav1.ListOptions) time.Duration {
 // Get reads the object called name.
 func (t typed[T, L]) Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error) {
 	obj := t.newObj()
-	err := t.request(t.c.Get()).Name(name).VersionedParams(&opts, parameterCodec).Do(ctx).Into(obj)
+	err := t.request(t.c.Get()).Name(name).VersionedParams(&opts, schemeCodecs().params).Do(ctx).Into(obj)
 	return obj, err
 }
 
 // List reads the objects opts selects.
 func (t typed[T, L]) List(ctx context.Context, opts metav1.ListOptions) (L, error) {
 	list := t.newList()
-	err := t.request(t.c.Get()).VersionedParams(&opts, parameterCodec).Timeout(timeout(opts)).Do(ctx).Into(list)
+	err := t.request(t.c.Get()).VersionedParams(&opts, schemeCodecs().params).Timeout(timeout(opts)).Do(ctx).Into(list)
 	return list, err
 }
 
 // Watch watches the objects opts selects.
 func (t typed[T, L]) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 	opts.Watch = true
-	return t.request(t.c.Get()).VersionedParams(&opts, parameterCodec).Timeout(timeout(opts)).Watch(ctx)
+	return t.request(t.c.Get()).VersionedParams(&opts, schemeCodecs().params).Timeout(timeout(opts)).Watch(ctx)
 }
 
 // Create creates obj and returns what the API server stored.
 func (t typed[T, L]) Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error) {
 	out := t.newObj()
-	err := t.request(t.c.Post()).VersionedParams(&opts, parameterCodec).Body(obj).Do(ctx).Into(out)
+	err := t.request(t.c.Post()).VersionedParams(&opts, schemeCodecs().params).Body(obj).Do(ctx).Into(out)
 	return out, err
 }
 
 // Patch patches the object called name (or its subresource) with data.
 func (t typed[T, L]) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error) {
 	out := t.newObj()
-	err := t.request(t.c.Patch(pt)).Name(name).SubResource(subresources...).VersionedParams(&opts, parameterCodec).Body(data).Do(ctx).Into(out)
+	err := t.request(t.c.Patch(pt)).Name(name).SubResource(subresources...).VersionedParams(&opts, schemeCodecs().params).Body(data).Do(ctx).Into(out)
 	return out, err
 }
