@@ -1,9 +1,7 @@
 package app
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +12,6 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +36,8 @@ func TestLoadHarness(t *testing.T) {
 	if err != nil {
 		t.Skip("measuring harness: set SENSORPROBE_LOAD=30s to run it")
 	}
-	addr, caFile := startLoadStandIn(t)
+	sensor, caFile := startLoadStandIn(t)
+	addr := sensor.Info.Sensor
 	args := []string{"--kube=false", "--ca-file=" + caFile, "--interval=200ms", "--timeout=200ms",
 		"--web.listen-address=127.0.0.1:0", "--vsock.interval=1h"}
 	const paths = 40
@@ -55,10 +53,18 @@ func TestLoadHarness(t *testing.T) {
 	go sampleLoad(ctx, d/6)
 	var before, after syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	served0, err := sensor.Requests()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := RunDaemon(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal(err)
 	}
 	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	served1, err := sensor.Requests()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if os.Getenv("SENSORPROBE_LOAD_AFTER") != "" {
 		for _, wait := range []time.Duration{0, time.Second, 5 * time.Second} {
 			time.Sleep(wait)
@@ -76,8 +82,8 @@ func TestLoadHarness(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
-	attempts := float64(paths) * d.Seconds() / 0.2
-	fmt.Printf("\nload: %d paths every 200ms for %v (about %.0f attempts)\n", paths, d, attempts)
+	attempts := float64(served1 - served0) // one GET /ready per attempt
+	fmt.Printf("\nload: %d paths every 200ms for %v, %.0f attempts\n", paths, d, attempts)
 	fmt.Printf("CPU %.2f s, %.3f ms per attempt; heap in use %.1f MiB, sys %.1f MiB, %d GCs\n",
 		cpu.Seconds(), cpu.Seconds()*1000/attempts, float64(ms.HeapInuse)/(1<<20), float64(ms.Sys)/(1<<20), ms.NumGC)
 }
@@ -107,45 +113,33 @@ func sampleLoad(ctx context.Context, period time.Duration) {
 	}
 }
 
-// TestLoadStandIn is TestLoadHarness's child process: it serves a sensor
-// stand-in until its stdin closes. It skips unless started by the harness.
+// TestLoadStandIn is TestLoadHarness's child process: the stand-ins of
+// standin.ServeProcess until its stdin closes. It skips unless started by
+// the harness.
 func TestLoadStandIn(t *testing.T) {
 	if os.Getenv(loadStandInEnv) == "" {
 		t.Skip("the child process of TestLoadHarness")
 	}
-	ca, _ := standin.NewCA(standin.CAName)
-	cert, _ := ca.Issue(standin.LeafOptions{DNSNames: standin.SensorSANs("stackrox")})
-	s, err := standin.NewSensor(standin.SensorConfig{Cert: cert})
-	if err != nil {
+	if err := standin.ServeProcess(os.Stdin, os.Stdout); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	json.NewEncoder(os.Stdout).Encode(map[string]any{"addr": s.Addr(), "ca": string(ca.PEM())})
-	io.Copy(io.Discard, os.Stdin)
 }
 
-func startLoadStandIn(t *testing.T) (addr, caFile string) {
+// startLoadStandIn starts TestLoadStandIn in a child process and writes its
+// CA where the daemon's --ca-file can read it.
+func startLoadStandIn(t *testing.T) (p *standin.Process, caFile string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadStandIn$")
 	cmd.Env = append(os.Environ(), loadStandInEnv+"=1")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	p, err := standin.StartProcess(cmd)
 	if err != nil {
-		t.Fatalf("stand-in: %v", err)
-	}
-	var s struct{ Addr, CA string }
-	if err := json.NewDecoder(strings.NewReader(line)).Decode(&s); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { p.Close() })
 	caFile = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, []byte(s.CA), 0o600); err != nil {
+	if err := os.WriteFile(caFile, p.Info.CAPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return s.Addr, caFile
+	return p, caFile
 }
