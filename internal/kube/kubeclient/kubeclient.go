@@ -69,6 +69,8 @@ type CoreV1 interface {
 type AppsV1 interface {
 	DaemonSets(namespace string) Reader[*appsv1.DaemonSet, *appsv1.DaemonSetList]
 	Deployments(namespace string) Reader[*appsv1.Deployment, *appsv1.DeploymentList]
+	// RESTClient is the group's REST client (for cache.NewListWatchFromClient).
+	RESTClient() rest.Interface
 }
 
 // DiscoveryV1 is the discovery.k8s.io group, version v1.
@@ -273,6 +275,8 @@ func (g appsV1) DaemonSets(ns string) Reader[*appsv1.DaemonSet, *appsv1.DaemonSe
 func (g appsV1) Deployments(ns string) Reader[*appsv1.Deployment, *appsv1.DeploymentList] {
 	return reader(g.c, "deployments", ns, func() *appsv1.Deployment { return &appsv1.Deployment{} }, func() *appsv1.DeploymentList { return &appsv1.DeploymentList{} })
 }
+
+func (g appsV1) RESTClient() rest.Interface { return g.c }
 
 type discoveryV1 struct{ c rest.Interface }
 
