@@ -91,13 +91,13 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 
 // RunDaemon runs the probe as the DaemonSet does, until ctx ends.
 func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
-	cfg.memoryLimit.apply(logger)
 	// Bind first: a busy port is a configuration problem worth one clear line.
 	ln, err := web.Listen(ctx, cfg.ListenAddress, "--web.listen-address")
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	cfg.memoryLimit.apply(logger)
 	e, err := NewEngine(cfg.Dial, cfg.Interval, cfg.Node, logger)
 	if err != nil {
 		return err
