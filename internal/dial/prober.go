@@ -52,6 +52,11 @@ type Config struct {
 	Resolver *net.Resolver
 	// Now returns the current time; default time.Now. Certificates are verified at Now().
 	Now func() time.Time
+	// LocalAddr, when set, is the source address of every connection
+	// (net.Dialer.LocalAddr). probe simulate gives each simulated node its
+	// own loopback address so that thousands of nodes do not share one
+	// address's ephemeral ports. Default: chosen by the kernel.
+	LocalAddr *net.TCPAddr
 }
 
 // Material supplies TLS material that may change between attempts.
@@ -156,17 +161,37 @@ func (a *attempt) end(err error) error {
 // blocks past the configured timeout (or ctx, whichever ends first) and
 // leaves no connection or goroutine behind.
 func (p *Prober) Probe(ctx context.Context, t Target) Result {
+	return p.ProbeTier(ctx, t, TierFull)
+}
+
+// Connect makes one connect-tier attempt on t: resolve (if t's host is a
+// name) and connect, then close at once. It costs sensor an accept and
+// nothing else: no handshake, no request, and no log line (sensor does not
+// log a connection closed before its first byte).
+func (p *Prober) Connect(ctx context.Context, t Target) Result {
+	return p.ProbeTier(ctx, t, TierConnect)
+}
+
+// ProbeTier makes one attempt on t of the given tier: Probe for TierFull,
+// Connect for TierConnect.
+func (p *Prober) ProbeTier(ctx context.Context, t Target, tier Tier) Result {
 	start := p.cfg.Now()
-	res := Result{Target: t, Check: p.cfg.Check, Start: start, Reason: ReasonOK, Phases: make([]PhaseTiming, 0, 4)}
+	check := p.cfg.Check
+	if tier == TierConnect {
+		check = CheckTCP
+	} else {
+		tier = TierFull
+	}
+	res := Result{Target: t, Check: check, Tier: tier, Start: start, Reason: ReasonOK, Phases: make([]PhaseTiming, 0, 4)}
 	ctx, cancel := context.WithDeadline(ctx, start.Add(p.cfg.Timeout))
 	defer cancel()
 	a := attempt{res: &res, now: p.cfg.Now}
-	p.run(ctx, &a, t)
+	p.run(ctx, &a, t, check)
 	res.Duration = p.cfg.Now().Sub(start)
 	return res
 }
 
-func (p *Prober) run(ctx context.Context, a *attempt, t Target) {
+func (p *Prober) run(ctx context.Context, a *attempt, t Target, check CheckMode) {
 	res := a.res
 	host, port, err := net.SplitHostPort(t.Addr)
 	if err != nil {
@@ -188,14 +213,17 @@ func (p *Prober) run(ctx context.Context, a *attempt, t Target) {
 	}
 
 	a.start(PhaseConnect)
-	var d net.Dialer
+	d := net.Dialer{}
+	if p.cfg.LocalAddr != nil {
+		d.LocalAddr = p.cfg.LocalAddr
+	}
 	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip, port))
 	if a.end(err) != nil {
 		return
 	}
 	defer conn.Close()
 	res.RemoteAddr = conn.RemoteAddr().String()
-	if p.cfg.Check == CheckTCP {
+	if check == CheckTCP {
 		return
 	}
 

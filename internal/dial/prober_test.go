@@ -374,3 +374,31 @@ func silentTLS(t *testing.T, cert tls.Certificate) string {
 	t.Cleanup(func() { ln.Close(); <-done })
 	return ln.Addr().String()
 }
+
+// A connect-tier attempt connects and closes: no handshake, no request.
+func TestConnectTier(t *testing.T) {
+	k := newPKI(t)
+	s := sensor(t, standin.SensorConfig{Cert: k.good})
+	p, err := dial.New(dial.Config{Timeout: 2 * time.Second, RootCAs: k.ca.Pool(), LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 7)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := dial.Target{Name: dial.PathClusterIP, Addr: s.Addr()}
+	c := p.Connect(t.Context(), target)
+	if diff := cmp.Diff(outcome{Reason: dial.ReasonOK, Phases: []dial.Phase{dial.PhaseConnect}}, summarize(c)); diff != "" {
+		t.Errorf("connect tier (-want +got):\n%s", diff)
+	}
+	if c.Tier != dial.TierConnect || c.Check != dial.CheckTCP || c.Full() || c.TLS != nil {
+		t.Errorf("connect tier result: tier %q, check %q, TLS %v; want connect, tcp, no TLS facts", c.Tier, c.Check, c.TLS)
+	}
+	full := p.Probe(t.Context(), target)
+	if full.Tier != dial.TierFull || !full.Full() || full.Reason != dial.ReasonOK {
+		t.Errorf("full attempt: tier %q, reason %s", full.Tier, full.Reason)
+	}
+	if n := s.Requests(); n != 1 {
+		t.Errorf("stand-in served %d requests, want 1 (the full attempt's only)", n)
+	}
+	if got := s.Stats(); got.Accepts != 2 || got.Handshakes != 1 {
+		t.Errorf("stand-in saw %+v, want 2 accepts and 1 handshake", got)
+	}
+}

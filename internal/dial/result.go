@@ -99,6 +99,21 @@ const (
 	CheckTCP CheckMode = "tcp"
 )
 
+// Tier says how far an attempt goes. The scheduler makes most attempts
+// connect-tier (resolve and TCP connect, then close: no cost to sensor beyond
+// an accept) and some full (connect, TLS, check), so that the handshakes
+// sensor serves stay within a cluster-wide budget.
+type Tier string
+
+// The tiers. The zero value means TierFull, so results built without a tier
+// (older code, tests) are full attempts.
+const (
+	// TierFull runs every phase of the check mode.
+	TierFull Tier = "full"
+	// TierConnect resolves and connects, then closes the connection at once.
+	TierConnect Tier = "connect"
+)
+
 // Path names used across sensorprobe. A path is a named way of reaching sensor.
 const (
 	PathClusterIP = "clusterip" // sensor Service ClusterIP:443
@@ -151,8 +166,10 @@ type Result struct {
 	Target Target
 	// ServerName is the TLS server name used (empty in CheckTCP mode).
 	ServerName string
-	// Check is the check mode used.
+	// Check is the check mode used; CheckTCP for a connect-tier attempt.
 	Check CheckMode
+	// Tier is how far the attempt went: TierConnect or TierFull; "" means TierFull.
+	Tier Tier
 	// Start is when the attempt began.
 	Start time.Time
 	// Duration is the whole attempt's wall time.
@@ -176,6 +193,9 @@ type Result struct {
 
 // OK reports whether the attempt succeeded.
 func (r Result) OK() bool { return r.Reason == ReasonOK }
+
+// Full reports whether r is a full attempt (Tier TierFull or unset).
+func (r Result) Full() bool { return r.Tier != TierConnect }
 
 // PhaseDuration returns how long phase p took and whether it ran.
 func (r Result) PhaseDuration(p Phase) (time.Duration, bool) {

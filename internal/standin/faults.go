@@ -22,6 +22,13 @@ type Blackhole struct {
 // NewBlackhole listens on 127.0.0.1 with a backlog of zero and fills the
 // accept queue. ip may be empty for 127.0.0.1.
 func NewBlackhole(ip string) (*Blackhole, error) {
+	return NewBlackholeAt(ip, 0)
+}
+
+// NewBlackholeAt is NewBlackhole on a given port (0: any), with
+// SO_REUSEADDR, so that it can take over the port of a listener just closed
+// (Sensor.CloseListener): connections to a path that worked start to time out.
+func NewBlackholeAt(ip string, port int) (*Blackhole, error) {
 	if ip == "" {
 		ip = "127.0.0.1"
 	}
@@ -33,7 +40,11 @@ func NewBlackhole(ip string) (*Blackhole, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
-	sa := &syscall.SockaddrInet4{}
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("setsockopt SO_REUSEADDR: %w", err)
+	}
+	sa := &syscall.SockaddrInet4{Port: port}
 	copy(sa.Addr[:], parsed)
 	if err := syscall.Bind(fd, sa); err != nil {
 		syscall.Close(fd)

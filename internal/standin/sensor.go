@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,23 @@ type Sensor struct {
 	grpc        *grpc.Server
 	readyStatus atomic.Int32
 	requests    atomic.Int64
+	accepts     atomic.Int64
+	handshakes  atomic.Int64
+	resumed     atomic.Int64
+
+	mu    sync.Mutex
+	extra map[string]net.Listener
+}
+
+// Stats counts what a sensor stand-in has served since it started.
+type Stats struct {
+	// Accepts counts TCP connections accepted, on every listener.
+	Accepts int64
+	// Handshakes counts TLS handshakes begun (ClientHellos received),
+	// resumed ones included.
+	Handshakes int64
+	// Resumed counts handshakes completed by resuming a session.
+	Resumed int64
 }
 
 // NewSensor starts a sensor stand-in. The caller must Close it.
@@ -49,10 +67,22 @@ func NewSensor(cfg SensorConfig) (*Sensor, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
+	s := &Sensor{grpc: grpc.NewServer(), extra: map[string]net.Listener{}}
 	tcfg := &tls.Config{
 		Certificates: []tls.Certificate{cfg.Cert},
 		NextProtos:   []string{"h2", "http/1.1"},
 		MinVersion:   tls.VersionTLS12,
+		// Count every ClientHello; nil keeps this configuration.
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			s.handshakes.Add(1)
+			return nil, nil
+		},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if cs.DidResume {
+				s.resumed.Add(1)
+			}
+			return nil
+		},
 	}
 	if cfg.ClientCAs != nil {
 		tcfg.ClientAuth = tls.VerifyClientCertIfGiven
@@ -62,7 +92,7 @@ func NewSensor(cfg SensorConfig) (*Sensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
-	s := &Sensor{ln: ln, grpc: grpc.NewServer()}
+	s.ln = &countingListener{Listener: ln, n: &s.accepts}
 	s.readyStatus.Store(http.StatusOK)
 	if cfg.RegisterHealth {
 		healthpb.RegisterHealthServer(s.grpc, health.NewServer())
@@ -92,8 +122,56 @@ func NewSensor(cfg SensorConfig) (*Sensor, error) {
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	s.srv.SetKeepAlivesEnabled(false)
-	go func() { _ = s.srv.ServeTLS(ln, "", "") }() // ends with ErrServerClosed on Close
+	go func() { _ = s.srv.ServeTLS(s.ln, "", "") }() // ends with ErrServerClosed on Close
 	return s, nil
+}
+
+// Listen adds a listener on addr (e.g. "127.0.0.1:0") serving the same
+// sensor, and returns its address. Several listeners let one stand-in play
+// several paths; CloseListener takes one away.
+func (s *Sensor) Listen(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("listen %s: %w", addr, err)
+	}
+	cl := &countingListener{Listener: ln, n: &s.accepts}
+	s.mu.Lock()
+	s.extra[ln.Addr().String()] = cl
+	s.mu.Unlock()
+	go func() { _ = s.srv.ServeTLS(cl, "", "") }() // ends when the listener or the server closes
+	return ln.Addr().String(), nil
+}
+
+// CloseListener closes a listener added by Listen; connections it accepted
+// go on. Its port is free again, e.g. for a Blackhole (NewBlackholeAt).
+func (s *Sensor) CloseListener(addr string) error {
+	s.mu.Lock()
+	ln, ok := s.extra[addr]
+	delete(s.extra, addr)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no listener on %s", addr)
+	}
+	return ln.Close()
+}
+
+// Stats returns what the stand-in has served so far.
+func (s *Sensor) Stats() Stats {
+	return Stats{Accepts: s.accepts.Load(), Handshakes: s.handshakes.Load(), Resumed: s.resumed.Load()}
+}
+
+// countingListener counts accepted connections.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
 }
 
 // Addr returns the address the stand-in listens on.

@@ -22,19 +22,54 @@ type PathState struct {
 	Relay bool
 	// Consumer says who depends on this path from the host network.
 	Consumer Consumer
-	// Latest is the most recent result; nil before the first attempt.
+	// Latest is the most recent full result (TLS and the check, when the
+	// check mode has them); nil before the first full attempt. TLS facts and
+	// per-phase figures come from it.
 	Latest *dial.Result
+	// LatestConnect is the most recent connect-tier result (resolve and TCP
+	// connect only); nil before the first, and always nil when every attempt
+	// is full (--sensor-budget=0).
+	LatestConnect *dial.Result
 	// LastSuccess is when the path last succeeded; zero if never.
 	LastSuccess time.Time
 	// Since is when the path entered its current state: up, or down for its
 	// current reason (a new failure reason restarts it).
 	Since time.Time
-	// ConsecutiveFailures counts failed attempts since the last success.
+	// ConsecutiveFailures counts failed attempts (of either tier) since the
+	// path was last up.
 	ConsecutiveFailures int
 }
 
-// Up reports whether the latest attempt succeeded.
-func (p PathState) Up() bool { return p.Latest != nil && p.Latest.OK() }
+// Current returns the result that decides the path's state, nil before the
+// first attempt. A connect-tier failure newer than the latest full result
+// wins: the path is down at once, for that reason. Otherwise the latest full
+// result decides, so a connect success does not hide a full failure (a
+// certificate or /ready problem); a connect success counts alone only while
+// no full attempt has been made yet.
+func (p PathState) Current() *dial.Result {
+	c, f := p.LatestConnect, p.Latest
+	switch {
+	case c != nil && !c.OK() && (f == nil || c.Start.After(f.Start)):
+		return c
+	case f != nil:
+		return f
+	}
+	return c
+}
+
+// Up reports whether the path is up: see Current.
+func (p PathState) Up() bool {
+	r := p.Current()
+	return r != nil && r.OK()
+}
+
+// reason is the path's current reason, "" before the first attempt.
+func (p PathState) reason() dial.Reason {
+	if r := p.Current(); r != nil {
+		return r.Reason
+	}
+	return ""
+}
 
 // Transition describes a change of a path between up and down, or of its failure reason.
 type Transition struct {
@@ -72,7 +107,7 @@ func (s *Store) SetTargets(targets []dial.Target, uses Uses) (removed []string) 
 			s.paths[t.Name] = p
 		}
 		if p.Target != t && ok {
-			p.Latest = nil
+			p.Latest, p.LatestConnect = nil, nil
 		}
 		p.Target = t
 		p.Relay = t.Name == uses.RelayPath
@@ -88,10 +123,11 @@ func (s *Store) SetTargets(targets []dial.Target, uses Uses) (removed []string) 
 	return removed
 }
 
-// Record stores r as the latest result of its path and reports whether the
-// path changed state (up↔down or a different failure reason). A result for a
-// path that is no longer in the target set, or whose target changed since the
-// attempt began, is dropped: the returned Transition then has an empty Path.
+// Record stores r as the latest result of its tier (Latest or
+// LatestConnect) and reports whether the path changed state (up↔down or a
+// different failure reason; see PathState.Current). A result for a path that
+// is no longer in the target set, or whose target changed since the attempt
+// began, is dropped: the returned Transition then has an empty Path.
 func (s *Store) Record(r dial.Result) (Transition, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,24 +135,25 @@ func (s *Store) Record(r dial.Result) (Transition, bool) {
 	if !ok || p.Target != r.Target {
 		return Transition{}, false
 	}
-	tr := Transition{Path: r.Target.Name, NewReason: r.Reason}
-	changed := true
-	if p.Latest != nil {
-		tr.WasKnown = true
-		tr.OldReason = p.Latest.Reason
-		changed = p.Latest.Reason != r.Reason
+	old := p.reason()
+	rc := r
+	if r.Full() {
+		p.Latest = &rc
+	} else {
+		p.LatestConnect = &rc
 	}
+	tr := Transition{Path: r.Target.Name, NewReason: p.reason(), WasKnown: old != "", OldReason: old}
+	changed := tr.NewReason != old
 	if changed || p.Since.IsZero() {
 		p.Since = r.Start
 	}
-	if r.OK() {
+	switch {
+	case !r.OK():
+		p.ConsecutiveFailures++
+	case p.Up():
 		p.LastSuccess = r.Start.Add(r.Duration)
 		p.ConsecutiveFailures = 0
-	} else {
-		p.ConsecutiveFailures++
 	}
-	rc := r
-	p.Latest = &rc
 	return tr, changed
 }
 
@@ -132,7 +169,8 @@ func (s *Store) Snapshot() []PathState {
 	return out
 }
 
-// Ready reports whether every path has at least one result and there is at least one path.
+// Ready reports whether every path has at least one result (of either
+// tier) and there is at least one path.
 func (s *Store) Ready() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -140,7 +178,7 @@ func (s *Store) Ready() bool {
 		return false
 	}
 	for _, p := range s.paths {
-		if p.Latest == nil {
+		if p.Latest == nil && p.LatestConnect == nil {
 			return false
 		}
 	}
