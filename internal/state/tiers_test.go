@@ -54,8 +54,8 @@ func TestTiersCombine(t *testing.T) {
 			steps: []step{
 				{fullResult(dial.ReasonOK, "", 0), true, dial.ReasonOK, true},
 				{connectResult(dial.ReasonConnectTimeout, time.Second), false, dial.ReasonConnectTimeout, true},
-				{connectResult(dial.ReasonConnectTimeout, 2 * time.Second), false, dial.ReasonConnectTimeout, false},
-				{connectResult(dial.ReasonOK, 3 * time.Second), true, dial.ReasonOK, true},
+				{connectResult(dial.ReasonConnectTimeout, 2*time.Second), false, dial.ReasonConnectTimeout, false},
+				{connectResult(dial.ReasonOK, 3*time.Second), true, dial.ReasonOK, true},
 			},
 		},
 		{
@@ -63,7 +63,7 @@ func TestTiersCombine(t *testing.T) {
 			steps: []step{
 				{fullResult(dial.ReasonCertUnknownAuthority, dial.PhaseTLS, 0), false, dial.ReasonCertUnknownAuthority, true},
 				{connectResult(dial.ReasonOK, time.Second), false, dial.ReasonCertUnknownAuthority, false},
-				{fullResult(dial.ReasonOK, "", 2 * time.Second), true, dial.ReasonOK, true},
+				{fullResult(dial.ReasonOK, "", 2*time.Second), true, dial.ReasonOK, true},
 			},
 		},
 		{
@@ -78,7 +78,7 @@ func TestTiersCombine(t *testing.T) {
 			steps: []step{
 				{fullResult(dial.ReasonCheckFailed, dial.PhaseCheck, 0), false, dial.ReasonCheckFailed, true},
 				{connectResult(dial.ReasonRefused, time.Second), false, dial.ReasonRefused, true},
-				{connectResult(dial.ReasonOK, 2 * time.Second), false, dial.ReasonCheckFailed, true},
+				{connectResult(dial.ReasonOK, 2*time.Second), false, dial.ReasonCheckFailed, true},
 			},
 		},
 	}
