@@ -1,14 +1,27 @@
 // Package scheduler decides when each path is dialled: every interval, with
-// jitter, at most one attempt in flight per path, over a set of targets that
-// may be replaced at any time.
+// jitter, at a phase of its own, at most one attempt in flight per path, over
+// a set of targets that may be replaced at any time.
+//
+// With a budget (Config.Budget) and a connect-tier prober (Config.Connect)
+// the attempts come in two tiers: every path gets an attempt every Interval,
+// most of them connect-tier (TCP connect and close: they catch the i/o
+// timeout, refused, unreachable and DNS failures and cost sensor no
+// handshake), and a full one (TLS and the check) every FullInterval, which
+// the budget sets from the fleet size so that the TLS handshakes sensor
+// serves across the cluster stay within the budget. A connect-tier result
+// that disagrees with the latest full one is confirmed at once by a full
+// attempt, within a per-node token bucket. See docs/architecture.md
+// ("Sensor's side").
 package scheduler
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +53,30 @@ type Config struct {
 	// Logger receives one error line, with the stack, for every panic
 	// recovered at an attempt's boundary. Default: discard.
 	Logger *slog.Logger
+	// Node is this node's name. When set, each path's phase within its
+	// intervals comes from a hash of it, so that a node keeps its schedule
+	// across restarts and the nodes of a fleet restarted together stay spread
+	// over the interval; when empty the phase is random.
+	Node string
+
+	// Connect makes a connect-tier attempt. With Connect and a positive
+	// Budget the scheduler makes two tiers of attempts; without either,
+	// every attempt is a full one (probe), as before tiers existed.
+	Connect ProbeFunc
+	// Budget is the number of full attempts (TLS handshakes) per second
+	// that sensor should see from the whole fleet; this node's share is
+	// Budget / FleetSize.
+	Budget float64
+	// FullInterval is the shortest time between two full attempts on one
+	// path; 0 means Interval. The budget may make it longer: see FullInterval.
+	FullInterval time.Duration
+	// FleetSize is the number of nodes the budget is shared by, until
+	// SetFleetSize; below 1 means 1.
+	FleetSize int
+	// ConfirmBurst is the capacity of the token bucket that bounds
+	// confirmations (full attempts made at once when a connect-tier result
+	// disagrees with the latest full one). Default 1.
+	ConfirmBurst int
 }
 
 // Scheduler runs one loop per path. The zero value is not usable; call New.
@@ -47,9 +84,13 @@ type Scheduler struct {
 	cfg    Config
 	probe  ProbeFunc
 	result ResultFunc
-	// phase is this process's random offset into the interval, so that the
-	// probes of many nodes restarted together do not dial in step.
+	// phase is this node's offset into the interval (untiered loops), so
+	// that the probes of many nodes restarted together do not dial in step.
 	phase time.Duration
+	// fracFast and fracFull place this node in the fast and the full
+	// interval (tiered loops), as fractions of them.
+	fracFast, fracFull float64
+	tiered             bool
 	// panics counts the panics recovered at attempt boundaries.
 	panics atomic.Uint64
 
@@ -59,6 +100,8 @@ type Scheduler struct {
 	targets map[string]dial.Target
 	loops   map[string]*loop
 	wg      sync.WaitGroup
+	fleet   int
+	bucket  bucket
 }
 
 type loop struct {
@@ -80,11 +123,22 @@ func New(cfg Config, probe ProbeFunc, result ResultFunc) *Scheduler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ConfirmBurst < 1 {
+		cfg.ConfirmBurst = 1
+	}
 	s := &Scheduler{
 		cfg: cfg, probe: probe, result: result, rnd: cfg.Rand,
 		targets: map[string]dial.Target{}, loops: map[string]*loop{},
+		tiered: cfg.Connect != nil && cfg.Budget > 0,
+		fleet:  max(cfg.FleetSize, 1),
 	}
-	s.phase = time.Duration(s.rnd.Int64N(int64(cfg.Interval)))
+	if cfg.Node != "" {
+		s.fracFast, s.fracFull = NodePhase(cfg.Node)
+	} else {
+		s.fracFast, s.fracFull = s.rnd.Float64(), s.rnd.Float64()
+	}
+	s.phase = time.Duration(s.fracFast * float64(cfg.Interval))
+	s.bucket = bucket{tokens: float64(cfg.ConfirmBurst), burst: float64(cfg.ConfirmBurst), rate: s.shareLocked()}
 	return s
 }
 
@@ -124,16 +178,25 @@ func (s *Scheduler) startLocked() {
 	if s.ctx == nil || s.ctx.Err() != nil {
 		return
 	}
-	for name, t := range s.targets {
+	names := slices.Sorted(maps.Keys(s.targets))
+	for i, name := range names {
 		if _, ok := s.loops[name]; ok {
 			continue
 		}
+		t := s.targets[name]
 		ctx, cancel := context.WithCancel(s.ctx)
 		s.loops[name] = &loop{target: t, cancel: cancel}
 		s.wg.Add(1)
+		// A path's place among the node's paths spreads them over the
+		// interval: path i of n is i/n of an interval after the node's phase.
+		slot := float64(i) / float64(len(names))
 		go func() {
 			defer s.wg.Done()
 			defer cancel()
+			if s.tiered {
+				s.runTiered(ctx, t, slot)
+				return
+			}
 			s.run(ctx, t)
 		}()
 	}
@@ -145,7 +208,7 @@ func (s *Scheduler) run(ctx context.Context, t dial.Target) {
 	c := s.cfg.Clock
 	next := c.Now()
 	for first := true; ; first = false {
-		res := s.attempt(ctx, t)
+		res := s.attempt(ctx, t, s.probe, dial.TierFull)
 		if ctx.Err() != nil {
 			return
 		}
@@ -188,18 +251,18 @@ func (s *Scheduler) after(prev time.Time, first bool) time.Time {
 // at the attempt's boundary, so that it costs one attempt rather than the
 // process: it is logged and counted, and the attempt counts as failed with
 // ReasonOther, so that the path does not keep showing its previous state.
-func (s *Scheduler) attempt(ctx context.Context, t dial.Target) (res dial.Result) {
+func (s *Scheduler) attempt(ctx context.Context, t dial.Target, probe ProbeFunc, tier dial.Tier) (res dial.Result) {
 	start := s.cfg.Clock.Now()
 	defer func() {
 		if v := recover(); v != nil {
 			s.recovered(t, "probe", v)
 			res = dial.Result{
-				Target: t, Start: start, Duration: s.cfg.Clock.Since(start), Reason: dial.ReasonOther,
+				Target: t, Tier: tier, Start: start, Duration: s.cfg.Clock.Since(start), Reason: dial.ReasonOther,
 				Err: fmt.Errorf("the attempt panicked (a sensorprobe bug; the log has the stack): %v", v),
 			}
 		}
 	}()
-	return s.probe(ctx, t)
+	return probe(ctx, t)
 }
 
 // deliver hands res to the result function; a panic while handling it is
