@@ -62,8 +62,42 @@ func (e *Engine) MustRegister(cs ...prometheus.Collector) {
 // Unregister removes c from the registry.
 func (e *Engine) Unregister(c prometheus.Collector) bool { return e.Registry.Unregister(c) }
 
-// NewEngine builds the core from a prober configuration and an interval.
+// NewEngine builds the core from a prober configuration and an interval,
+// every attempt a full one (no sensor budget).
 func NewEngine(dcfg dial.Config, interval time.Duration, node string, logger *slog.Logger) (*Engine, error) {
+	return NewEngineWith(EngineConfig{Dial: dcfg, Schedule: Schedule{Interval: interval}, Node: node}, logger)
+}
+
+// Schedule is when attempts are made: the flags --interval,
+// --sensor-budget, --full-interval and --fleet-size.
+type Schedule struct {
+	// Interval is the fast tier: every path gets an attempt every Interval.
+	Interval time.Duration
+	// SensorBudget is the TLS handshakes per second sensor should see from
+	// the whole fleet; 0 makes every attempt a full one.
+	SensorBudget float64
+	// FullInterval is the shortest time between two full attempts on one path; 0: Interval.
+	FullInterval time.Duration
+	// FleetSize is the number of probe pods sharing the budget; 0: from the
+	// API (the probe DaemonSet), 1 without Kubernetes.
+	FleetSize int
+}
+
+// EngineConfig configures NewEngineWith.
+type EngineConfig struct {
+	Dial     dial.Config
+	Schedule Schedule
+	// Node is this node's name: the status page's, and the seed of the scheduler's phase.
+	Node string
+	// FleetSize is the fleet size the scheduler starts with, until
+	// Scheduler.SetFleetSize; below 1 means 1.
+	FleetSize int
+}
+
+// NewEngineWith builds the core. With a sensor budget and a check mode that
+// has a TLS handshake, attempts come in tiers (internal/scheduler).
+func NewEngineWith(ec EngineConfig, logger *slog.Logger) (*Engine, error) {
+	dcfg, interval, node := ec.Dial, ec.Schedule.Interval, ec.Node
 	prober, err := dial.New(dcfg)
 	if err != nil {
 		return nil, err
@@ -79,8 +113,16 @@ func NewEngine(dcfg dial.Config, interval time.Duration, node string, logger *sl
 		metrics.NewVerdictCollector(e.Monitor),
 		metrics.NewRuntimeCollector(),
 	)
-	e.Scheduler = scheduler.New(scheduler.Config{Interval: interval, Logger: logger}, prober.Probe, e.Monitor.Record)
-	e.MustRegister(e.Scheduler.Collector())
+	scfg := scheduler.Config{
+		Interval: interval, Logger: logger, Node: node,
+		Budget: ec.Schedule.SensorBudget, FullInterval: ec.Schedule.FullInterval, FleetSize: ec.FleetSize,
+	}
+	if pc.Check != dial.CheckTCP {
+		// In tcp mode the full attempt is a connect already: no tiers, no budget.
+		scfg.Connect = prober.Connect
+	}
+	e.Scheduler = scheduler.New(scfg, prober.Probe, e.Monitor.Record)
+	e.MustRegister(e.Scheduler.Collector(), e.Scheduler.BudgetCollector())
 	e.Add(e.Scheduler.Run)
 	return e, nil
 }
