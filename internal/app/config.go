@@ -27,8 +27,13 @@ type Config struct {
 	// Trust holds the TLS material and reloads it when the files change.
 	Trust *trust.Store
 
-	Interval      time.Duration
-	ListenAddress string
+	Interval time.Duration
+	// Schedule is the tiers and the sensor budget (Interval included).
+	Schedule Schedule
+	// FleetDaemonSet and FleetNamespace name the probe's own DaemonSet,
+	// whose desired count is the fleet size (--fleet.daemonset, POD_NAMESPACE).
+	FleetDaemonSet, FleetNamespace string
+	ListenAddress                  string
 	WebConfigFile string
 	// WebStatus serves the status page at / and /status (--web.status).
 	WebStatus bool

@@ -40,8 +40,10 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 	c.register(fs, getenv)
 	var interval, vInterval, vWindow durationFlag
 	var relayPort, listenPort portFlag
+	var sched scheduleFlags
 	cfg := &Config{}
-	fs.Var(&interval, "interval", "time between the starts of two attempts on one path, jittered ±10% (default 10s)")
+	fs.Var(&interval, "interval", "time between the starts of two attempts on one path, jittered ±10% (default 10s); with a sensor budget most attempts are TCP connect only (see --sensor-budget)")
+	sched.register(fs)
 	fs.StringVar(&cfg.ListenAddress, "web.listen-address", ":9090", "address for /metrics, /healthz, /readyz, / and /status (collector holds :9090 on hostNetwork nodes: the manifests use :9818)")
 	fs.StringVar(&cfg.WebConfigFile, "web.config.file", "", "exporter-toolkit web configuration file enabling TLS, client certificates or basic auth on the listener")
 	fs.BoolVar(&cfg.WebStatus, "web.status", true, "serve the status page at / and /status (targets, certificate facts, error text); false serves only /metrics, /healthz and /readyz (docs/security.md)")
@@ -59,6 +61,12 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 	cfg.PodName, cfg.PodNamespace, cfg.PodUID = getenv("POD_NAME"), getenv("POD_NAMESPACE"), getenv("POD_UID")
 	cfg.memoryLimit = parseMemoryLimit(&p, getenv)
 	cfg.Interval = interval.resolve(&p, "interval", 10*time.Second, true)
+	cfg.Schedule = sched.resolve(&p, cfg.Interval)
+	cfg.FleetDaemonSet = sched.daemonSet
+	cfg.FleetNamespace = cfg.PodNamespace
+	if cfg.FleetNamespace == "" {
+		cfg.FleetNamespace = cfg.Namespace
+	}
 	cfg.VSOCKRelayPort = relayPort.resolve(&p, "vsock.relay-port", 818, 1<<32-2)
 	cfg.VSOCKListenPort = listenPort.resolve(&p, "vsock.listen-port", 0, 1<<32-2)
 	cfg.VSOCKInterval = vInterval.resolve(&p, "vsock.interval", 10*time.Second, true)
@@ -98,7 +106,7 @@ func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	}
 	defer ln.Close()
 	cfg.memoryLimit.apply(logger)
-	e, err := NewEngine(cfg.Dial, cfg.Interval, cfg.Node, logger)
+	e, err := NewEngineWith(EngineConfig{Dial: cfg.Dial, Schedule: cfg.Schedule, Node: cfg.Node, FleetSize: cfg.Schedule.FleetSize}, logger)
 	if err != nil {
 		return err
 	}
@@ -109,6 +117,7 @@ func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 
 	logger.Info("starting sensorprobe", "version", version.Version, "node", cfg.Node,
 		"listen", ln.Addr().String(), "interval", cfg.Interval.String(), "timeout", cfg.Dial.Timeout.String(),
+		"sensor_budget", cfg.Schedule.SensorBudget, "fleet_size", e.Scheduler.FleetSize(), "full_interval", e.Scheduler.FullInterval().String(),
 		"check", cfg.Dial.Check, "server_name", cfg.Dial.ServerName, "verify", cfg.Dial.Material != nil && cfg.Dial.Material.Roots() != nil)
 	return e.Run(ctx, ln, cfg.WebConfigFile)
 }
@@ -196,6 +205,15 @@ func Describe(cfg *Config) string {
 	fmt.Fprintf(&b, "configuration is valid\n")
 	fmt.Fprintf(&b, "  check %s, timeout %v, interval %v, server name %s, verify %v, client certificate %v\n",
 		cfg.Dial.Check, cfg.Dial.Timeout, cfg.Interval, cfg.Dial.ServerName, cfg.Trust != nil && cfg.Trust.Roots() != nil, cfg.Trust != nil && cfg.Trust.ClientCertificate() != nil)
+	fleet := "from daemonset " + cfg.FleetNamespace + "/" + cfg.FleetDaemonSet
+	switch {
+	case cfg.Schedule.FleetSize > 0:
+		fleet = strconv.Itoa(cfg.Schedule.FleetSize)
+	case !cfg.Kube:
+		fleet = "1 (no Kubernetes)"
+	}
+	fmt.Fprintf(&b, "  sensor budget %g handshakes/s, full interval at least %v, fleet size %s\n",
+		cfg.Schedule.SensorBudget, max(cfg.Schedule.FullInterval, cfg.Interval), fleet)
 	if cfg.Trust != nil {
 		for _, f := range cfg.Trust.Status().CAFiles {
 			fmt.Fprintf(&b, "  trusting CA file %s\n", f)

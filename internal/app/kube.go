@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -73,6 +74,7 @@ func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (
 		return nil, nil
 	}
 
+	addFleetWatch(e, cfg, client)
 	kcfg := cfg.kubeConfig()
 	kcfg.OnChange = func(s kube.Snapshot) {
 		e.SetTargets(s.Targets, s.Uses)
@@ -102,6 +104,33 @@ func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (
 	}
 	cni := DetectCNI()
 	return func() *monitor.ClusterFacts { return clusterFactsOf(d.Snapshot(), cfg.Namespace, cni) }, nil
+}
+
+// addFleetWatch shares the sensor budget by the probe DaemonSet's desired
+// count, unless --fleet-size set the fleet size. Until the count is read the
+// fleet is taken to be unknownFleetSize nodes; the first failure to read it
+// is logged once, at warn.
+func addFleetWatch(e *Engine, cfg *Config, client kubeclient.Interface) {
+	if cfg.Schedule.FleetSize > 0 {
+		return
+	}
+	e.Scheduler.SetFleetSize(unknownFleetSize)
+	var warned atomic.Bool
+	fc := kube.FleetConfig{
+		Namespace: cfg.FleetNamespace, Name: cfg.FleetDaemonSet,
+		OnSize: func(n int) {
+			e.Scheduler.SetFleetSize(n)
+			e.Log.Info("fleet size from the probe DaemonSet", "daemonset", cfg.FleetDaemonSet, "fleet_size", n,
+				"full_interval", e.Scheduler.FullInterval().String())
+		},
+		OnError: func(err error) {
+			if warned.CompareAndSwap(false, true) {
+				e.Log.Warn("cannot read the fleet size; sharing the sensor budget as if the fleet were 1000 nodes (set --fleet-size, or allow list/watch on the DaemonSet)",
+					"daemonset", cfg.FleetNamespace+"/"+cfg.FleetDaemonSet, "err", err)
+			}
+		},
+	}
+	e.Add(func(ctx context.Context) error { return kube.WatchFleet(ctx, client, fc) })
 }
 
 // clusterFactsOf converts a discovery snapshot into the monitor's facts.

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -37,7 +37,7 @@ type FleetConfig struct {
 // scheduler shares the sensor budget by it. It lists and watches only that
 // DaemonSet (field selector metadata.name), which the Role in
 // deploy/base/rbac.yaml pins with resourceNames. It runs until ctx ends.
-func WatchFleet(ctx context.Context, client kubernetes.Interface, cfg FleetConfig) error {
+func WatchFleet(ctx context.Context, client kubeclient.Interface, cfg FleetConfig) error {
 	dss := client.AppsV1().DaemonSets(cfg.Namespace)
 	sel := fields.OneTermEqualSelector("metadata.name", cfg.Name).String()
 	report := func(verb string, err error) {

@@ -11,7 +11,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
 )
 
 // The probe follows its own DaemonSet's desired count, as its
@@ -40,10 +41,7 @@ func TestWatchFleetAsServiceAccount(t *testing.T) {
 	}
 	setDesired(3)
 
-	sa, err := kubernetes.NewForConfig(env.ServiceAccountConfig(t.Context(), t, "stackrox", "sensorprobe"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sa := kubetest.NewProbeClient(t, env.ServiceAccountConfig(t.Context(), t, "stackrox", "sensorprobe"))
 	var mu sync.Mutex
 	var sizes []int
 	var errs []error
