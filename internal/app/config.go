@@ -34,7 +34,7 @@ type Config struct {
 	// whose desired count is the fleet size (--fleet.daemonset, POD_NAMESPACE).
 	FleetDaemonSet, FleetNamespace string
 	ListenAddress                  string
-	WebConfigFile string
+	WebConfigFile                  string
 	// WebStatus serves the status page at / and /status (--web.status).
 	WebStatus bool
 	LogLevel  slog.Level
