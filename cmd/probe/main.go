@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -77,6 +78,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitFailure
 		}
 		return exitOK
+	case "simulate":
+		cfg, err := app.ParseSimulate(args[1:], stdout)
+		if code, done := usage(err, stderr); done {
+			return code
+		}
+		rep, err := app.RunSimulate(ctx, cfg, app.NewLogger(stderr, slog.LevelWarn, "text"))
+		if err != nil {
+			return failure(err, stderr)
+		}
+		return failure(app.WriteSimulateReport(stdout, rep, cfg), stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version.Print("sensorprobe"))
 		return exitOK

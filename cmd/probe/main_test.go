@@ -122,6 +122,7 @@ func TestHelpExitsZero(t *testing.T) {
 		{[]string{"check", "--cluster", "--help"}, "Usage: probe check --cluster [flags]", "-probe-port"},
 		{[]string{"fix", "--help"}, "Usage: probe fix [flags]", "-strategy"},
 		{[]string{"vsock-ping", "--help"}, "Usage: probe vsock-ping", "-port"},
+		{[]string{"simulate", "--help"}, "Usage: probe simulate", "-inject-at"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
@@ -171,6 +172,7 @@ func TestHelpPrintedOnce(t *testing.T) {
 		{name: "check -h", args: []string{"check", "-h"}, header: "Usage: probe check [flags]"},
 		{name: "demo --help", args: []string{"demo", "--help"}, header: "Usage: probe demo [flags]"},
 		{name: "demo -h", args: []string{"demo", "-h"}, header: "Usage: probe demo [flags]"},
+		{name: "simulate --help", args: []string{"simulate", "--help"}, header: "Usage: probe simulate --nodes N --duration D [flags]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

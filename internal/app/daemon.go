@@ -27,7 +27,7 @@ const daemonUsage = `Usage: probe [flags]
 Probe RHACS sensor from this node's host network over every path that
 matters, classify every failure, watch VM VSOCK activity, and export it all on
 /metrics with a status page at /. Other commands: probe demo, probe check,
-probe vsock-ping, probe version.
+probe vsock-ping, probe simulate, probe version.
 
 Flags:
 `

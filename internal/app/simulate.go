@@ -1,0 +1,331 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/scheduler"
+	"github.com/sensorprobe/sensorprobe/internal/standin"
+)
+
+const simulateUsage = `Usage: probe simulate --nodes N --duration D [flags]
+
+Run N probe schedulers in one process, as N nodes restarted at the same
+moment would (node names node-0000, node-0001, …; each dials from its own
+loopback address 127.x.y.z), with the real dial code, tiers and sensor
+budget, against ONE counting sensor stand-in on 127.0.0.1 with one listener
+per path. At --inject-at one path starts to drop packets for every node
+(its listener is swapped for one whose accept queue is full: "dial tcp …:
+i/o timeout"). Then print what sensor saw: TLS handshakes and TCP connects
+per second (mean, peak second, peak/mean) and how long each node took to
+see the injected failure. Only loopback traffic; no root, no cluster.
+
+Flags:
+`
+
+// SimulateConfig is the configuration of probe simulate.
+type SimulateConfig struct {
+	Nodes        int
+	Paths        int
+	Duration     time.Duration
+	Interval     time.Duration
+	Timeout      time.Duration
+	SensorBudget float64
+	FullInterval time.Duration
+	// InjectAt is when the failure is injected, from the start; 0: never.
+	InjectAt time.Duration
+}
+
+// ParseSimulate parses the flags of `probe simulate`.
+func ParseSimulate(args []string, stdout io.Writer) (*SimulateConfig, error) {
+	fs := newFlagSet("probe simulate", stdout, simulateUsage)
+	var nodes, paths, budget stringValue
+	var duration, interval, timeout, full, inject durationFlag
+	fs.Var(&nodes, "nodes", "number of simulated nodes (default 100)")
+	fs.Var(&paths, "paths", "paths per node, 1 to 5 (default 5)")
+	fs.Var(&duration, "duration", "how long to run; cover one full interval after the start to see the steady state (default 60s)")
+	fs.Var(&interval, "interval", "the fast interval, as the daemon's --interval (default 10s)")
+	fs.Var(&timeout, "timeout", "bound on one attempt, as the daemon's --timeout (default 2s)")
+	fs.Var(&budget, "sensor-budget", "TLS handshakes per second for the whole simulated fleet, as the daemon's (default 50; 0: every attempt full)")
+	fs.Var(&full, "full-interval", "as the daemon's --full-interval (default 0)")
+	fs.Var(&inject, "inject-at", "when to make the first path drop packets for every node, from the start; 0 = never (default half of --duration)")
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	var p problems
+	cfg := &SimulateConfig{Nodes: 100, Paths: 5, SensorBudget: DefaultSensorBudget}
+	intFlag := func(v stringValue, name string, lo, hi int, dst *int) {
+		if !v.set {
+			return
+		}
+		n, err := strconv.Atoi(v.raw)
+		if err != nil || n < lo || n > hi {
+			p.add("--%s: %q: want a whole number from %d to %d", name, v.raw, lo, hi)
+			return
+		}
+		*dst = n
+	}
+	// 127.0.0.0/8 holds 2^24 addresses; the stand-in keeps 127.0.0.0/16.
+	intFlag(nodes, "nodes", 1, 1<<20, &cfg.Nodes)
+	intFlag(paths, "paths", 1, 5, &cfg.Paths)
+	if budget.set {
+		v, err := strconv.ParseFloat(budget.raw, 64)
+		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			p.add("--sensor-budget: %q: want a number, 0 or more", budget.raw)
+		}
+		cfg.SensorBudget = v
+	}
+	cfg.Duration = duration.resolve(&p, "duration", time.Minute, true)
+	cfg.Interval = interval.resolve(&p, "interval", 10*time.Second, true)
+	cfg.Timeout = timeout.resolve(&p, "timeout", 2*time.Second, true)
+	cfg.FullInterval = full.resolve(&p, "full-interval", 0, false)
+	cfg.InjectAt = inject.resolve(&p, "inject-at", cfg.Duration/2, false)
+	if cfg.InjectAt < 0 || cfg.InjectAt >= cfg.Duration {
+		p.add("--inject-at: %v must be 0 or more and before --duration %v", cfg.InjectAt, cfg.Duration)
+	}
+	if cfg.Timeout > cfg.Interval {
+		p.add("--timeout: %v is longer than --interval %v", cfg.Timeout, cfg.Interval)
+	}
+	if len(p) > 0 {
+		return nil, errors.Join(p...)
+	}
+	return cfg, nil
+}
+
+// SimulateReport is what probe simulate measured.
+type SimulateReport struct {
+	Nodes, Paths int
+	Budget       float64
+	FullInterval time.Duration
+	// Seconds is how many whole seconds were sampled.
+	Seconds int
+	// Before is how many of them came before the injection (all of them
+	// when nothing was injected): the steady state the budget is about.
+	Before int
+	// Handshakes and Connects are what the stand-in counted each second:
+	// TLS handshakes begun, and TCP connections accepted (full attempts
+	// included).
+	Handshakes, Connects []int64
+	// Injected is the path made to drop packets; empty when none was.
+	Injected string
+	// Detected holds, for each node that saw the injected failure, the
+	// time from the injection to the end of its first failed attempt.
+	Detected []time.Duration
+	// HeapInuse and Goroutines are the process's at the end.
+	HeapInuse  uint64
+	Goroutines int
+}
+
+// Mean returns the mean of per-second counts.
+func Mean(xs []int64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	var sum int64
+	for _, x := range xs {
+		sum += x
+	}
+	return float64(sum) / float64(len(xs))
+}
+
+// Peak returns the largest per-second count.
+func Peak(xs []int64) int64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	return slices.Max(xs)
+}
+
+// Quantile returns the q quantile (0 ≤ q ≤ 1, nearest rank) of ds.
+func Quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(i, 0)]
+}
+
+// simPathNames are the paths the simulated nodes dial, in the daemon's names.
+var simPathNames = []string{dial.PathClusterIP, dial.PathDNS, dial.PathHostPort, dial.PathPodIP, dial.PathWebhook}
+
+// simNodeAddr is node i's loopback source address: 127.1.0.0 onwards, so
+// that each node has its own ephemeral ports and 127.0.0.0/16 stays the stand-in's.
+func simNodeAddr(i int) net.IP {
+	i += 1 << 16
+	return net.IPv4(127, byte(i>>16), byte(i>>8), byte(i))
+}
+
+// simNode is one simulated node: its scheduler and what it saw of the injection.
+type simNode struct {
+	sched *scheduler.Scheduler
+}
+
+// RunSimulate runs the simulation and returns what it measured.
+func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) (*SimulateReport, error) {
+	ca, err := standin.NewCA(standin.CAName)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := ca.Issue(standin.LeafOptions{CommonName: "SENSOR_SERVICE", DNSNames: standin.SensorSANs("stackrox")})
+	if err != nil {
+		return nil, err
+	}
+	sensor, err := standin.NewSensor(standin.SensorConfig{Cert: cert, ClientCAs: ca.Pool()})
+	if err != nil {
+		return nil, err
+	}
+	defer sensor.Close()
+	targets := make([]dial.Target, cfg.Paths)
+	for i := range targets {
+		addr, err := sensor.Listen("127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		targets[i] = dial.Target{Name: simPathNames[i], Addr: addr}
+	}
+	injected := targets[0]
+
+	var (
+		mu       sync.Mutex
+		injectAt time.Time // zero until the injection
+		detected = make([]time.Duration, 0, cfg.Nodes)
+	)
+	pool := ca.Pool()
+	nodes := make([]simNode, cfg.Nodes)
+	for i := range nodes {
+		prober, err := dial.New(dial.Config{
+			Timeout: cfg.Timeout, RootCAs: pool, ServerName: dial.DefaultServerName,
+			LocalAddr: &net.TCPAddr{IP: simNodeAddr(i)},
+		})
+		if err != nil {
+			return nil, err
+		}
+		seen := false // this node saw the injected failure; guarded by mu
+		record := func(r dial.Result) {
+			if r.OK() || r.Target.Name != injected.Name {
+				return
+			}
+			end := r.Start.Add(r.Duration)
+			mu.Lock()
+			defer mu.Unlock()
+			if !seen && !injectAt.IsZero() && !r.Start.Before(injectAt) {
+				seen = true
+				detected = append(detected, end.Sub(injectAt))
+			}
+		}
+		nodes[i].sched = scheduler.New(scheduler.Config{
+			Interval: cfg.Interval, Node: fmt.Sprintf("node-%04d", i),
+			Connect: prober.Connect, Budget: cfg.SensorBudget, FullInterval: cfg.FullInterval, FleetSize: cfg.Nodes,
+			Logger: logger,
+		}, prober.Probe, record)
+		nodes[i].sched.SetTargets(targets)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	// Every node starts at the same moment: a rollout's worst case.
+	for _, n := range nodes {
+		wg.Go(func() { _ = n.sched.Run(ctx) })
+	}
+	rep := &SimulateReport{Nodes: cfg.Nodes, Paths: cfg.Paths, Budget: cfg.SensorBudget, FullInterval: nodes[0].sched.FullInterval()}
+	var inject <-chan time.Time
+	if cfg.InjectAt > 0 {
+		t := time.NewTimer(cfg.InjectAt)
+		defer t.Stop()
+		inject = t.C
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	prev := sensor.Stats()
+	var hole *standin.Blackhole
+	defer func() {
+		if hole != nil {
+			hole.Close()
+		}
+	}()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-tick.C:
+			cur := sensor.Stats()
+			rep.Handshakes = append(rep.Handshakes, cur.Handshakes-prev.Handshakes)
+			rep.Connects = append(rep.Connects, cur.Accepts-prev.Accepts)
+			prev = cur
+		case <-inject:
+			_, port, _ := net.SplitHostPort(injected.Addr)
+			p, _ := strconv.Atoi(port)
+			if err := sensor.CloseListener(injected.Addr); err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			injectAt = time.Now()
+			mu.Unlock()
+			if hole, err = standin.NewBlackholeAt("127.0.0.1", p); err != nil {
+				return nil, fmt.Errorf("inject the failure on %s: %w", injected.Name, err)
+			}
+			rep.Injected = injected.Name
+		}
+	}
+	wg.Wait()
+	rep.Seconds = len(rep.Handshakes)
+	rep.Before = rep.Seconds
+	if rep.Injected != "" {
+		rep.Before = min(int(cfg.InjectAt/time.Second), rep.Seconds)
+	}
+	mu.Lock()
+	rep.Detected = slices.Clone(detected)
+	mu.Unlock()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rep.HeapInuse, rep.Goroutines = ms.HeapInuse, runtime.NumGoroutine()
+	return rep, nil
+}
+
+// WriteSimulateReport prints rep as a table.
+func WriteSimulateReport(w io.Writer, rep *SimulateReport, cfg *SimulateConfig) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "window\tnodes\tpaths\tbudget/s\tinterval\tfull interval\thandshakes/s mean\tpeak\tpeak/mean\tconnects/s mean\tpeak\tseconds\t")
+	row := func(name string, hs, cs []int64) {
+		hsMean, hsPeak := Mean(hs), Peak(hs)
+		ratio := 0.0
+		if hsMean > 0 {
+			ratio = float64(hsPeak) / hsMean
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%g\t%v\t%v\t%.1f\t%d\t%.2f\t%.1f\t%d\t%d\t\n",
+			name, rep.Nodes, rep.Paths, rep.Budget, cfg.Interval, rep.FullInterval, hsMean, hsPeak, ratio,
+			Mean(cs), Peak(cs), len(hs))
+	}
+	row("from the start", rep.Handshakes[:rep.Before], rep.Connects[:rep.Before])
+	if rep.Before < rep.Seconds {
+		row("after injection", rep.Handshakes[rep.Before:], rep.Connects[rep.Before:])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if rep.Injected != "" {
+		fmt.Fprintf(w, "\ninjected at %v: path %s drops packets for every node (timeout %v)\n", cfg.InjectAt, rep.Injected, cfg.Timeout)
+		fmt.Fprintf(w, "detected by %d of %d nodes; delay p50 %v, p99 %v, max %v (goal: interval + timeout = %v)\n",
+			len(rep.Detected), rep.Nodes,
+			Quantile(rep.Detected, 0.5).Round(time.Millisecond), Quantile(rep.Detected, 0.99).Round(time.Millisecond),
+			Quantile(rep.Detected, 1).Round(time.Millisecond), cfg.Interval+cfg.Timeout)
+	}
+	_, err := fmt.Fprintf(w, "\nprocess at the end: heap in use %.1f MiB, %d goroutines\n", float64(rep.HeapInuse)/(1<<20), rep.Goroutines)
+	return err
+}
