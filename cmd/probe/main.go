@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -83,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if code, done := usage(err, stderr); done {
 			return code
 		}
-		rep, err := app.RunSimulate(ctx, cfg, app.NewLogger(stderr, slog.LevelWarn, "text"))
+		rep, err := app.RunSimulate(ctx, cfg, app.NewLogger(stderr, cfg.LogLevel, "text"))
 		if err != nil {
 			return failure(err, stderr)
 		}

@@ -46,6 +46,8 @@ type SimulateConfig struct {
 	FullInterval time.Duration
 	// InjectAt is when the failure is injected, from the start; 0: never.
 	InjectAt time.Duration
+	// LogLevel is the level of the schedulers' log lines (panics only).
+	LogLevel slog.Level
 }
 
 // ParseSimulate parses the flags of `probe simulate`.
@@ -61,6 +63,7 @@ func ParseSimulate(args []string, stdout io.Writer) (*SimulateConfig, error) {
 	fs.Var(&budget, "sensor-budget", "TLS handshakes per second for the whole simulated fleet, as the daemon's (default 50; 0: every attempt full)")
 	fs.Var(&full, "full-interval", "as the daemon's --full-interval (default 0)")
 	fs.Var(&inject, "inject-at", "when to make the first path drop packets for every node, from the start; 0 = never (default half of --duration)")
+	level := fs.String("log.level", "warn", "log level of the schedulers' log lines (stderr)")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -97,6 +100,9 @@ func ParseSimulate(args []string, stdout io.Writer) (*SimulateConfig, error) {
 	}
 	if cfg.Timeout > cfg.Interval {
 		p.add("--timeout: %v is longer than --interval %v", cfg.Timeout, cfg.Interval)
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+		p.add("--log.level: %q is not one of debug, info, warn, error", *level)
 	}
 	if len(p) > 0 {
 		return nil, errors.Join(p...)
