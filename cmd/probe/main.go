@@ -86,6 +86,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return failure(err, stderr)
 		}
+		if cfg.Series != "" {
+			if err := writeFile(cfg.Series, func(w io.Writer) error { return app.WriteSeries(w, rep) }); err != nil {
+				return failure(err, stderr)
+			}
+		}
 		return failure(app.WriteSimulateReport(stdout, rep, cfg), stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version.Print("sensorprobe"))
@@ -146,6 +151,19 @@ func usage(err error, stderr io.Writer) (int, bool) {
 	}
 	fmt.Fprintln(stderr, err)
 	return exitUsage, true
+}
+
+// writeFile creates path and writes it with write.
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func failure(err error, stderr io.Writer) int {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"runtime"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -48,11 +50,14 @@ type SimulateConfig struct {
 	InjectAt time.Duration
 	// LogLevel is the level of the schedulers' log lines (panics only).
 	LogLevel slog.Level
+	// Series, when set, is a file to write the per-second counts to (CSV).
+	Series string
 }
 
 // ParseSimulate parses the flags of `probe simulate`.
 func ParseSimulate(args []string, stdout io.Writer) (*SimulateConfig, error) {
 	fs := newFlagSet("probe simulate", stdout, simulateUsage)
+	cfg := &SimulateConfig{Nodes: 100, Paths: 5, SensorBudget: DefaultSensorBudget}
 	var nodes, paths, budget stringValue
 	var duration, interval, timeout, full, inject durationFlag
 	fs.Var(&nodes, "nodes", "number of simulated nodes (default 100)")
@@ -64,11 +69,11 @@ func ParseSimulate(args []string, stdout io.Writer) (*SimulateConfig, error) {
 	fs.Var(&full, "full-interval", "as the daemon's --full-interval (default 0)")
 	fs.Var(&inject, "inject-at", "when to make the first path drop packets for every node, from the start; 0 = never (default half of --duration)")
 	level := fs.String("log.level", "warn", "log level of the schedulers' log lines (stderr)")
+	fs.StringVar(&cfg.Series, "series", "", "write the per-second counts to this CSV file (second,handshakes,connects,full_started)")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
 	var p problems
-	cfg := &SimulateConfig{Nodes: 100, Paths: 5, SensorBudget: DefaultSensorBudget}
 	intFlag := func(v stringValue, name string, lo, hi int, dst *int) {
 		if !v.set {
 			return
@@ -124,11 +129,19 @@ type SimulateReport struct {
 	// TLS handshakes begun, and TCP connections accepted (full attempts
 	// included).
 	Handshakes, Connects []int64
+	// FullStarted counts the full attempts that started each second, by
+	// the nodes' clocks.
+	FullStarted []int64
 	// Injected is the path made to drop packets; empty when none was.
 	Injected string
 	// Detected holds, for each node that saw the injected failure, the
 	// time from the injection to the end of its first failed attempt.
 	Detected []time.Duration
+	// FullAttempts, ConnectAttempts and Failed count the results the
+	// nodes' schedulers reported, by tier, and the failed ones.
+	FullAttempts, ConnectAttempts atomic.Int64
+	// Failed counts the failed results by reason.
+	Failed map[dial.Reason]int
 	// HeapInuse and Goroutines are the process's at the end.
 	HeapInuse  uint64
 	Goroutines int
@@ -211,6 +224,11 @@ func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) 
 		detected = make([]time.Duration, 0, cfg.Nodes)
 	)
 	pool := ca.Pool()
+	// fullStarted counts full attempts by the second they started in, as
+	// the nodes ran them (sensor's count is by when their ClientHello arrived).
+	fullStarted := make([]atomic.Int64, int(cfg.Duration/time.Second)+1)
+	started := time.Now()
+	rep := &SimulateReport{Nodes: cfg.Nodes, Paths: cfg.Paths, Budget: cfg.SensorBudget, Failed: map[dial.Reason]int{}}
 	nodes := make([]simNode, cfg.Nodes)
 	for i := range nodes {
 		prober, err := dial.New(dial.Config{
@@ -222,12 +240,24 @@ func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) 
 		}
 		seen := false // this node saw the injected failure; guarded by mu
 		record := func(r dial.Result) {
-			if r.OK() || r.Target.Name != injected.Name {
+			if r.Full() {
+				rep.FullAttempts.Add(1)
+				if sec := int(r.Start.Sub(started) / time.Second); sec >= 0 && sec < len(fullStarted) {
+					fullStarted[sec].Add(1)
+				}
+			} else {
+				rep.ConnectAttempts.Add(1)
+			}
+			if r.OK() {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			rep.Failed[r.Reason]++
+			if r.Target.Name != injected.Name {
 				return
 			}
 			end := r.Start.Add(r.Duration)
-			mu.Lock()
-			defer mu.Unlock()
 			if !seen && !injectAt.IsZero() && !r.Start.Before(injectAt) {
 				seen = true
 				detected = append(detected, end.Sub(injectAt))
@@ -241,6 +271,7 @@ func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) 
 		nodes[i].sched.SetTargets(targets)
 	}
 
+	started = time.Now()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -248,7 +279,7 @@ func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) 
 	for _, n := range nodes {
 		wg.Go(func() { _ = n.sched.Run(ctx) })
 	}
-	rep := &SimulateReport{Nodes: cfg.Nodes, Paths: cfg.Paths, Budget: cfg.SensorBudget, FullInterval: nodes[0].sched.FullInterval()}
+	rep.FullInterval = nodes[0].sched.FullInterval()
 	var inject <-chan time.Time
 	if cfg.InjectAt > 0 {
 		t := time.NewTimer(cfg.InjectAt)
@@ -291,17 +322,33 @@ loop:
 	}
 	wg.Wait()
 	rep.Seconds = len(rep.Handshakes)
+	for i := range rep.Seconds {
+		rep.FullStarted = append(rep.FullStarted, fullStarted[i].Load())
+	}
 	rep.Before = rep.Seconds
 	if rep.Injected != "" {
 		rep.Before = min(int(cfg.InjectAt/time.Second), rep.Seconds)
 	}
 	mu.Lock()
 	rep.Detected = slices.Clone(detected)
+	failed := maps.Clone(rep.Failed)
 	mu.Unlock()
+	rep.Failed = failed
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rep.HeapInuse, rep.Goroutines = ms.HeapInuse, runtime.NumGoroutine()
 	return rep, nil
+}
+
+// WriteSeries writes the per-second counts as CSV.
+func WriteSeries(w io.Writer, rep *SimulateReport) error {
+	fmt.Fprintln(w, "second,handshakes,connects,full_started")
+	for i := range rep.Seconds {
+		if _, err := fmt.Fprintf(w, "%d,%d,%d,%d\n", i+1, rep.Handshakes[i], rep.Connects[i], rep.FullStarted[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // WriteSimulateReport prints rep as a table.
@@ -332,6 +379,15 @@ func WriteSimulateReport(w io.Writer, rep *SimulateReport, cfg *SimulateConfig) 
 			Quantile(rep.Detected, 0.5).Round(time.Millisecond), Quantile(rep.Detected, 0.99).Round(time.Millisecond),
 			Quantile(rep.Detected, 1).Round(time.Millisecond), cfg.Interval+cfg.Timeout)
 	}
-	_, err := fmt.Fprintf(w, "\nprocess at the end: heap in use %.1f MiB, %d goroutines\n", float64(rep.HeapInuse)/(1<<20), rep.Goroutines)
+	fmt.Fprintf(w, "\nresults reported by the nodes: %d full, %d connect-tier; failed:",
+		rep.FullAttempts.Load(), rep.ConnectAttempts.Load())
+	if len(rep.Failed) == 0 {
+		fmt.Fprint(w, " none")
+	}
+	for _, r := range slices.Sorted(maps.Keys(rep.Failed)) {
+		fmt.Fprintf(w, " %s %d", r, rep.Failed[r])
+	}
+	fmt.Fprintln(w)
+	_, err := fmt.Fprintf(w, "process at the end: heap in use %.1f MiB, %d goroutines\n", float64(rep.HeapInuse)/(1<<20), rep.Goroutines)
 	return err
 }
