@@ -97,6 +97,9 @@ var (
 // SENSORPROBE_BENCH_SERVER set, the test binary instead serves as the
 // benchmarks' out-of-process sensor stand-in (see bench_test.go).
 func TestMain(m *testing.M) {
+	if os.Getenv(handshakeServerEnv) != "" {
+		os.Exit(serveHandshakes())
+	}
 	if os.Getenv(benchServerEnv) != "" {
 		os.Exit(serveBench())
 	}
