@@ -129,9 +129,13 @@ type SimulateReport struct {
 	// TLS handshakes begun, and TCP connections accepted (full attempts
 	// included).
 	Handshakes, Connects []int64
-	// FullStarted counts the full attempts that started each second, by
-	// the nodes' clocks.
-	FullStarted []int64
+	// FullDue counts the full attempts due each second by the schedule
+	// (tiered runs only).
+	FullDue []int64
+	// Lag holds how late a 100 ms ticker of the simulating process fired,
+	// sample by sample: when it is large, the stand-in's per-second counts
+	// show the process catching up, not the schedule.
+	Lag []time.Duration
 	// Injected is the path made to drop packets; empty when none was.
 	Injected string
 	// Detected holds, for each node that saw the injected failure, the
@@ -224,9 +228,11 @@ func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) 
 		detected = make([]time.Duration, 0, cfg.Nodes)
 	)
 	pool := ca.Pool()
-	// fullStarted counts full attempts by the second they started in, as
-	// the nodes ran them (sensor's count is by when their ClientHello arrived).
-	fullStarted := make([]atomic.Int64, int(cfg.Duration/time.Second)+1)
+	// fullDue counts full attempts by the second they were due in, as the
+	// schedule has them: the load sensor would see from nodes that each
+	// have their own CPU. The stand-in's own count is by when each
+	// ClientHello arrived, delayed whenever this one process falls behind.
+	fullDue := make([]atomic.Int64, int(cfg.Duration/time.Second)+1)
 	started := time.Now()
 	rep := &SimulateReport{Nodes: cfg.Nodes, Paths: cfg.Paths, Budget: cfg.SensorBudget, Failed: map[dial.Reason]int{}}
 	nodes := make([]simNode, cfg.Nodes)
@@ -242,9 +248,6 @@ func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) 
 		record := func(r dial.Result) {
 			if r.Full() {
 				rep.FullAttempts.Add(1)
-				if sec := int(r.Start.Sub(started) / time.Second); sec >= 0 && sec < len(fullStarted) {
-					fullStarted[sec].Add(1)
-				}
 			} else {
 				rep.ConnectAttempts.Add(1)
 			}
@@ -267,6 +270,14 @@ func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) 
 			Interval: cfg.Interval, Node: fmt.Sprintf("node-%04d", i),
 			Connect: prober.Connect, Budget: cfg.SensorBudget, FullInterval: cfg.FullInterval, FleetSize: cfg.Nodes,
 			Logger: logger,
+			Due: func(_ dial.Target, tier dial.Tier, due time.Time) {
+				if tier != dial.TierFull {
+					return
+				}
+				if sec := int(due.Sub(started) / time.Second); sec >= 0 && sec < len(fullDue) {
+					fullDue[sec].Add(1)
+				}
+			},
 		}, prober.Probe, record)
 		nodes[i].sched.SetTargets(targets)
 	}
@@ -286,6 +297,23 @@ func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) 
 		defer t.Stop()
 		inject = t.C
 	}
+	wg.Go(func() {
+		// How late this process runs its timers: a 100 ms ticker's excess.
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		prev := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				mu.Lock()
+				rep.Lag = append(rep.Lag, max(time.Since(prev)-100*time.Millisecond, 0))
+				mu.Unlock()
+				prev = now
+			}
+		}
+	})
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	prev := sensor.Stats()
@@ -323,13 +351,14 @@ loop:
 	wg.Wait()
 	rep.Seconds = len(rep.Handshakes)
 	for i := range rep.Seconds {
-		rep.FullStarted = append(rep.FullStarted, fullStarted[i].Load())
+		rep.FullDue = append(rep.FullDue, fullDue[i].Load())
 	}
 	rep.Before = rep.Seconds
 	if rep.Injected != "" {
 		rep.Before = min(int(cfg.InjectAt/time.Second), rep.Seconds)
 	}
 	mu.Lock()
+	rep.Lag = slices.Clone(rep.Lag)
 	rep.Detected = slices.Clone(detected)
 	failed := maps.Clone(rep.Failed)
 	mu.Unlock()
@@ -342,9 +371,9 @@ loop:
 
 // WriteSeries writes the per-second counts as CSV.
 func WriteSeries(w io.Writer, rep *SimulateReport) error {
-	fmt.Fprintln(w, "second,handshakes,connects,full_started")
+	fmt.Fprintln(w, "second,handshakes,connects,full_due")
 	for i := range rep.Seconds {
-		if _, err := fmt.Fprintf(w, "%d,%d,%d,%d\n", i+1, rep.Handshakes[i], rep.Connects[i], rep.FullStarted[i]); err != nil {
+		if _, err := fmt.Fprintf(w, "%d,%d,%d,%d\n", i+1, rep.Handshakes[i], rep.Connects[i], rep.FullDue[i]); err != nil {
 			return err
 		}
 	}
@@ -354,7 +383,7 @@ func WriteSeries(w io.Writer, rep *SimulateReport) error {
 // WriteSimulateReport prints rep as a table.
 func WriteSimulateReport(w io.Writer, rep *SimulateReport, cfg *SimulateConfig) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "window\tnodes\tpaths\tbudget/s\tinterval\tfull interval\thandshakes/s mean\tpeak\tpeak/mean\tconnects/s mean\tpeak\tseconds\t")
+	fmt.Fprintln(tw, "handshakes per second\tnodes\tpaths\tbudget/s\tinterval\tfull interval\thandshakes/s mean\tpeak\tpeak/mean\tconnects/s mean\tpeak\tseconds\t")
 	row := func(name string, hs, cs []int64) {
 		hsMean, hsPeak := Mean(hs), Peak(hs)
 		ratio := 0.0
@@ -365,13 +394,25 @@ func WriteSimulateReport(w io.Writer, rep *SimulateReport, cfg *SimulateConfig) 
 			name, rep.Nodes, rep.Paths, rep.Budget, cfg.Interval, rep.FullInterval, hsMean, hsPeak, ratio,
 			Mean(cs), Peak(cs), len(hs))
 	}
-	row("from the start", rep.Handshakes[:rep.Before], rep.Connects[:rep.Before])
+	row("sensor saw, from the start", rep.Handshakes[:rep.Before], rep.Connects[:rep.Before])
 	if rep.Before < rep.Seconds {
-		row("after injection", rep.Handshakes[rep.Before:], rep.Connects[rep.Before:])
+		row("sensor saw, after injection", rep.Handshakes[rep.Before:], rep.Connects[rep.Before:])
+	}
+	if rep.Budget > 0 {
+		due := rep.FullDue[:rep.Before]
+		m, pk := Mean(due), Peak(due)
+		ratio := 0.0
+		if m > 0 {
+			ratio = float64(pk) / m
+		}
+		fmt.Fprintf(tw, "full attempts due, from the start\t%d\t%d\t%g\t%v\t%v\t%.1f\t%d\t%.2f\t\t\t%d\t\n",
+			rep.Nodes, rep.Paths, rep.Budget, cfg.Interval, rep.FullInterval, m, pk, ratio, len(due))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintf(w, "\nsimulating process: timer lag p50 %v, p99 %v, max %v (large lag bunches the stand-in's counts; the due row is the schedule itself)\n",
+		Quantile(rep.Lag, 0.5).Round(time.Millisecond), Quantile(rep.Lag, 0.99).Round(time.Millisecond), Quantile(rep.Lag, 1).Round(time.Millisecond))
 	if rep.Injected != "" {
 		fmt.Fprintf(w, "\ninjected at %v: path %s drops packets for every node (timeout %v)\n", cfg.InjectAt, rep.Injected, cfg.Timeout)
 		fmt.Fprintf(w, "detected by %d of %d nodes; delay p50 %v, p99 %v, max %v (goal: interval + timeout = %v)\n",

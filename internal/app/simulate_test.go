@@ -42,6 +42,13 @@ func TestSimulateSmallFleet(t *testing.T) {
 	if mean := float64(hs) / secs; mean > 50*1.35 || mean < 50*0.65 {
 		t.Errorf("handshakes per second before the injection: %.1f, want 50 ± 35%% (the budget)", mean)
 	}
+	var due int64
+	for i := range rep.Before {
+		due += rep.FullDue[i]
+	}
+	if mean := float64(due) / secs; mean > 50*1.35 || mean < 50*0.65 {
+		t.Errorf("full attempts due per second before the injection: %.1f, want 50 ± 35%% (the budget)", mean)
+	}
 	// Without tiers it would be 250 per second; with them every attempt
 	// still connects: 250 per second, each path once per interval.
 	if mean := float64(cs) / secs; mean < 250*0.6 || mean > 250*1.4 {

@@ -73,6 +73,11 @@ type Config struct {
 	// FleetSize is the number of nodes the budget is shared by, until
 	// SetFleetSize; below 1 means 1.
 	FleetSize int
+	// Due, if set, is told of every tiered attempt just before it starts,
+	// with the time it was due: its grid point (before jitter), or now for
+	// a confirmation. probe simulate counts attempts by it, so that its
+	// figures are the schedule's and not the simulating process's delays.
+	Due func(t dial.Target, tier dial.Tier, due time.Time)
 	// ConfirmBurst is the capacity of the token bucket that bounds
 	// confirmations (full attempts made at once when a connect-tier result
 	// disagrees with the latest full one). Default 1.

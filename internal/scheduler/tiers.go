@@ -163,6 +163,7 @@ func (s *Scheduler) runTiered(ctx context.Context, t dial.Target, slot float64) 
 				tier, probe = dial.TierFull, s.probe
 			}
 		}
+		s.due(t, tier, grid)
 		res := s.attempt(ctx, t, probe, tier)
 		if ctx.Err() != nil {
 			return
@@ -172,6 +173,7 @@ func (s *Scheduler) runTiered(ctx context.Context, t dial.Target, slot float64) 
 		case tier == dial.TierFull:
 			view = connectView(res)
 		case view != "" && res.Reason != view && s.confirmToken():
+			s.due(t, dial.TierFull, c.Now())
 			conf := s.attempt(ctx, t, s.probe, dial.TierFull)
 			if ctx.Err() != nil {
 				return
@@ -189,6 +191,12 @@ func (s *Scheduler) runTiered(ctx context.Context, t dial.Target, slot float64) 
 			// The attempt overran its slot: the next grid point after now.
 			grid = nextGrid(now, iv, fastOff)
 		}
+	}
+}
+
+func (s *Scheduler) due(t dial.Target, tier dial.Tier, at time.Time) {
+	if s.cfg.Due != nil {
+		s.cfg.Due(t, tier, at)
 	}
 }
 

@@ -134,12 +134,86 @@ func (s *Sensor) Listen(addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("listen %s: %w", addr, err)
 	}
-	cl := &countingListener{Listener: ln, n: &s.accepts}
+	pl := newPeekListener(&countingListener{Listener: ln, n: &s.accepts})
 	s.mu.Lock()
-	s.extra[ln.Addr().String()] = cl
+	s.extra[ln.Addr().String()] = pl
 	s.mu.Unlock()
-	go func() { _ = s.srv.ServeTLS(cl, "", "") }() // ends when the listener or the server closes
+	go func() { _ = s.srv.ServeTLS(pl, "", "") }() // ends when the listener or the server closes
 	return ln.Addr().String(), nil
+}
+
+// peekListener hands the HTTP server only the connections that send a
+// byte: a connection closed at once (a connect-tier attempt) is counted and
+// closed without the server's per-connection buffers and TLS state, so
+// that thousands of them per second cost the stand-in little.
+type peekListener struct {
+	net.Listener
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPeekListener(ln net.Listener) *peekListener {
+	l := &peekListener{Listener: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	go func() {
+		defer l.Close()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go l.peek(c)
+		}
+	}()
+	return l
+}
+
+func (l *peekListener) peek(c net.Conn) {
+	var b [1]byte
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, _ := c.Read(b[:]); n == 0 {
+		c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	select {
+	case l.conns <- &prefixConn{Conn: c, prefix: b[:]}:
+	case <-l.done:
+		c.Close()
+	}
+}
+
+func (l *peekListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *peekListener) Close() error {
+	err := net.ErrClosed
+	l.once.Do(func() {
+		close(l.done)
+		err = l.Listener.Close()
+	})
+	return err
+}
+
+// prefixConn is a connection whose first bytes were already read.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
 
 // CloseListener closes a listener added by Listen; connections it accepted
