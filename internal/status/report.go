@@ -237,7 +237,7 @@ func PathOf(p state.PathState) PathStatus {
 		LastSuccess:         timePtr(p.LastSuccess),
 		ConsecutiveFailures: p.ConsecutiveFailures,
 	}
-	res := p.Latest
+	res := p.Current() // the latest full result, or a newer connect-tier failure
 	if res == nil {
 		return out
 	}

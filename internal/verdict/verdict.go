@@ -238,7 +238,7 @@ const (
 )
 
 func classify(p state.PathState) class {
-	r := p.Latest
+	r := p.Current() // the latest full result, or a newer connect-tier failure
 	if r == nil {
 		return classNone
 	}
@@ -288,11 +288,12 @@ func Decide(in Input) Verdict {
 		if c == classNone {
 			continue
 		}
-		o := observed{name: p.Target.Name, reason: p.Latest.Reason, class: c, addr: p.Target.Addr, consumer: p.Consumer}
-		if p.Latest.Err != nil {
-			o.err = p.Latest.Err.Error()
-		} else if p.Latest.TLS != nil {
-			o.err = p.Latest.TLS.VerifyError
+		r := p.Current()
+		o := observed{name: p.Target.Name, reason: r.Reason, class: c, addr: p.Target.Addr, consumer: p.Consumer}
+		if r.Err != nil {
+			o.err = r.Err.Error()
+		} else if r.TLS != nil {
+			o.err = r.TLS.VerifyError
 		}
 		all[o.name] = o
 		seen = append(seen, o)
