@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -188,8 +189,9 @@ var simPathNames = []string{dial.PathClusterIP, dial.PathDNS, dial.PathHostPort,
 // simNodeAddr is node i's loopback source address: 127.1.0.0 onwards, so
 // that each node has its own ephemeral ports and 127.0.0.0/16 stays the stand-in's.
 func simNodeAddr(i int) net.IP {
-	i += 1 << 16
-	return net.IPv4(127, byte(i>>16), byte(i>>8), byte(i))
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(i+1<<16)&0xffffff) // #nosec G115 -- --nodes is at most 2^20
+	return net.IPv4(127, b[1], b[2], b[3])
 }
 
 // simNode is one simulated node: its scheduler and what it saw of the injection.
@@ -320,7 +322,7 @@ func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) 
 	var hole *standin.Blackhole
 	defer func() {
 		if hole != nil {
-			hole.Close()
+			_ = hole.Close()
 		}
 	}()
 loop:
