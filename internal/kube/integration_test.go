@@ -355,6 +355,10 @@ func TestRBACShippedRules(t *testing.T) {
 			{"delete events", func() error {
 				return sa.EventsV1().Events("stackrox").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 			}},
+			{"list all daemonsets (only collector and sensorprobe, by name)", func() error {
+				_, err := sa.AppsV1().DaemonSets("stackrox").List(ctx, metav1.ListOptions{})
+				return err
+			}},
 			{"update daemonset collector", func() error {
 				ds, err := f.Client.AppsV1().DaemonSets("stackrox").Get(ctx, "collector", metav1.GetOptions{})
 				if err != nil {
