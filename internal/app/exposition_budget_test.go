@@ -102,6 +102,9 @@ func TestExpositionBudget(t *testing.T) {
 		"--namespace=" + ns,
 		"--node=" + e2eNode,
 		"--interval=1s",
+		// No probe DaemonSet in this API server: without a fleet size the
+		// probe would assume 1,000 nodes and make a full attempt every 100 s.
+		"--fleet-size=1",
 		"--timeout=500ms",
 		"--web.listen-address=127.0.0.1:0",
 		"--ca-file=" + caFile,

@@ -196,12 +196,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			consumer = string(state.ConsumerUnknown)
 		}
 		ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1, name, p.Target.Addr, serverName, c.check, relay, consumer)
-		if p.Latest == nil {
-			continue
+		if p.Current() == nil {
+			continue // no result of either tier yet
 		}
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, boolFloat(p.Up()), name)
 		if !p.LastSuccess.IsZero() {
 			ch <- prometheus.MustNewConstMetric(descLastSuccess, prometheus.GaugeValue, seconds(p.LastSuccess.UnixNano()), name)
+		}
+		if p.Latest == nil {
+			continue // connect-tier results only, so far: no phases or certificate to show
 		}
 		// Latest is the latest full attempt: its phases, failed one included,
 		// and what its handshake saw of the certificate. Connect is left out:

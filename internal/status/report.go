@@ -267,7 +267,12 @@ func PathOf(p state.PathState) PathStatus {
 	}
 	out.LastAttempt = timePtr(res.Start)
 	out.Since = timePtr(p.Since)
-	if t := res.TLS; t != nil {
+	t := res.TLS
+	if t == nil && p.Latest != nil {
+		// A connect-tier result has no handshake: show what the latest full one saw.
+		t = p.Latest.TLS
+	}
+	if t != nil {
 		out.TLS = &TLS{
 			Version:     t.Version,
 			ALPN:        t.ALPN,
