@@ -28,7 +28,7 @@ type FleetConfig struct {
 	// informer's goroutine, one at a time; OnSize must not block for long.
 	OnSize func(n int)
 	// OnError is called with each failed list or watch call (forbidden,
-	// unreachable, no such DaemonSet is not an error but no OnSize call).
+	// unreachable), and once when the first list finds no such DaemonSet.
 	OnError func(err error)
 }
 
@@ -84,6 +84,14 @@ func WatchFleet(ctx context.Context, client kubeclient.Interface, cfg FleetConfi
 		AddFunc:    update,
 		UpdateFunc: func(_, obj any) { update(obj) },
 	})
+	go func() {
+		// A DaemonSet of another name (or in another namespace) is not an
+		// error of any call: say so once the first list is in, so the probe
+		// does not share the budget by a guess without a word.
+		if cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) && len(inf.GetStore().List()) == 0 && cfg.OnError != nil {
+			cfg.OnError(fmt.Errorf("no DaemonSet %s in namespace %s (--fleet.daemonset, POD_NAMESPACE)", cfg.Name, cfg.Namespace))
+		}
+	}()
 	inf.RunWithContext(ctx)
 	return nil
 }

@@ -4,6 +4,7 @@ package kube
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,5 +85,36 @@ func TestWatchFleetAsServiceAccount(t *testing.T) {
 	defer mu.Unlock()
 	if len(sizes) != 2 || sizes[0] != 3 || sizes[1] != 5000 || len(errs) != 0 {
 		t.Errorf("sizes reported %v, errors %v; want [3 5000] and no error", sizes, errs)
+	}
+}
+
+// A --fleet.daemonset that names no DaemonSet is reported once, after the
+// first list, so the probe says why it shares the budget by a guess.
+func TestWatchFleetNoSuchDaemonSet(t *testing.T) {
+	env := sharedKube(t)
+	errs := make(chan error, 10)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = WatchFleet(ctx, env.ProbeClient(t), FleetConfig{
+			Namespace: "stackrox", Name: "no-such-probe",
+			OnSize:  func(n int) { t.Errorf("fleet size %d reported for a DaemonSet that does not exist", n) },
+			OnError: func(err error) { errs <- err },
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), "no DaemonSet no-such-probe in namespace stackrox") {
+			t.Errorf("error %q does not name the DaemonSet and namespace", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("a missing DaemonSet was never reported")
+	}
+	select {
+	case err := <-errs:
+		t.Errorf("reported twice: %v", err)
+	case <-time.After(200 * time.Millisecond):
 	}
 }

@@ -59,6 +59,7 @@ func (k cluster) createAll(ctx context.Context, repo string) (probeUID string, e
 		func(ctx context.Context) error { return k.endpointSlices(ctx, true, true) },
 		k.networkPolicy,
 		func(ctx context.Context) error { return k.collector(ctx, true, relayDNS) },
+		k.probeDaemonSet,
 	}
 	for _, s := range steps {
 		if err := s(ctx); err != nil {
@@ -290,6 +291,31 @@ func (k cluster) networkPolicy(ctx context.Context) error {
 		},
 	}, metav1.CreateOptions{})
 	return wrap("create networkpolicy sensor", err)
+}
+
+// probeDaemonSet is the probe's own DaemonSet with the status the DaemonSet
+// controller would give it on this one-node cluster: the probe reads its
+// desired count (through the shipped Role) as the fleet size that shares
+// the sensor budget, so here every attempt is a full one, as before tiers.
+func (k cluster) probeDaemonSet(ctx context.Context) error {
+	labels := map[string]string{"app.kubernetes.io/name": "sensorprobe"}
+	ds, err := k.c.AppsV1().DaemonSets(namespace).Create(ctx, &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "sensorprobe", Labels: labels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				HostNetwork: true,
+				Containers:  []corev1.Container{{Name: "probe", Image: "registry.invalid/sensorprobe:e2e"}},
+			}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("create daemonset sensorprobe: %w", err)
+	}
+	ds.Status = appsv1.DaemonSetStatus{ObservedGeneration: ds.Generation, DesiredNumberScheduled: 1,
+		CurrentNumberScheduled: 1, NumberReady: 1, NumberAvailable: 1, UpdatedNumberScheduled: 1}
+	_, err = k.c.AppsV1().DaemonSets(namespace).UpdateStatus(ctx, ds, metav1.UpdateOptions{})
+	return wrap("daemonset sensorprobe status", err)
 }
 
 // collector creates or updates DaemonSet collector and its pod on node-a:

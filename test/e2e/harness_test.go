@@ -124,6 +124,7 @@ func TestE2E(t *testing.T) {
 		_, err := h.awaitHealthy(90 * time.Second)
 		return err
 	})
+	step("fleet size read from the probe DaemonSet", h.checkFleet)
 	setup := time.Since(began)
 	h.checkpoint("baseline")
 

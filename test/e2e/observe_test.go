@@ -234,3 +234,36 @@ func formatReasons(got map[string]string, want map[string]string) string {
 	}
 	return b.String()
 }
+
+// checkFleet checks that the probe read its fleet size (1) from its own
+// DaemonSet through the shipped Role, so that its full interval is the
+// interval: every attempt a full one, as on any cluster under 100 nodes.
+func (h *harness) checkFleet() error {
+	mf, err := h.metrics(h.ctx)
+	if err != nil {
+		return err
+	}
+	gauge := func(name string) (float64, error) {
+		f := mf[name]
+		if f == nil || len(f.GetMetric()) != 1 {
+			return 0, fmt.Errorf("%s not exported", name)
+		}
+		return f.GetMetric()[0].GetGauge().GetValue(), nil
+	}
+	size, err := gauge("sensorprobe_fleet_size")
+	if err != nil {
+		return err
+	}
+	full, err := gauge("sensorprobe_full_interval_seconds")
+	if err != nil {
+		return err
+	}
+	iv, err := time.ParseDuration(probeInterval)
+	if err != nil {
+		return err
+	}
+	if size != 1 || full != iv.Seconds() {
+		return fmt.Errorf("fleet size %v and full interval %vs, want 1 and %vs (the DaemonSet's desired count was not read)", size, full, iv.Seconds())
+	}
+	return nil
+}
