@@ -127,7 +127,8 @@ func (s *Scheduler) refundToken() {
 // after the start, not at once, so that a fleet restarted together does not
 // dial in step. An attempt is full when its grid point has reached the
 // path's next full grid point (period FullInterval, offset (node full phase
-// + slot) of it), connect-tier otherwise.
+// + slot) of it), connect-tier otherwise; when FullInterval is Interval,
+// every attempt is full.
 //
 // A connect-tier result whose reason differs from what the latest full
 // attempt saw of the connect (its reason if it failed in resolve or connect,
@@ -155,7 +156,13 @@ func (s *Scheduler) runTiered(ctx context.Context, t dial.Target, slot float64) 
 			nextFull = nextGrid(c.Now(), f, at(s.fracFull+slot, f))
 		}
 		tier, probe := dial.TierConnect, s.cfg.Connect
-		if !grid.Before(nextFull) {
+		switch {
+		case full <= iv:
+			// The node's share of the budget allows a full attempt every
+			// interval (a fleet under budget × interval / paths nodes):
+			// every attempt is a full one, the first included.
+			tier, probe, skip = dial.TierFull, s.probe, false
+		case !grid.Before(nextFull):
 			nextFull = nextGrid(grid, full, at(s.fracFull+slot, full))
 			if skip {
 				skip = false

@@ -152,6 +152,25 @@ func TestTiersFollowTheBudget(t *testing.T) {
 	}
 }
 
+// A fleet small enough for the budget to allow a full attempt per interval
+// (here 10 nodes × 5 paths / 50 per second: 1 s < 10 s) gets only full
+// attempts, the very first one included, as before tiers.
+func TestSmallFleetEveryAttemptFull(t *testing.T) {
+	w := newWorld(time.Unix(1_000_000, 0))
+	s := w.scheduler(t, Config{Interval: 10 * time.Second, Budget: 50, FleetSize: 10, Node: "node-0007"}, fivePaths...)
+	if got := s.FullInterval(); got != 10*time.Second {
+		t.Fatalf("FullInterval = %v, want the interval", got)
+	}
+	w.advance(t, 100*time.Second, time.Second, len(fivePaths))
+	for _, p := range fivePaths {
+		rs := w.results(p)
+		connect, full := countTiers(rs)
+		if connect != 0 || full < 9 {
+			t.Errorf("%s: %d connect-tier and %d full attempts in 100s, want 0 and about 10", p, connect, full)
+		}
+	}
+}
+
 // Without a budget, or without a connect prober, every attempt is full.
 func TestNoBudgetMeansEveryAttemptFull(t *testing.T) {
 	for _, budget := range []float64{0, -1} {
