@@ -15,6 +15,7 @@ package app
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -25,9 +26,6 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-
-	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
 )
 
@@ -35,9 +33,9 @@ const (
 	// maxSeries and goalBytes are issue 15's goal for one node with five paths.
 	maxSeries = 150
 	goalBytes = 10 * 1024
-	// maxBytes is the bound this version holds (11,065 bytes measured before the scheduler's
-	// two gauges): the 10 KiB goal is not met, docs/metrics.md ("Series per node") says by
-	// how much and where the bytes go. The test keeps the exposition from growing back.
+	// maxBytes is the bound this version holds (11,428 bytes measured): the 10 KiB goal is
+	// not met, docs/metrics.md ("Series per node") says by how much and where the bytes go.
+	// The test keeps the exposition from growing back.
 	maxBytes = 12 * 1024
 	// seriesHeadroom is what the budget keeps free for series other parts add
 	// (sensorprobe_fleet_size, sensorprobe_full_interval_seconds, a sixth reason).
@@ -50,16 +48,8 @@ const (
 // webhook answering — and checks that /metrics stays within the series and byte budget.
 // With -v it prints the figures by family.
 func TestExpositionBudget(t *testing.T) {
-	env := kubetest.StartForTest(t)
-	e2eBlockClusterNetworks(t, e2eSensorIP, e2eWebhookIP, e2ePodIP)
-
+	env, _ := e2eInstall(t)
 	ns, svc := e2eNamespace, "sensor."+e2eNamespace+".svc"
-	f := kubetest.NewFixture(t, env.AdminClient(t), ns)
-	f.Service("sensor", e2eSensorIP, corev1.ServicePort{Name: "https", Port: 443})
-	f.Service("sensor-webhook", e2eWebhookIP, corev1.ServicePort{Name: "webhook", Port: 443})
-	f.Pod("sensor-1", e2eNode, map[string]string{"app": "sensor"}, e2ePodIP, "192.0.2.10")
-	f.EndpointSlice(e2ePodIP, e2eNode, true)
-	f.Collector(svc + ":443")
 
 	ca, err := standin.NewCA(standin.CAName)
 	if err != nil {
@@ -164,7 +154,8 @@ func TestExpositionBudget(t *testing.T) {
 	for _, n := range series {
 		total += n
 	}
-	t.Logf("/metrics of one node, five paths: %d series, %d bytes (%.1f KiB) uncompressed text", total, len(m.text), float64(len(m.text))/1024)
+	t.Logf("/metrics of one node, five paths: %d series, %d bytes (%.1f KiB) uncompressed text, %d bytes gzipped (as Prometheus asks for it)",
+		total, len(m.text), float64(len(m.text))/1024, gzippedLen(t, m.text))
 	t.Logf("%-52s %7s %7s", "family", "series", "bytes")
 	for _, name := range slices.SortedFunc(maps.Keys(series), func(a, b string) int { return bytesByFamily[b] - bytesByFamily[a] }) {
 		t.Logf("%-52s %7d %7d", name, series[name], bytesByFamily[name])
@@ -178,6 +169,21 @@ func TestExpositionBudget(t *testing.T) {
 	if d := len(m.text) - goalBytes; d > 0 {
 		t.Logf("%d bytes above the goal of %d", d, goalBytes)
 	}
+}
+
+// gzippedLen returns the length of text gzipped at the default level, the
+// compression client_golang's handler uses when a scraper accepts gzip.
+func gzippedLen(t *testing.T, text string) int {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	if _, err := io.WriteString(w, text); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Len()
 }
 
 // newTestSensor starts a sensor stand-in serving cert, closed at the end of the test.

@@ -70,16 +70,8 @@ func e2eBlockedNetworks() []string { return []string{"10.96.0.0/16", "10.244.0.0
 // /status. Then sensor's Service moves to another ClusterIP and the probe
 // follows it, dropping the old target.
 func TestDaemonKubeEndToEnd(t *testing.T) {
-	env := kubetest.StartForTest(t)
-	e2eBlockClusterNetworks(t, e2eSensorIP, e2eMovedIP, e2eWebhookIP, e2ePodIP)
-
+	env, f := e2eInstall(t, e2eMovedIP)
 	ns, svc := e2eNamespace, "sensor."+e2eNamespace+".svc"
-	f := kubetest.NewFixture(t, env.AdminClient(t), ns)
-	f.Service("sensor", e2eSensorIP, corev1.ServicePort{Name: "https", Port: 443})
-	f.Service("sensor-webhook", e2eWebhookIP, corev1.ServicePort{Name: "webhook", Port: 443})
-	f.Pod("sensor-1", e2eNode, map[string]string{"app": "sensor"}, e2ePodIP, "192.0.2.10")
-	f.EndpointSlice(e2ePodIP, e2eNode, true)
-	f.Collector(svc + ":443")
 
 	// The hostport path: a sensor stand-in on loopback with sensor's SANs,
 	// verified against a test CA given by --ca-file.
@@ -295,6 +287,23 @@ func e2eAwait(t *testing.T, what string, check func() error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// e2eInstall starts a real API server, makes the cluster ranges unreachable
+// (e2eBlockClusterNetworks; also every address in alsoProbed) and creates
+// sensor's Services, pod and EndpointSlice and collector's DaemonSet with the
+// relay's endpoint at sensor's Service, as a host-network install has them.
+func e2eInstall(t *testing.T, alsoProbed ...string) (*kubetest.Env, *kubetest.Fixture) {
+	t.Helper()
+	env := kubetest.StartForTest(t)
+	e2eBlockClusterNetworks(t, append([]string{e2eSensorIP, e2eWebhookIP, e2ePodIP}, alsoProbed...)...)
+	f := kubetest.NewFixture(t, env.AdminClient(t), e2eNamespace)
+	f.Service("sensor", e2eSensorIP, corev1.ServicePort{Name: "https", Port: 443})
+	f.Service("sensor-webhook", e2eWebhookIP, corev1.ServicePort{Name: "webhook", Port: 443})
+	f.Pod("sensor-1", e2eNode, map[string]string{"app": "sensor"}, e2ePodIP, "192.0.2.10")
+	f.EndpointSlice(e2ePodIP, e2eNode, true)
+	f.Collector("sensor." + e2eNamespace + ".svc:443")
+	return env, f
 }
 
 // e2eBlockClusterNetworks adds routes of type unreachable for the Service and

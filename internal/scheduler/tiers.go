@@ -261,9 +261,9 @@ func (b *bucket) take(now time.Time) bool {
 
 var (
 	descFleetSize = prometheus.NewDesc("sensorprobe_fleet_size",
-		"Number of probe pods the sensor budget is shared by: the probe DaemonSet's desired number scheduled, --fleet-size, 1 without Kubernetes, or 1000 while unknown.", nil, nil)
+		"Probe pods sharing the sensor budget.", nil, nil)
 	descFullInterval = prometheus.NewDesc("sensorprobe_full_interval_seconds",
-		"Time between two full attempts (TLS and the check) on one path: max(--interval, --full-interval, fleet size × paths / --sensor-budget); equal to --interval when every attempt is full.", nil, nil)
+		"Time between full attempts on a path.", nil, nil)
 )
 
 // budgetCollector exports the fleet size and the full interval.
