@@ -206,34 +206,13 @@ func (e *Exposition) Sum(name string, want ...string) (sum float64, ok bool) {
 	return sum, ok
 }
 
-// Attempts returns the number of probe attempts the daemon has counted and
-// the metric it was read from. The names change as the daemon's metrics do,
-// so it tries, in order: the attempts counter, any other
-// sensorprobe_*attempts_total counter, and the count of the attempt
-// duration histogram (its connect phase when it has phases).
+// Attempts returns the number of probe attempts the daemon has counted
+// (sensorprobe_probe_attempts_total, every reason and tier) and the metric
+// it was read from.
 func (e *Exposition) Attempts() (float64, string, bool) {
-	if v, ok := e.Sum("sensorprobe_probe_attempts_total"); ok {
-		return v, "sensorprobe_probe_attempts_total", true
-	}
-	names := make([]string, 0, len(e.Samples))
-	for n := range e.Samples {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		if strings.HasPrefix(n, "sensorprobe_") && strings.HasSuffix(n, "attempts_total") {
-			v, _ := e.Sum(n)
-			return v, n, true
-		}
-	}
-	const hist = "sensorprobe_probe_duration_seconds"
-	if v, ok := e.Sum(hist, "phase", "connect"); ok {
-		return v, hist + `{phase="connect"} count`, true
-	}
-	if v, ok := e.Sum(hist); ok {
-		return v, hist + " count", true
-	}
-	return 0, "", false
+	const name = "sensorprobe_probe_attempts_total"
+	v, ok := e.Sum(name)
+	return v, name, ok
 }
 
 // HeapInUse returns the Go heap in use, in bytes, and the metric it was
