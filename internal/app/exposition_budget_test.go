@@ -87,23 +87,13 @@ func TestExpositionBudget(t *testing.T) {
 	}
 	_, sensorPort, _ := strings.Cut(sensor.Addr(), ":")
 
-	cfg, err := ParseDaemon([]string{
-		"--kubeconfig=" + e2eKubeconfig(t, env, dir),
-		"--namespace=" + ns,
-		"--node=" + e2eNode,
-		"--interval=1s",
-		// No probe DaemonSet in this API server: without a fleet size the
-		// probe would assume 1,000 nodes and make a full attempt every 100 s.
-		"--fleet-size=1",
-		"--timeout=500ms",
-		"--web.listen-address=127.0.0.1:0",
-		"--ca-file=" + caFile,
-		"--target=clusterip=" + hole.Addr(),
-		"--target=dns=" + svc + ":" + sensorPort,
-		"--target=hostport=" + sensor.Addr(),
-		"--target=podip=" + stranger.Addr(),
-		"--target=webhook=" + webhook.Addr(),
-	}, io.Discard, func(string) string { return "" })
+	cfg, err := ParseDaemon(e2eDaemonArgs(t, env, dir, caFile,
+		"clusterip="+hole.Addr(),
+		"dns="+svc+":"+sensorPort,
+		"hostport="+sensor.Addr(),
+		"podip="+stranger.Addr(),
+		"webhook="+webhook.Addr(),
+	), io.Discard, func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("ParseDaemon: %v", err)
 	}

@@ -101,19 +101,8 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 	}
 	t.Cleanup(func() { dns.Close() })
 
-	cfg, err := ParseDaemon([]string{
-		"--kubeconfig=" + e2eKubeconfig(t, env, dir),
-		"--namespace=" + ns,
-		"--node=" + e2eNode,
-		"--interval=1s",
-		// No probe DaemonSet in this API server: without a fleet size the
-		// probe would assume 1,000 nodes and make a full attempt every 100 s.
-		"--fleet-size=1",
-		"--timeout=500ms",
-		"--web.listen-address=127.0.0.1:0",
-		"--ca-file=" + caFile,
-		"--target=hostport=" + sensor.Addr(),
-	}, io.Discard, func(string) string { return "" })
+	cfg, err := ParseDaemon(e2eDaemonArgs(t, env, dir, caFile, "hostport="+sensor.Addr()),
+		io.Discard, func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("ParseDaemon: %v", err)
 	}
@@ -304,6 +293,29 @@ func e2eInstall(t *testing.T, alsoProbed ...string) (*kubetest.Env, *kubetest.Fi
 	f.EndpointSlice(e2ePodIP, e2eNode, true)
 	f.Collector("sensor." + e2eNamespace + ".svc:443")
 	return env, f
+}
+
+// e2eDaemonArgs are the daemon's flags in these tests: discovery through a
+// kubeconfig for env written to dir, a 1 s interval and 500 ms timeout, the
+// CA in caFile, and a --target for each of targets (NAME=HOST:PORT).
+func e2eDaemonArgs(t *testing.T, env *kubetest.Env, dir, caFile string, targets ...string) []string {
+	t.Helper()
+	args := []string{
+		"--kubeconfig=" + e2eKubeconfig(t, env, dir),
+		"--namespace=" + e2eNamespace,
+		"--node=" + e2eNode,
+		"--interval=1s",
+		// No probe DaemonSet in this API server: without a fleet size the
+		// probe would assume 1,000 nodes and make a full attempt every 100 s.
+		"--fleet-size=1",
+		"--timeout=500ms",
+		"--web.listen-address=127.0.0.1:0",
+		"--ca-file=" + caFile,
+	}
+	for _, tg := range targets {
+		args = append(args, "--target="+tg)
+	}
+	return args
 }
 
 // e2eBlockClusterNetworks adds routes of type unreachable for the Service and
