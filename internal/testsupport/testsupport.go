@@ -105,13 +105,24 @@ type Sample struct {
 	Value  float64
 }
 
-// ParseExposition parses the text format served on /metrics.
+// ParseExposition parses the text format served on /metrics; a parse
+// error fails the test.
 func ParseExposition(t testing.TB, text string) Exposition {
 	t.Helper()
+	e, err := ReadExposition(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// ReadExposition parses the text format served on /metrics, for callers
+// that report a parse error themselves (a harness that keeps scraping).
+func ReadExposition(text string) (Exposition, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := p.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
-		t.Fatalf("parse exposition: %v", err)
+		return nil, fmt.Errorf("parse exposition: %w", err)
 	}
 	e := Exposition{}
 	for name, mf := range families {
@@ -123,7 +134,7 @@ func ParseExposition(t testing.TB, text string) Exposition {
 			e[name] = append(e[name], s)
 		}
 	}
-	return e
+	return e, nil
 }
 
 func value(typ dto.MetricType, m *dto.Metric) float64 {
@@ -156,6 +167,17 @@ func (e Exposition) Value(name string, labels ...string) (float64, bool) {
 		return 0, false
 	}
 	return found[0], true
+}
+
+// Sum adds the values of name's samples whose labels include labels ("k",
+// "v" pairs); ok is false when none matched.
+func (e Exposition) Sum(name string, labels ...string) (sum float64, ok bool) {
+	for _, s := range e[name] {
+		if matches(s.Labels, labels) {
+			sum, ok = sum+s.Value, true
+		}
+	}
+	return sum, ok
 }
 
 // Names returns the metric names of e, sorted.

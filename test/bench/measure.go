@@ -21,8 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 )
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100
@@ -113,20 +112,14 @@ func parseStatus(b []byte) (Memory, error) {
 }
 
 // Exposition is one scrape of /metrics: its size, its series and every
-// sample by metric name.
+// sample by metric name (testsupport.Exposition, with its Sum and Value).
 type Exposition struct {
 	// Bytes is the size of the uncompressed text exposition.
 	Bytes int
 	// Series is the number of samples (a classic histogram counts one per
 	// bucket, plus _sum and _count), what Prometheus stores per scrape.
-	Series  int
-	Samples map[string][]Sample
-}
-
-// Sample is one sample: its labels and value.
-type Sample struct {
-	Labels map[string]string
-	Value  float64
+	Series int
+	testsupport.Exposition
 }
 
 // Scrape fetches url in the classic text format, uncompressed.
@@ -152,58 +145,19 @@ func Scrape(c *http.Client, url string) (*Exposition, error) {
 	return ParseExposition(b)
 }
 
-// ParseExposition parses a text exposition.
+// ParseExposition parses a text exposition and counts its size and series.
 func ParseExposition(b []byte) (*Exposition, error) {
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(b))
+	samples, err := testsupport.ReadExposition(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("parse /metrics: %w", err)
 	}
-	e := &Exposition{Bytes: len(b), Samples: map[string][]Sample{}}
+	e := &Exposition{Bytes: len(b), Exposition: samples}
 	for line := range bytes.Lines(b) {
 		if line = bytes.TrimSpace(line); len(line) > 0 && line[0] != '#' {
 			e.Series++
 		}
 	}
-	for _, mf := range families {
-		for _, m := range mf.GetMetric() {
-			s := Sample{Labels: map[string]string{}}
-			for _, l := range m.GetLabel() {
-				s.Labels[l.GetName()] = l.GetValue()
-			}
-			switch {
-			case m.Counter != nil:
-				s.Value = m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				s.Value = m.GetGauge().GetValue()
-			case m.Untyped != nil:
-				s.Value = m.GetUntyped().GetValue()
-			case m.Histogram != nil:
-				s.Value = float64(m.GetHistogram().GetSampleCount())
-			case m.Summary != nil:
-				s.Value = float64(m.GetSummary().GetSampleCount())
-			}
-			e.Samples[mf.GetName()] = append(e.Samples[mf.GetName()], s)
-		}
-	}
 	return e, nil
-}
-
-// Sum adds the values of name's samples whose labels include want ("k",
-// "v" pairs); ok is false when name has no such sample.
-func (e *Exposition) Sum(name string, want ...string) (sum float64, ok bool) {
-	for _, s := range e.Samples[name] {
-		match := true
-		for i := 0; i+1 < len(want); i += 2 {
-			if s.Labels[want[i]] != want[i+1] {
-				match = false
-			}
-		}
-		if match {
-			sum, ok = sum+s.Value, true
-		}
-	}
-	return sum, ok
 }
 
 // Attempts returns the number of probe attempts the daemon has counted
