@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorprobe/sensorprobe/internal/app"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
 )
 
@@ -615,7 +616,7 @@ func (r *report) print(w io.Writer) {
 		if lf := l.leak; lf != nil && len(lf.scrapes) > 0 {
 			add(fmt.Sprintf("/metrics, %d paths, loaded", s.paths), fmt.Sprintf("%d series, %.1f KiB", lf.loadedSeries, float64(lf.loadedBytes)/1024))
 			add(fmt.Sprintf("scrape p50 / p99, %d scrapers, at %.0f/s", s.scrapers, s.rate()),
-				fmt.Sprintf("%s / %s", ms(Percentile(lf.scrapes, 50)), ms(Percentile(lf.scrapes, 99))))
+				fmt.Sprintf("%s / %s", ms(app.Quantile(lf.scrapes, 0.50)), ms(app.Quantile(lf.scrapes, 0.99))))
 		}
 	}
 	var width [4]int

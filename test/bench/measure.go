@@ -13,10 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -193,17 +191,6 @@ func (e *Exposition) Goroutines() (float64, string, bool) {
 		}
 	}
 	return 0, "", false
-}
-
-// Percentile returns the p-th percentile (0 < p ≤ 100) of ds by nearest
-// rank; ds is sorted in place.
-func Percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	slices.Sort(ds)
-	rank := int(math.Ceil(p / 100 * float64(len(ds))))
-	return ds[min(max(rank, 1), len(ds))-1]
 }
 
 // MiB formats bytes in MiB with one decimal.
