@@ -35,10 +35,10 @@ type ClusterFacts struct {
 	DiscoveryUp bool
 	// SensorPod is the sensor pod as namespace/name, "" if not known.
 	SensorPod string
-	// SensorNode is the node sensor runs on, "" if not known.
-	SensorNode string
-	// RelayEndpoint is the endpoint the relay is configured with, "" if not known.
-	RelayEndpoint string
+	// RelayPath is the probed path whose address is the relay's configured
+	// endpoint, "" if none is; the report shows it. It is the relay's path
+	// in the verdict's sense (consumer relay) only for a host-network relay.
+	RelayPath string
 	// Error is the latest discovery error, "" if none.
 	Error string
 }

@@ -451,8 +451,8 @@ func TestStatus(t *testing.T) {
 		RelayPort: 818, VSOCKDevice: true, PeerCIDs: 1,
 	}
 	cl := &monitor.ClusterFacts{
-		Cluster:     verdict.Cluster{SensorOnThisNode: &onNode, RelayPath: dial.PathPodIP},
-		DiscoveryUp: true, SensorPod: "stackrox/sensor-abc", SensorNode: "worker-2",
+		Cluster:     verdict.Cluster{SensorOnThisNode: &onNode, SensorNode: "worker-2"},
+		DiscoveryUp: true, SensorPod: "stackrox/sensor-abc", RelayPath: dial.PathPodIP,
 	}
 	// What the report shows of them.
 	vsReport := &status.VSOCK{RelayPort: 818, VSOCKDevice: true, RelayListening: true, RelayConnections: 1, ConnectionsRecent: 2, PeerCIDs: 1, Evidence: "socket dumps and relay log"}
@@ -527,7 +527,8 @@ func TestEscalationThroughFacts(t *testing.T) {
 	// webhook up, which on their own are service_unreachable.
 	tests := []struct {
 		name           string
-		relay          string // the relay path given to SetTargets
+		relay          string      // the host-network relay's path given to SetTargets
+		uses           *state.Uses // instead of relay
 		vsock          *monitor.VSOCKFacts
 		cluster        *monitor.ClusterFacts
 		want           string
@@ -546,10 +547,13 @@ func TestEscalationThroughFacts(t *testing.T) {
 			want:  verdict.RelayPathDownVMsConnecting, wantUnderlying: verdict.ServiceUnreachable,
 		},
 		{
-			name:    "relay path from Kubernetes discovery",
+			// Its endpoint is the clusterip path, but it dials from the pod
+			// network: the probe's host-network paths are controls.
+			name:    "a pod-network relay's endpoint path does not escalate",
+			uses:    &state.Uses{RelayPath: dial.PathClusterIP, RelayHostNetwork: new(false)},
 			vsock:   vsockFacts(verdict.VSOCK{ConnectionsRecent: 1}),
-			cluster: &monitor.ClusterFacts{DiscoveryUp: true, Cluster: verdict.Cluster{RelayPath: dial.PathClusterIP}},
-			want:    verdict.RelayPathDownVMsConnecting, wantUnderlying: verdict.ServiceUnreachable,
+			cluster: &monitor.ClusterFacts{DiscoveryUp: true, RelayPath: dial.PathClusterIP, Cluster: verdict.Cluster{RelayHostNetwork: new(false)}},
+			want:    verdict.Healthy,
 		},
 		{
 			name:  "relay path down, no VM connecting",
@@ -563,10 +567,10 @@ func TestEscalationThroughFacts(t *testing.T) {
 			want:  verdict.ServiceUnreachable,
 		},
 		{
-			name:  "relay path up",
+			name:  "relay path up: the Service failing on a control is a note",
 			relay: dial.PathPodIP,
 			vsock: vsockFacts(verdict.VSOCK{ConnectionsRecent: 3}),
-			want:  verdict.ServiceUnreachable,
+			want:  verdict.Healthy,
 		},
 		{
 			name:  "relay path unknown",
@@ -584,7 +588,14 @@ func TestEscalationThroughFacts(t *testing.T) {
 			// A source that knows nothing yet returns nil.
 			clFn := func() *monitor.ClusterFacts { return tt.cluster }
 			f.mon.SetFacts(vsFn, clFn)
-			f.mon.SetTargets(targets, state.Uses{RelayPath: tt.relay})
+			uses := state.Uses{}
+			switch {
+			case tt.uses != nil:
+				uses = *tt.uses
+			case tt.relay != "":
+				uses = state.RelayOnHostNetwork(tt.relay)
+			}
+			f.mon.SetTargets(targets, uses)
 			f.mon.Record(result(clusterIP, dial.ReasonRefused, 0))
 			f.mon.Record(result(podIP, dial.ReasonOK, 0))
 			f.mon.Record(result(webhook, dial.ReasonOK, 0))
@@ -654,7 +665,7 @@ func TestFactsChangeReachesVerdict(t *testing.T) {
 		c := *vs
 		return &c
 	}, nil)
-	f.mon.SetTargets(targets, state.Uses{RelayPath: dial.PathClusterIP})
+	f.mon.SetTargets(targets, state.RelayOnHostNetwork(dial.PathClusterIP))
 	f.mon.Record(result(clusterIP, dial.ReasonRefused, 0))
 	f.mon.Record(result(podIP, dial.ReasonOK, 0))
 	f.mon.Record(result(webhook, dial.ReasonOK, 0))
@@ -714,7 +725,7 @@ func TestFactsChangeReachesVerdict(t *testing.T) {
 func TestConcurrentReports(t *testing.T) {
 	f := newFixture(t)
 	f.mon.SetFacts(func() *monitor.VSOCKFacts { return vsockFacts(verdict.VSOCK{ConnectionsRecent: 1}) }, nil)
-	f.mon.SetTargets(targets, state.Uses{RelayPath: dial.PathClusterIP})
+	f.mon.SetTargets(targets, state.RelayOnHostNetwork(dial.PathClusterIP))
 	const each = 100
 	var wg sync.WaitGroup
 	for _, target := range targets {

@@ -110,7 +110,7 @@ func sampleReport() Report {
 	v := verdict.Decide(verdict.Input{
 		Paths: paths,
 		VSOCK: &verdict.VSOCK{RelayListening: true, Established: 1, ConnectionsRecent: 4},
-		Cluster: &verdict.Cluster{SensorOnThisNode: &no, RelayPath: dial.PathClusterIP,
+		Cluster: &verdict.Cluster{SensorOnThisNode: &no, SensorNode: "worker-0",
 			RelayHostNetwork: &yes, CNI: "ovn-kubernetes", Version: "4.11.2"},
 	})
 	r := New("worker-2", fixtureNow(), paths, v)

@@ -152,7 +152,7 @@ func TestDecideRealAttempts(t *testing.T) {
 		name      string
 		targets   map[string]string
 		relay     string
-		uses      state.Uses // defaults to the relay on path relay, consumers unknown
+		uses      state.Uses // defaults to a host-network relay on path relay, or consumers unknown without one
 		cluster   *verdict.Cluster
 		vsock     *verdict.VSOCK
 		noProbe   bool
@@ -228,7 +228,7 @@ func TestDecideRealAttempts(t *testing.T) {
 				dial.PathPodIP: l.blackhole, dial.PathWebhook: l.webhook},
 			relay:   dial.PathDNS,
 			uses:    state.Uses{RelayPath: dial.PathDNS, RelayHostNetwork: ptr(false)},
-			cluster: &verdict.Cluster{RelayPath: dial.PathDNS, RelayHostNetwork: ptr(false)},
+			cluster: &verdict.Cluster{RelayHostNetwork: ptr(false)},
 			want: want{Name: verdict.Healthy, Reasons: map[string]dial.Reason{
 				"clusterip": "connect_timeout", "dns": "connect_timeout", "podip": "connect_timeout", "webhook": "ok"}},
 			wantCause: "control paths are informational",
@@ -237,7 +237,7 @@ func TestDecideRealAttempts(t *testing.T) {
 			name: "relay on a control-plane node without the relay enabled there",
 			targets: map[string]string{dial.PathClusterIP: l.sensor, dial.PathPodIP: l.sensor,
 				dial.PathWebhook: l.webhook},
-			cluster: &verdict.Cluster{NodeControlPlane: ptr(true), ComplianceVirtualMachines: ptr(true)},
+			cluster: &verdict.Cluster{RelaySkipsNode: ptr(true), NodeTakesWorkloads: ptr(true), ComplianceVirtualMachines: ptr(true)},
 			want: want{Name: verdict.RelayNotStarted, Reasons: map[string]dial.Reason{
 				"clusterip": "ok", "podip": "ok", "webhook": "ok"}},
 			wantCause: "control-plane node",
@@ -246,9 +246,8 @@ func TestDecideRealAttempts(t *testing.T) {
 			name: "every path up but sensor rejects the relay's reports",
 			targets: map[string]string{dial.PathClusterIP: l.sensor, dial.PathPodIP: l.sensor,
 				dial.PathWebhook: l.webhook},
-			relay:   dial.PathClusterIP,
-			cluster: &verdict.Cluster{RelayPath: dial.PathClusterIP},
-			vsock:   &verdict.VSOCK{RelayLog: true, SendErrorsRecent: 3, SendErrorCode: "resource_exhausted"},
+			relay: dial.PathClusterIP,
+			vsock: &verdict.VSOCK{RelayLog: true, SendErrorsRecent: 3, SendErrorCode: "resource_exhausted"},
 			want: want{Name: verdict.ReportsRejected, Reasons: map[string]dial.Reason{
 				"clusterip": "ok", "podip": "ok", "webhook": "ok"}},
 			wantCause: "ResourceExhausted",
@@ -301,7 +300,7 @@ func TestDecideRealAttempts(t *testing.T) {
 			targets: map[string]string{dial.PathClusterIP: l.sensor, dial.PathHostPort: l.refused,
 				dial.PathWebhook: l.webhook},
 			relay:   dial.PathHostPort,
-			cluster: &verdict.Cluster{SensorOnThisNode: &off, RelayPath: dial.PathHostPort},
+			cluster: &verdict.Cluster{SensorOnThisNode: &off, SensorNode: "node-b", SensorHostPort: 8443, RelayHostNetwork: &on},
 			vsock:   vmsConnecting,
 			want: want{Name: verdict.RelayPathDownVMsConnecting, Underlying: verdict.HostPortNotOnThisNode,
 				Reasons: map[string]dial.Reason{"clusterip": "ok", "hostport": "refused", "webhook": "ok"}},
@@ -326,8 +325,8 @@ func TestDecideRealAttempts(t *testing.T) {
 	produced := map[string]bool{}
 	for _, tt := range tests {
 		produced[tt.want.Name] = true
-		if tt.uses == (state.Uses{}) {
-			tt.uses = state.Uses{RelayPath: tt.relay}
+		if tt.uses == (state.Uses{}) && tt.relay != "" {
+			tt.uses = state.RelayOnHostNetwork(tt.relay)
 		}
 		t.Run(tt.name, func(t *testing.T) {
 			var paths []state.PathState

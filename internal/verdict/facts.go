@@ -1,0 +1,85 @@
+package verdict
+
+// VSOCK is what is known about the VM relay's VSOCK port on this node.
+type VSOCK struct {
+	// RelayListening is true when a socket listens on the relay port.
+	RelayListening bool
+	// ConnectionsRecent counts connections to the relay port seen over the
+	// watcher's recent window.
+	ConnectionsRecent int
+	// Established counts connections to the relay port established at the
+	// latest observation.
+	Established int
+	// RelayKnown is true when the socket dumps can see the relay's port
+	// (they work, and the relay shares the probe's network namespace), so
+	// that RelayListening false means nothing listens.
+	RelayKnown bool
+	// RelayLog is true while the relay's log is followed, so that the
+	// counts below are evidence.
+	RelayLog bool
+	// SendErrorsRecent counts the relay's failed sends to sensor within the
+	// window; SendErrorCode is the gRPC code of the latest ("" if none was given).
+	SendErrorsRecent int
+	SendErrorCode    string
+	// ReportsSentRecent counts reports the relay sent within the window.
+	ReportsSentRecent int
+	// ListenErrorsRecent counts failures to bind the VSOCK port within the window.
+	ListenErrorsRecent int
+}
+
+// Connecting reports whether VMs are connecting to the relay.
+func (v VSOCK) Connecting() bool { return v.ConnectionsRecent > 0 || v.Established > 0 }
+
+// Cluster is what Kubernetes discovery knows about this node.
+type Cluster struct {
+	// SensorOnThisNode is true when a sensor pod runs on this node, false
+	// when it runs elsewhere, nil when not known.
+	SensorOnThisNode *bool
+	// SensorNode is the node sensor runs on, "" if not known.
+	SensorNode string
+	// SensorHostPort is the hostPort sensor's pod declares for its api
+	// port, 0 when it declares none (the stock install) or it is not known.
+	SensorHostPort int
+	// Namespace is the RHACS namespace, named in fixes; "" means stackrox.
+	Namespace string
+	// RelayHostNetwork tells whether the collector DaemonSet (the relay) is
+	// on the host network; nil when not known.
+	RelayHostNetwork *bool
+	// RelayDNSPolicy is the collector DaemonSet's dnsPolicy.
+	RelayDNSPolicy string
+	// RelayEndpoint is the endpoint the relay dials ("" = the default
+	// sensor.<namespace>.svc:443).
+	RelayEndpoint string
+	// NoRelay is true on versions without a push relay (the 4.12 line).
+	NoRelay bool
+	// Version is the RHACS version of the collector DaemonSet, "" if not known.
+	Version string
+	// SensorReady tells whether sensor has a ready endpoint; nil when not known.
+	SensorReady *bool
+	// SensorRestarts and SensorLastTermination describe sensor's container.
+	SensorRestarts        int32
+	SensorLastTermination string
+	// RelaySkipsNode tells whether the relay starts on no node like this
+	// one: 4.11 starts none on control-plane nodes unless
+	// ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES is true; nil when not known.
+	RelaySkipsNode *bool
+	// NodeTakesWorkloads tells whether this node accepts pods that tolerate
+	// no taint (so VMs can run here); nil when not known.
+	NodeTakesWorkloads *bool
+	// ComplianceVirtualMachines and SensorVirtualMachines are the
+	// ROX_VIRTUAL_MACHINES flags of compliance and sensor; nil when not set.
+	ComplianceVirtualMachines, SensorVirtualMachines *bool
+	// CNI names the node's network plugin when recognised: "ovn-kubernetes",
+	// "cilium", "calico", or "".
+	CNI string
+}
+
+func (c *Cluster) namespace() string {
+	if c == nil || c.Namespace == "" {
+		return "stackrox"
+	}
+	return c.Namespace
+}
+
+// serviceEndpoint is the stock endpoint of sensor, sensor.<namespace>.svc:443.
+func (c *Cluster) serviceEndpoint() string { return "sensor." + c.namespace() + ".svc:443" }
