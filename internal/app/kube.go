@@ -138,7 +138,8 @@ func clusterFactsOf(s kube.Snapshot, namespace, cni string) *monitor.ClusterFact
 	return &monitor.ClusterFacts{
 		Cluster: verdict.Cluster{
 			SensorOnThisNode:          s.SensorOnThisNode,
-			RelayPath:                 s.RelayPath,
+			SensorNode:                s.SensorNode,
+			SensorHostPort:            s.SensorHostPort,
 			Namespace:                 namespace,
 			RelayHostNetwork:          s.Uses.RelayHostNetwork,
 			RelayDNSPolicy:            s.Relay.DNSPolicy,
@@ -148,17 +149,16 @@ func clusterFactsOf(s kube.Snapshot, namespace, cni string) *monitor.ClusterFact
 			SensorReady:               s.SensorReady,
 			SensorRestarts:            s.SensorRestarts,
 			SensorLastTermination:     s.SensorLastTermination,
-			NodeControlPlane:          s.NodeControlPlane,
-			RelayOnMasters:            s.Relay.RelayOnMasters,
+			RelaySkipsNode:            s.RelaySkipsNode,
+			NodeTakesWorkloads:        s.NodeTakesWorkloads,
 			ComplianceVirtualMachines: s.VirtualMachinesEnabled,
 			SensorVirtualMachines:     s.SensorVirtualMachines,
 			CNI:                       cni,
 		},
-		DiscoveryUp:   s.APIUp,
-		SensorPod:     s.SensorPod,
-		SensorNode:    s.SensorNode,
-		RelayEndpoint: s.Relay.Endpoint(),
-		Error:         s.LastError,
+		DiscoveryUp: s.APIUp,
+		SensorPod:   s.SensorPod,
+		RelayPath:   s.RelayPath,
+		Error:       s.LastError,
 	}
 }
 

@@ -505,35 +505,25 @@ func (m *Model) checkPolicy() Result {
 	return Result{Name: CheckPolicy, Status: Fail, Evidence: ev, Fix: fix}
 }
 
-// ControlPlaneVMNodes are the control-plane nodes that run a VMI with VSOCK.
-func (m *Model) controlPlaneNodes() []string {
-	var out []string
-	for i := range m.Nodes {
-		if kube.IsControlPlane(&m.Nodes[i]) {
-			out = append(out, m.Nodes[i].Name)
-		}
-	}
-	return out
-}
-
-// RelayOffOnControlPlane reports whether 4.11's relay stays off on
-// control-plane nodes that need it: every node is a control-plane node
-// (compact cluster), or a VM with VSOCK runs on one.
+// RelayOffOnControlPlane reports whether the relay stays off on
+// control-plane nodes that need it (4.11 without
+// ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES=true), and which: those
+// that take workloads (kube.TakesWorkloads: every node of a compact
+// cluster), and tainted ones that run a VM with VSOCK anyway. The node
+// verdict (relay_not_started) asks the same of its own node.
 func (m *Model) RelayOffOnControlPlane() (bool, []string) {
-	if m.Collector == nil || m.Relay.RelayOnMasters || m.Relay.PullMode() || !is411(m.Relay.Version) {
+	if m.Collector == nil || m.Relay.PullMode() {
 		return false, nil
 	}
-	cps := m.controlPlaneNodes()
-	if len(cps) == 0 {
-		return false, nil
-	}
-	if len(cps) == len(m.Nodes) {
-		return true, cps
+	onNode := map[string]bool{}
+	for _, v := range vsockVMs(m.VMIs) {
+		onNode[v.node] = true
 	}
 	var need []string
-	for _, v := range vsockVMs(m.VMIs) {
-		if slices.Contains(cps, v.node) && !slices.Contains(need, v.node) {
-			need = append(need, v.node)
+	for i := range m.Nodes {
+		n := &m.Nodes[i]
+		if m.Relay.SkipsNode(n) && (kube.TakesWorkloads(n) || onNode[n.Name]) {
+			need = append(need, n.Name)
 		}
 	}
 	return len(need) > 0, need

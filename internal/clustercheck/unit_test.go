@@ -158,6 +158,11 @@ func TestRelayOffOnControlPlane(t *testing.T) {
 	cp := func(name string) corev1.Node {
 		return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"node-role.kubernetes.io/control-plane": ""}}}
 	}
+	tainted := func(name string) corev1.Node {
+		n := cp(name)
+		n.Spec.Taints = []corev1.Taint{{Key: "node-role.kubernetes.io/master", Effect: corev1.TaintEffectNoSchedule}}
+		return n
+	}
 	worker := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "w0", Labels: map[string]string{"node-role.kubernetes.io/worker": ""}}}
 	tests := []struct {
 		name    string
@@ -168,7 +173,8 @@ func TestRelayOffOnControlPlane(t *testing.T) {
 	}{
 		{name: "compact cluster, 4.11", version: "4.11.2", nodes: []corev1.Node{cp("m0"), cp("m1"), cp("m2")}, want: Fail},
 		{name: "compact cluster, enabled on masters", version: "4.11.2", nodes: []corev1.Node{cp("m0"), cp("m1")}, env: "true", want: Pass},
-		{name: "workers, no VM on a control-plane node", version: "4.11.2", nodes: []corev1.Node{cp("m0"), worker}, want: Pass},
+		{name: "workers, tainted control-plane nodes", version: "4.11.2", nodes: []corev1.Node{tainted("m0"), worker}, want: Pass},
+		{name: "workers, a control-plane node that takes workloads", version: "4.11.2", nodes: []corev1.Node{cp("m0"), worker}, want: Fail},
 		{name: "4.10 starts the relay everywhere", version: "4.10.6", nodes: []corev1.Node{cp("m0")}, want: NotApplicable},
 	}
 	for _, tt := range tests {

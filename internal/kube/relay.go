@@ -274,3 +274,37 @@ func ReadRelayConfig(ds *appsv1.DaemonSet) RelayConfig {
 
 // IsControlPlane reports whether node carries a control-plane role label.
 func IsControlPlane(node *corev1.Node) bool { return isControlPlane(node) }
+
+// SkipsControlPlane reports whether the relay starts on no control-plane
+// node: 4.11 does so unless ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES
+// is true (4.9 and 4.10 start it everywhere; the 4.12 line has no relay).
+func (rc RelayConfig) SkipsControlPlane() bool {
+	major, minor, ok := majorMinor(rc.Version)
+	return ok && major == 4 && minor == 11 && !rc.RelayOnMasters
+}
+
+// SkipsNode reports whether the relay starts on no node like node: a
+// control-plane node while SkipsControlPlane.
+func (rc RelayConfig) SkipsNode(node *corev1.Node) bool {
+	return rc.SkipsControlPlane() && isControlPlane(node)
+}
+
+// TakesWorkloads reports whether node accepts pods (VMs among them) that
+// tolerate no taint: it has no NoSchedule or NoExecute taint but the
+// node.kubernetes.io/ ones, which Kubernetes sets and clears with the node's
+// conditions (not-ready, unreachable, pressure; the API server's
+// TaintNodesByCondition admission puts not-ready on every new node). The
+// control-plane nodes of a compact cluster take workloads; those of a
+// cluster with workers carry node-role.kubernetes.io/master:NoSchedule (or
+// …/control-plane) and take none but what tolerates it.
+func TakesWorkloads(node *corev1.Node) bool {
+	for _, t := range node.Spec.Taints {
+		if strings.HasPrefix(t.Key, "node.kubernetes.io/") {
+			continue
+		}
+		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
+			return false
+		}
+	}
+	return true
+}

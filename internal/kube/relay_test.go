@@ -178,3 +178,39 @@ func TestVersionAndPullMode(t *testing.T) {
 		t.Errorf("Endpoint() = %q, want the ROX_ADVERTISED_ENDPOINT fallback", got)
 	}
 }
+
+func TestRelaySkipsNode(t *testing.T) {
+	cp := map[string]string{"node-role.kubernetes.io/control-plane": ""}
+	taint := []corev1.Taint{{Key: "node-role.kubernetes.io/master", Effect: corev1.TaintEffectNoSchedule}}
+	tests := []struct {
+		name      string
+		rc        RelayConfig
+		labels    map[string]string
+		taints    []corev1.Taint
+		wantSkip  bool
+		wantTakes bool
+	}{
+		{name: "4.11 control-plane node of a compact cluster", rc: RelayConfig{Version: "4.11.2"}, labels: cp, wantSkip: true, wantTakes: true},
+		{name: "4.11 tainted control-plane node", rc: RelayConfig{Version: "4.11.0"}, labels: cp, taints: taint, wantSkip: true},
+		{name: "4.11 enabled on masters", rc: RelayConfig{Version: "4.11.2", RelayOnMasters: true}, labels: cp, wantTakes: true},
+		{name: "4.10 starts it everywhere", rc: RelayConfig{Version: "4.10.6"}, labels: cp, wantTakes: true},
+		{name: "4.12 has no relay", rc: RelayConfig{Version: "4.12.0"}, labels: cp, wantTakes: true},
+		{name: "version unknown", rc: RelayConfig{}, labels: cp, wantTakes: true},
+		{name: "4.11 worker", rc: RelayConfig{Version: "4.11.2"}, labels: map[string]string{"node-role.kubernetes.io/worker": ""}, wantTakes: true},
+		{name: "a condition taint comes and goes", rc: RelayConfig{Version: "4.11.2"}, labels: cp,
+			taints: []corev1.Taint{{Key: "node.kubernetes.io/not-ready", Effect: corev1.TaintEffectNoSchedule}}, wantSkip: true, wantTakes: true},
+		{name: "PreferNoSchedule does not keep pods off", rc: RelayConfig{Version: "4.11.2"}, labels: cp,
+			taints: []corev1.Taint{{Key: "x", Effect: corev1.TaintEffectPreferNoSchedule}}, wantSkip: true, wantTakes: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: tt.labels}, Spec: corev1.NodeSpec{Taints: tt.taints}}
+			if got := tt.rc.SkipsNode(n); got != tt.wantSkip {
+				t.Errorf("SkipsNode = %v, want %v", got, tt.wantSkip)
+			}
+			if got := TakesWorkloads(n); got != tt.wantTakes {
+				t.Errorf("TakesWorkloads = %v, want %v", got, tt.wantTakes)
+			}
+		})
+	}
+}

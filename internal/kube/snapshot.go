@@ -55,9 +55,13 @@ type Snapshot struct {
 	// SensorVirtualMachines is the sensor container's ROX_VIRTUAL_MACHINES;
 	// nil when not set.
 	SensorVirtualMachines *bool
-	// NodeControlPlane tells whether this node is a control-plane node (its
-	// node-role labels); nil when the node cannot be read.
-	NodeControlPlane *bool
+	// RelaySkipsNode tells whether the relay starts on no node like this one
+	// (RelayConfig.SkipsNode: 4.11 on a control-plane node); nil when the
+	// node cannot be read.
+	RelaySkipsNode *bool
+	// NodeTakesWorkloads tells whether this node accepts pods that tolerate
+	// no taint (TakesWorkloads); nil when the node cannot be read.
+	NodeTakesWorkloads *bool
 	// Uses says which path the relay uses and who depends on each path.
 	Uses state.Uses
 	// APIUp is true while every informer is synced and its latest list or
@@ -81,7 +85,8 @@ func (s Snapshot) clone() Snapshot {
 	c.SensorOnThisNode = clonePtr(s.SensorOnThisNode)
 	c.SensorReady = clonePtr(s.SensorReady)
 	c.SensorVirtualMachines = clonePtr(s.SensorVirtualMachines)
-	c.NodeControlPlane = clonePtr(s.NodeControlPlane)
+	c.RelaySkipsNode = clonePtr(s.RelaySkipsNode)
+	c.NodeTakesWorkloads = clonePtr(s.NodeTakesWorkloads)
 	c.Uses.RelayHostNetwork = clonePtr(s.Uses.RelayHostNetwork)
 	return c
 }
@@ -189,8 +194,8 @@ func build(namespace, nodeName string, overrides map[string]string, objs objects
 		snap.SensorReady = &ready
 	}
 	if objs.node != nil {
-		cp := isControlPlane(objs.node)
-		snap.NodeControlPlane = &cp
+		skips, takes := relay.SkipsNode(objs.node), TakesWorkloads(objs.node)
+		snap.RelaySkipsNode, snap.NodeTakesWorkloads = &skips, &takes
 	}
 	if relay.Found {
 		hn := relay.HostNetwork

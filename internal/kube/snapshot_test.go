@@ -179,9 +179,10 @@ func TestBuild(t *testing.T) {
 				VirtualMachinesEnabled: &yes,
 				Relay:                  RelayConfig{Found: true, DNSPolicy: "ClusterFirst", Version: "4.11.2"},
 				SensorPod:              "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &yes,
-				SensorReady:      &yes,
-				NodeControlPlane: &yes,
-				Uses:             state.Uses{RelayPath: "dns", RelayHostNetwork: &no},
+				SensorReady:        &yes,
+				RelaySkipsNode:     &yes,
+				NodeTakesWorkloads: &yes,
+				Uses:               state.Uses{RelayPath: "dns", RelayHostNetwork: &no},
 			},
 		},
 		{

@@ -151,6 +151,29 @@ func RHACS(f *kubetest.Fixture, in kubetest.Install) {
 	f.SensorDeployment(in)
 	n := int32(len(Nodes)) //nolint:gosec // three nodes
 	f.DaemonSetReady("collector", n)
+	SensorPolicy(f)
+	labels := map[string]string{"app.kubernetes.io/name": "sensorprobe"}
+	_, err := f.Client.AppsV1().DaemonSets(f.Namespace).Create(f.Ctx, &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "sensorprobe", Labels: labels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				HostNetwork: true, Containers: []corev1.Container{{Name: "probe", Image: "registry.invalid/sensorprobe:test"}},
+			}},
+		},
+	}, metav1.CreateOptions{})
+	f.Must("create daemonset sensorprobe", err)
+	f.DaemonSetReady("sensorprobe", n)
+	for node, ip := range Nodes {
+		p := f.Pod("sensorprobe-"+node, node, labels, ip, ip)
+		_ = p
+	}
+}
+
+// SensorPolicy creates the chart's NetworkPolicy sensor in f's namespace:
+// 8443 from collector and admission control pods only, 9443 from anywhere.
+func SensorPolicy(f *kubetest.Fixture) {
+	f.T.Helper()
 	tcp := corev1.ProtocolTCP
 	api, webhook := intstr.FromInt32(8443), intstr.FromInt32(9443)
 	_, err := f.Client.NetworkingV1().NetworkPolicies(f.Namespace).Create(f.Ctx, &networkingv1.NetworkPolicy{
@@ -169,22 +192,6 @@ func RHACS(f *kubetest.Fixture, in kubetest.Install) {
 		},
 	}, metav1.CreateOptions{})
 	f.Must("create networkpolicy sensor", err)
-	labels := map[string]string{"app.kubernetes.io/name": "sensorprobe"}
-	_, err = f.Client.AppsV1().DaemonSets(f.Namespace).Create(f.Ctx, &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "sensorprobe", Labels: labels},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
-				HostNetwork: true, Containers: []corev1.Container{{Name: "probe", Image: "registry.invalid/sensorprobe:test"}},
-			}},
-		},
-	}, metav1.CreateOptions{})
-	f.Must("create daemonset sensorprobe", err)
-	f.DaemonSetReady("sensorprobe", n)
-	for node, ip := range Nodes {
-		p := f.Pod("sensorprobe-"+node, node, labels, ip, ip)
-		_ = p
-	}
 }
 
 // Fetcher is a fake /status fetcher: the verdict of each node, failing
