@@ -45,6 +45,7 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
 	"github.com/sensorprobe/sensorprobe/internal/status"
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 )
 
 const (
@@ -631,4 +632,138 @@ func (h e2eListenCatcher) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h e2eListenCatcher) WithGroup(name string) slog.Handler {
 	return e2eListenCatcher{h.Handler.WithGroup(name), h.addr}
+}
+
+// TestCheckHostPortWorkaround runs `probe check` against a real API server
+// holding the field problem's hand-made fix: collector on the host network,
+// the relay dialling localhost:8443, sensor declaring hostPort 8443 on
+// node-b, and sensor's NetworkPolicy dropping host-network 8443. Every
+// discovered path is overridden with a loopback stand-in that behaves as
+// the path does from that node (a blackhole for a dropped 8443, a refused
+// port for a hostPort that is not there). On node-a the verdict is
+// hostport_not_on_this_node, naming the relay's path and sensor's node, and
+// the fix re-points the relay; on node-b the same cluster is healthy.
+func TestCheckHostPortWorkaround(t *testing.T) {
+	env := kubetest.StartForTest(t)
+	e2eBlockClusterNetworks(t)
+	const ns = "stackrox"
+	f := kubetest.NewFixture(t, env.AdminClient(t), ns)
+	f.ApplyInstall(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet,
+		SensorHostPort: 8443, Advertised: "localhost:8443",
+		SensorNode: "node-b", SensorIP: "10.244.1.5", SensorHostIP: "192.0.2.11", ClusterIP: "10.96.0.50", WebhookIP: "10.96.0.51"})
+	f.Node("node-a", map[string]string{"node-role.kubernetes.io/worker": ""})
+	f.Node("node-b", map[string]string{"node-role.kubernetes.io/worker": ""})
+
+	ca, err := standin.NewCA(standin.CAName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(standin.LeafOptions{CommonName: "sensor." + ns, DNSNames: standin.SensorSANs(ns)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sensor, err := standin.NewSensor(standin.SensorConfig{Cert: cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sensor.Close() })
+	drop, err := standin.NewBlackhole("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { drop.Close() })
+	refused, err := standin.RefusedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := e2eKubeconfig(t, env, dir)
+
+	check := func(node string, targets ...string) (bool, status.Report, string) {
+		t.Helper()
+		args := []string{"--kubeconfig=" + kubeconfig, "--namespace=" + ns, "--node=" + node,
+			"--timeout=1s", "--ca-file=" + caFile}
+		for _, tg := range targets {
+			args = append(args, "--target="+tg)
+		}
+		var rep status.Report
+		var table bytes.Buffer
+		for _, output := range []string{"json", "table"} {
+			cfg, err := ParseCheck(append(args, "--output="+output), io.Discard, func(string) string { return "" })
+			if err != nil {
+				t.Fatalf("ParseCheck: %v", err)
+			}
+			var out bytes.Buffer
+			healthy, err := RunCheck(t.Context(), cfg, &out)
+			if err != nil {
+				t.Fatalf("RunCheck on %s: %v", node, err)
+			}
+			if output == "table" {
+				table = out
+				continue
+			}
+			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+				t.Fatalf("probe check --output json: %v\n%s", err, out.String())
+			}
+			if healthy != (rep.Verdict.Name == "healthy") {
+				t.Errorf("RunCheck healthy = %v with verdict %s", healthy, rep.Verdict.Name)
+			}
+		}
+		return rep.Verdict.Name == "healthy", rep, table.String()
+	}
+
+	// node-a: 8443 dropped, localhost:8443 refused, the webhook answers.
+	healthy, rep, table := check("node-a", "clusterip="+drop.Addr(), "dns="+drop.Addr(), "podip="+drop.Addr(),
+		"hostport="+refused, "webhook="+sensor.Addr())
+	t.Logf("probe check --node node-a:\n%s", table)
+	// The verdict lines do not depend on ports or timings: the README and
+	// docs/troubleshooting.md quote them verbatim.
+	i := strings.Index(table, "CLUSTER ")
+	if i < 0 {
+		t.Fatalf("no CLUSTER line in the table:\n%s", table)
+	}
+	sample := table[i:]
+	testsupport.Golden(t, "testdata/check-hostport-workaround.golden", []byte(sample))
+	for _, doc := range []string{"../../README.md", "../../docs/troubleshooting.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), sample) {
+			t.Errorf("%s does not quote testdata/check-hostport-workaround.golden verbatim", doc)
+		}
+	}
+	v := rep.Verdict
+	if healthy || v.Name != "hostport_not_on_this_node" || v.Severity != "critical" {
+		t.Errorf("node-a: verdict %s (%s), want hostport_not_on_this_node (critical) and exit 1", v.Name, v.Severity)
+	}
+	for _, want := range []string{"the relay dials localhost:8443 (path hostport, refused)", "node-b", "VM index reports from this node are lost",
+		"networkpolicy_blocks_host_network, the reason the workaround was needed"} {
+		if !strings.Contains(v.Cause, want) {
+			t.Errorf("node-a: cause %q lacks %q", v.Cause, want)
+		}
+	}
+	for _, want := range []string{"point the relay back at sensor.stackrox.svc:443", "ROX_ADVERTISED_ENDPOINT", "the hostPort on sensor can be removed"} {
+		if !strings.Contains(v.Fix, want) {
+			t.Errorf("node-a: fix %q lacks %q", v.Fix, want)
+		}
+	}
+	consumers := map[string]string{}
+	for _, p := range rep.Paths {
+		consumers[p.Name] = p.Consumer
+	}
+	if consumers["hostport"] != "relay" {
+		t.Errorf("node-a: consumers %v, want hostport used by the relay", consumers)
+	}
+
+	// node-b, sensor's node: node-local traffic is exempt, the hostPort is there.
+	healthy, rep, table = check("node-b", "clusterip="+sensor.Addr(), "dns="+sensor.Addr(), "podip="+sensor.Addr(),
+		"hostport="+sensor.Addr(), "webhook="+sensor.Addr())
+	if !healthy {
+		t.Errorf("node-b: verdict %s (%s), want healthy:\n%s", rep.Verdict.Name, rep.Verdict.Cause, table)
+	}
 }
