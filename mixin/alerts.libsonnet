@@ -119,21 +119,25 @@ local p = import 'lib/promql.libsonnet';
           ),
           alert(
             'SensorProbeHostPortWorkaroundCannotWork',
-            'warning',
+            'critical',
             |||
               count by (%(g)s) (
-                max by (%(gn)s) (sensorprobe_path_info{%(s)s, path="hostport", relay="true", consumer!="none"})
+                max by (%(gn)s) (sensorprobe_path_info{%(s)s, path="hostport", consumer="relay"})
+                and on (%(gn)s)
+                max by (%(gn)s) (sensorprobe_path_up{%(s)s, path="hostport"}) == 0
                 and on (%(gn)s)
                 max by (%(gn)s) (sensorprobe_sensor_on_this_node{%(s)s}) == 0
               )
             ||| % { g: g, gn: gn, s: s },
-            '10m',
-            'The VM relay uses sensor\'s hostPort on {{ $value }} node(s) without sensor.',
-            'The compliance VM relay is configured to reach sensor at localhost:8443 (path hostport, sensor\'s hostPort), but sensor does not run on {{ $value }} of the nodes configured so in namespace {{ $labels.namespace }} (%(nodes)s). A hostPort binds only on the node that runs the pod.' % {
-              nodes: p.list(c, 'max by (node) (sensorprobe_path_info{SCOPE, path="hostport", relay="true", consumer!="none"}) and on (node) max by (node) (sensorprobe_sensor_on_this_node{SCOPE}) == 0', 'node'),
+            c.pathDownFor,
+            'The VM relay\'s path is down on {{ $value }} node(s): it dials sensor\'s hostPort, which exists only on sensor\'s node.',
+            'For %(for)s, the compliance VM relay has been configured to reach sensor at localhost:8443 (path hostport, sensor\'s hostPort) and that path has failed on {{ $value }} node(s) in namespace {{ $labels.namespace }} that do not run sensor (%(nodes)s). A hostPort binds only on the node that runs the pod. Node verdicts: %(verdicts)s.' % {
+              'for': p.words(c.pathDownFor),
+              nodes: p.list(c, 'max by (node) (sensorprobe_path_info{SCOPE, path="hostport", consumer="relay"}) and on (node) max by (node) (sensorprobe_path_up{SCOPE, path="hostport"}) == 0 and on (node) max by (node) (sensorprobe_sensor_on_this_node{SCOPE}) == 0', 'node'),
+              verdicts: p.list(c, 'count by (verdict) (sensorprobe_verdict{SCOPE} == 1 and on (node) max by (node) (sensorprobe_path_up{SCOPE, path="hostport"}) == 0 and on (node) max by (node) (sensorprobe_sensor_on_this_node{SCOPE}) == 0)', 'verdict', withValue=true),
             },
-            'VM index reports from the VMs on these nodes cannot reach sensor: the workaround only works on the node that runs sensor, and that node changes when sensor is rescheduled.',
-            soon,
+            'VM index reports from the VMs on these nodes are lost: the workaround works only on the node that runs sensor, and that node changes when sensor is rescheduled. One alert for every such node; the per-node path alerts leave these nodes\' hostport path out.',
+            urgent,
           ),
           alert(
             'SensorProbeIOTimeoutsHigh',

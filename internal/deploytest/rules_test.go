@@ -428,6 +428,7 @@ func TestOnePagePerFault(t *testing.T) {
 		"ClusterIP blocked on every node",
 		"a crash-looping probe",
 		"sensor certificate expires",
+		"hostPort workaround on the nodes without sensor",
 	})
 }
 
