@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, done := usage(err, stderr); done {
 		return code
 	}
-	if cfg.CheckConfig {
+	if cfg.DryRun {
 		fmt.Fprintln(stdout, app.Describe(cfg))
 		return exitOK
 	}

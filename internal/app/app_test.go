@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/monitor"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
 	"github.com/sensorprobe/sensorprobe/internal/state"
 	"github.com/sensorprobe/sensorprobe/internal/status"
@@ -137,7 +138,7 @@ func TestCheckRound(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := CheckRound(context.Background(), p, tc.targets, state.Uses{}, "node-a", nil, nil)
+			r := CheckRound(context.Background(), p, tc.targets, state.Uses{}, "node-a", monitor.Facts{})
 			if r.Verdict.Name != tc.wantVerdict {
 				t.Errorf("verdict = %s (%s), want %s", r.Verdict.Name, r.Verdict.Cause, tc.wantVerdict)
 			}

@@ -26,17 +26,17 @@ Flags:
 `
 
 // ParseCheck parses the flags of `probe check`.
-func ParseCheck(args []string, stdout io.Writer, getenv func(string) string) (*Config, error) {
+func ParseCheck(args []string, stdout io.Writer, getenv func(string) string) (*CheckConfig, error) {
 	fs := newFlagSet("probe check", stdout, checkUsage)
 	var c commonFlags
 	c.register(fs, getenv)
-	cfg := &Config{}
+	cfg := &CheckConfig{}
 	fs.StringVar(&cfg.Output, "output", "table", "output format: table or json")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
 	var p problems
-	c.resolve(&p, cfg)
+	c.resolve(&p, &cfg.Config)
 	if cfg.Output != "table" && cfg.Output != "json" {
 		p.add("--output: %q is not one of table, json", cfg.Output)
 	}
@@ -50,9 +50,9 @@ func ParseCheck(args []string, stdout io.Writer, getenv func(string) string) (*C
 }
 
 // CheckRound makes one attempt on every target at once and returns the
-// report. uses says which path the relay uses and who depends on each;
-// vsock and cluster may be nil.
-func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, uses state.Uses, node string, vsock *monitor.VSOCKFacts, cluster *monitor.ClusterFacts) status.Report {
+// report. uses says which path the relay uses and who depends on each; f
+// is what else is known.
+func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, uses state.Uses, node string, f monitor.Facts) status.Report {
 	store := state.New()
 	store.SetTargets(targets, uses)
 	var wg sync.WaitGroup
@@ -61,24 +61,24 @@ func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, uses
 	}
 	wg.Wait()
 	paths := store.Snapshot()
-	return monitor.StatusReport(node, version.Version, time.Now(), paths, monitor.Decide(paths, vsock, cluster), vsock, cluster)
+	return monitor.StatusReport(node, version.Version, time.Now(), paths, monitor.Decide(paths, f), f)
 }
 
 // RunCheck runs `probe check`: one round, a table or JSON on out. It returns
 // whether the verdict is healthy.
-func RunCheck(ctx context.Context, cfg *Config, out io.Writer) (healthy bool, err error) {
-	p, err := dial.New(cfg.Dial)
+func RunCheck(ctx context.Context, cfg *CheckConfig, out io.Writer) (healthy bool, err error) {
+	p, err := dial.New(cfg.dialConfig())
 	if err != nil {
 		return false, err
 	}
 	targets, uses, cluster := cfg.Targets, state.Uses{}, (*monitor.ClusterFacts)(nil)
 	if cfg.Kube {
-		targets, uses, cluster, err = discoverOnce(ctx, cfg)
+		targets, uses, cluster, err = discoverOnce(ctx, &cfg.Config)
 		if err != nil {
 			return false, err
 		}
 	}
-	r := CheckRound(ctx, p, targets, uses, cfg.Node, nil, cluster)
+	r := CheckRound(ctx, p, targets, uses, cfg.Node, monitor.Facts{Cluster: cluster})
 	if cfg.Output == "json" {
 		err = status.WriteJSON(out, r)
 	} else {

@@ -18,17 +18,49 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/trust"
 )
 
-// Config is the validated configuration of the daemon and of `probe check`.
+// Config is what the daemon and `probe check` share, validated: the paths,
+// how to dial them, discovery and logging. DaemonConfig and CheckConfig add
+// what only one of them has.
 type Config struct {
 	// Targets from --target, in the order given; a later NAME replaces an earlier one.
 	Targets []dial.Target
-	// Dial is the prober configuration, TLS material loaded.
+	// Dial is the prober configuration but its TLS material: dialConfig
+	// adds Trust.
 	Dial dial.Config
-	// Trust holds the TLS material and reloads it when the files change.
+	// Trust holds the TLS material and reloads it when the files change;
+	// nil when it could not be loaded (a usage error).
 	Trust *trust.Store
 
-	Interval time.Duration
-	// Schedule is the tiers and the sensor budget (Interval included).
+	LogLevel  slog.Level
+	LogFormat string
+
+	Kube       bool
+	Kubeconfig string
+	Namespace  string
+	Node       string
+}
+
+// dialConfig is the prober configuration with the TLS material.
+func (cfg *Config) dialConfig() dial.Config {
+	d := cfg.Dial
+	if cfg.Trust != nil {
+		d.Material = cfg.Trust
+	}
+	return d
+}
+
+// CheckConfig is the validated configuration of `probe check`.
+type CheckConfig struct {
+	Config
+	// Output is "table" or "json".
+	Output string
+}
+
+// DaemonConfig is the validated configuration of the daemon: Config and
+// what only a long-running probe has.
+type DaemonConfig struct {
+	Config
+	// Schedule is the interval, the tiers and the sensor budget.
 	Schedule Schedule
 	// FleetDaemonSet and FleetNamespace name the probe's own DaemonSet,
 	// whose desired count is the fleet size (--fleet.daemonset, POD_NAMESPACE).
@@ -37,18 +69,11 @@ type Config struct {
 	WebConfigFile                  string
 	// WebStatus serves the status page at / and /status (--web.status).
 	WebStatus bool
-	LogLevel  slog.Level
-	LogFormat string
-
-	Kube       bool
-	Kubeconfig string
-	Namespace  string
-	Node       string
 	// PodName, PodNamespace and PodUID identify the probe's own pod, which
 	// its Kubernetes Events are about (downward API).
 	PodName, PodNamespace, PodUID string
 	// memoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT, or
-	// from the container's limit in MEMORY_LIMIT); daemon only.
+	// from the container's limit in MEMORY_LIMIT).
 	memoryLimit memoryLimit
 	// RelayLog follows the relay's log through the API server.
 	RelayLog bool
@@ -58,10 +83,8 @@ type Config struct {
 	VSOCKInterval   time.Duration
 	VSOCKWindow     time.Duration
 
-	// Output is "table" or "json" (check only).
-	Output string
-	// CheckConfig asks for a dry run: validate, print, exit.
-	CheckConfig bool
+	// DryRun (--check-config): validate, print, exit.
+	DryRun bool
 }
 
 // DefaultCADir is where the DaemonSet mounts every StackRox CA source (a
@@ -157,7 +180,6 @@ func (c *commonFlags) resolve(p *problems, cfg *Config) {
 		}
 	} else {
 		cfg.Trust = store
-		cfg.Dial.Material = store
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(c.logLevel)); err != nil {
 		p.add("--log.level: %q is not one of debug, info, warn, error", c.logLevel)

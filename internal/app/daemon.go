@@ -34,14 +34,14 @@ Flags:
 
 // ParseDaemon parses the daemon's flags. getenv supplies environment defaults
 // (NODE_NAME, KUBECONFIG). All problems are reported together, one per line.
-func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*Config, error) {
+func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*DaemonConfig, error) {
 	fs := newFlagSet("probe", stdout, daemonUsage)
 	var c commonFlags
 	c.register(fs, getenv)
 	var interval, vInterval, vWindow durationFlag
 	var relayPort, listenPort portFlag
 	var sched scheduleFlags
-	cfg := &Config{}
+	cfg := &DaemonConfig{}
 	fs.Var(&interval, "interval", "time between the starts of two attempts on one path, jittered ±10% (default 10s); with a sensor budget most attempts are TCP connect only (see --sensor-budget)")
 	sched.register(fs)
 	fs.StringVar(&cfg.ListenAddress, "web.listen-address", ":9090", "address for /metrics, /healthz, /readyz, / and /status (collector holds :9090 on hostNetwork nodes: the manifests use :9818)")
@@ -52,16 +52,15 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 	fs.Var(&vInterval, "vsock.interval", "time between two VSOCK socket dumps (default 10s)")
 	fs.Var(&vWindow, "vsock.window", "window over which distinct VM peers are counted (default 10m)")
 	fs.BoolVar(&cfg.RelayLog, "relay-log", true, "in a cluster, follow the compliance container's log of the collector pod on this node and count the VM relay's events (needs get on pods/log)")
-	fs.BoolVar(&cfg.CheckConfig, "check-config", false, "validate the flags and files, print the configuration, and exit")
+	fs.BoolVar(&cfg.DryRun, "check-config", false, "validate the flags and files, print the configuration, and exit")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
 	var p problems
-	c.resolve(&p, cfg)
+	c.resolve(&p, &cfg.Config)
 	cfg.PodName, cfg.PodNamespace, cfg.PodUID = getenv("POD_NAME"), getenv("POD_NAMESPACE"), getenv("POD_UID")
 	cfg.memoryLimit = parseMemoryLimit(&p, getenv)
-	cfg.Interval = interval.resolve(&p, "interval", 10*time.Second, true)
-	cfg.Schedule = sched.resolve(&p, cfg.Interval)
+	cfg.Schedule = sched.resolve(&p, interval.resolve(&p, "interval", 10*time.Second, true))
 	cfg.FleetDaemonSet = sched.daemonSet
 	cfg.FleetNamespace = cfg.PodNamespace
 	if cfg.FleetNamespace == "" {
@@ -77,8 +76,8 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 	if cfg.VSOCKListenPort != 0 && cfg.VSOCKListenPort == cfg.VSOCKRelayPort {
 		p.add("--vsock.listen-port: %d is the relay's port (--vsock.relay-port); the beacon needs a port of its own", cfg.VSOCKListenPort)
 	}
-	if cfg.Interval > 0 && cfg.Dial.Timeout > cfg.Interval {
-		p.add("--timeout: %v is longer than --interval %v; an attempt must end before the next is due", cfg.Dial.Timeout, cfg.Interval)
+	if iv := cfg.Schedule.Interval; iv > 0 && cfg.Dial.Timeout > iv {
+		p.add("--timeout: %v is longer than --interval %v; an attempt must end before the next is due", cfg.Dial.Timeout, iv)
 	}
 	if _, port, err := net.SplitHostPort(cfg.ListenAddress); err != nil {
 		p.add("--web.listen-address: %q: want [HOST]:PORT", cfg.ListenAddress)
@@ -98,7 +97,7 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 }
 
 // RunDaemon runs the probe as the DaemonSet does, until ctx ends.
-func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
+func RunDaemon(ctx context.Context, cfg *DaemonConfig, logger *slog.Logger) error {
 	// Bind first: a busy port is a configuration problem worth one clear line.
 	ln, err := web.Listen(ctx, cfg.ListenAddress, "--web.listen-address")
 	if err != nil {
@@ -106,7 +105,7 @@ func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	}
 	defer ln.Close()
 	cfg.memoryLimit.apply(logger)
-	e, err := NewEngineWith(EngineConfig{Dial: cfg.Dial, Schedule: cfg.Schedule, Node: cfg.Node, FleetSize: cfg.Schedule.FleetSize}, logger)
+	e, err := NewEngineWith(EngineConfig{Dial: cfg.dialConfig(), Schedule: cfg.Schedule, Node: cfg.Node}, logger)
 	if err != nil {
 		return err
 	}
@@ -116,16 +115,16 @@ func RunDaemon(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	}
 
 	logger.Info("starting sensorprobe", "version", version.Version, "node", cfg.Node,
-		"listen", ln.Addr().String(), "interval", cfg.Interval.String(), "timeout", cfg.Dial.Timeout.String(),
+		"listen", ln.Addr().String(), "interval", cfg.Schedule.Interval.String(), "timeout", cfg.Dial.Timeout.String(),
 		"sensor_budget", cfg.Schedule.SensorBudget, "fleet_size", e.Scheduler.FleetSize(), "full_interval", e.Scheduler.FullInterval().String(),
-		"check", cfg.Dial.Check, "server_name", cfg.Dial.ServerName, "verify", cfg.Dial.Material != nil && cfg.Dial.Material.Roots() != nil)
+		"check", cfg.Dial.Check, "server_name", cfg.Dial.ServerName, "verify", cfg.Trust != nil && cfg.Trust.Roots() != nil)
 	return e.Run(ctx, ln, cfg.WebConfigFile)
 }
 
 // addOptionalParts adds the TLS material reloader, the VSOCK watcher (and its beacon) and Kubernetes
 // discovery to e as configured; without discovery the --target paths are
 // probed as given.
-func addOptionalParts(ctx context.Context, e *Engine, cfg *Config) error {
+func addOptionalParts(ctx context.Context, e *Engine, cfg *DaemonConfig) error {
 	if cfg.Trust != nil {
 		cfg.Trust.SetLogger(e.Log)
 		if err := e.Register(metrics.NewTrustCollector(cfg.Trust)); err != nil {
@@ -149,13 +148,17 @@ func addOptionalParts(ctx context.Context, e *Engine, cfg *Config) error {
 		}
 		e.Add(func(ctx context.Context) error { return w.ServeBeacon(ctx, ln, cfg.Node) })
 	}
-	vsockFacts := func() *monitor.VSOCKFacts { return vsockFactsOf(w.Snapshot()) }
-
 	clusterFacts, err := addKube(ctx, e, cfg, w)
 	if err != nil {
 		return err
 	}
-	e.Monitor.SetFacts(vsockFacts, clusterFacts)
+	e.Monitor.SetFacts(func() monitor.Facts {
+		f := monitor.Facts{VSOCK: vsockFactsOf(w.Snapshot())}
+		if clusterFacts != nil {
+			f.Cluster = clusterFacts()
+		}
+		return f
+	})
 	return nil
 }
 
@@ -165,7 +168,7 @@ func vsockFactsOf(s vsockwatch.Snapshot) *monitor.VSOCKFacts {
 		VSOCK: verdict.VSOCK{
 			RelayListening:     s.RelayListening,
 			ConnectionsRecent:  s.ConnectionsRecent,
-			Established:        s.RelayConnections,
+			RelayConnections:   s.RelayConnections,
 			RelayKnown:         s.RelayKnown,
 			RelayLog:           s.RelayLog.Following || s.RelayLog.Opens > 0,
 			SendErrorsRecent:   s.SendErrorsRecent,
@@ -181,8 +184,8 @@ func vsockFactsOf(s vsockwatch.Snapshot) *monitor.VSOCKFacts {
 		LastActivity:     s.LastActivity,
 	}
 	switch {
-	case s.Diag.LastError != "":
-		f.Error = s.Diag.LastError
+	case s.Diag.Error != "":
+		f.Error = s.Diag.Error
 	case s.Diag.Support != vsockwatch.DiagSupported:
 		f.Error = s.Diag.Hint
 	}
@@ -200,11 +203,11 @@ func staticTargets(cfg *Config) ([]dial.Target, error) {
 }
 
 // Describe renders the effective configuration for --check-config.
-func Describe(cfg *Config) string {
+func Describe(cfg *DaemonConfig) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "configuration is valid\n")
 	fmt.Fprintf(&b, "  check %s, timeout %v, interval %v, server name %s, verify %v, client certificate %v\n",
-		cfg.Dial.Check, cfg.Dial.Timeout, cfg.Interval, cfg.Dial.ServerName, cfg.Trust != nil && cfg.Trust.Roots() != nil, cfg.Trust != nil && cfg.Trust.ClientCertificate() != nil)
+		cfg.Dial.Check, cfg.Dial.Timeout, cfg.Schedule.Interval, cfg.Dial.ServerName, cfg.Trust != nil && cfg.Trust.Roots() != nil, cfg.Trust != nil && cfg.Trust.ClientCertificate() != nil)
 	fleet := "from daemonset " + cfg.FleetNamespace + "/" + cfg.FleetDaemonSet
 	switch {
 	case cfg.Schedule.FleetSize > 0:
@@ -213,7 +216,7 @@ func Describe(cfg *Config) string {
 		fleet = "1 (no Kubernetes)"
 	}
 	fmt.Fprintf(&b, "  sensor budget %g handshakes/s, full interval at least %v, fleet size %s\n",
-		cfg.Schedule.SensorBudget, max(cfg.Schedule.FullInterval, cfg.Interval), fleet)
+		cfg.Schedule.SensorBudget, max(cfg.Schedule.FullInterval, cfg.Schedule.Interval), fleet)
 	if cfg.Trust != nil {
 		for _, f := range cfg.Trust.Status().CAFiles {
 			fmt.Fprintf(&b, "  trusting CA file %s\n", f)

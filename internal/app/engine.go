@@ -89,9 +89,6 @@ type EngineConfig struct {
 	Schedule Schedule
 	// Node is this node's name: the status page's, and the seed of the scheduler's phase.
 	Node string
-	// FleetSize is the fleet size the scheduler starts with, until
-	// Scheduler.SetFleetSize; below 1 means 1.
-	FleetSize int
 }
 
 // NewEngineWith builds the core. With a sensor budget and a check mode that
@@ -115,7 +112,7 @@ func NewEngineWith(ec EngineConfig, logger *slog.Logger) (*Engine, error) {
 	)
 	scfg := scheduler.Config{
 		Interval: interval, Logger: logger, Node: node,
-		Budget: ec.Schedule.SensorBudget, FullInterval: ec.Schedule.FullInterval, FleetSize: ec.FleetSize,
+		Budget: ec.Schedule.SensorBudget, FullInterval: ec.Schedule.FullInterval, FleetSize: ec.Schedule.FleetSize,
 	}
 	if pc.Check != dial.CheckTCP {
 		// In tcp mode the full attempt is a connect already: no tiers, no budget.

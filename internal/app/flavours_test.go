@@ -141,7 +141,7 @@ func TestInstallFlavours(t *testing.T) {
 			if fmt.Sprint(gotConsumers) != fmt.Sprint(fl.consumers) {
 				t.Errorf("consumers = %v, want %v", gotConsumers, fl.consumers)
 			}
-			v := monitor.Decide(paths, nil, clusterFactsOf(snap, ns, ""))
+			v := monitor.Decide(paths, monitor.Facts{Cluster: clusterFactsOf(snap, ns, "")})
 			if v.Name != fl.verdict {
 				t.Errorf("verdict = %s (%s), want %s; notes %q", v.Name, v.Cause, fl.verdict, v.Notes)
 			}
@@ -297,7 +297,7 @@ func TestNodeAndClusterAgree(t *testing.T) {
 				for _, tg := range snap.Targets {
 					store.Record(blockedResult(tg, n.name == in.SensorNode))
 				}
-				v := monitor.Decide(store.Snapshot(), nil, clusterFactsOf(snap, ns, ""))
+				v := monitor.Decide(store.Snapshot(), monitor.Facts{Cluster: clusterFactsOf(snap, ns, "")})
 				for _, b := range nodeBlames(v) {
 					union[b] = n.name + ": " + v.Name + ": " + v.Cause
 					if _, ok := cluster[b]; !ok {

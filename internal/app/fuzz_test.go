@@ -68,8 +68,8 @@ func FuzzParseDaemonValues(f *testing.F) {
 			}
 			return
 		}
-		if cfg.Interval <= 0 || cfg.Dial.Timeout <= 0 || cfg.Dial.Timeout > cfg.Interval {
-			t.Fatalf("accepted interval %v, timeout %v", cfg.Interval, cfg.Dial.Timeout)
+		if iv := cfg.Schedule.Interval; iv <= 0 || cfg.Dial.Timeout <= 0 || cfg.Dial.Timeout > iv {
+			t.Fatalf("accepted interval %v, timeout %v", cfg.Schedule.Interval, cfg.Dial.Timeout)
 		}
 		if cfg.VSOCKInterval <= 0 || cfg.VSOCKWindow <= 0 {
 			t.Fatalf("accepted vsock interval %v, window %v", cfg.VSOCKInterval, cfg.VSOCKWindow)

@@ -54,8 +54,8 @@ func (cfg *Config) kubeConfig() kube.Config {
 // addKube adds Kubernetes discovery, events and the relay log follower when
 // a cluster is at hand; otherwise the --target paths are probed as given.
 // It returns the source of cluster facts for the verdict and the status page.
-func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (func() *monitor.ClusterFacts, error) {
-	client, err := kubeClient(cfg)
+func addKube(_ context.Context, e *Engine, cfg *DaemonConfig, w *vsockwatch.Watcher) (func() *monitor.ClusterFacts, error) {
+	client, err := kubeClient(&cfg.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (
 		if err := e.Register(metrics.NewKubeCollector(nil, nil)); err != nil {
 			return nil, err
 		}
-		targets, err := staticTargets(cfg)
+		targets, err := staticTargets(&cfg.Config)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +110,7 @@ func addKube(_ context.Context, e *Engine, cfg *Config, w *vsockwatch.Watcher) (
 // count, unless --fleet-size set the fleet size. Until the count is read the
 // fleet is taken to be unknownFleetSize nodes; the first failure to read it
 // is logged once, at warn.
-func addFleetWatch(e *Engine, cfg *Config, client kubeclient.Interface) {
+func addFleetWatch(e *Engine, cfg *DaemonConfig, client kubeclient.Interface) {
 	if cfg.Schedule.FleetSize > 0 {
 		return
 	}
@@ -151,14 +151,14 @@ func clusterFactsOf(s kube.Snapshot, namespace, cni string) *monitor.ClusterFact
 			SensorLastTermination:     s.SensorLastTermination,
 			RelaySkipsNode:            s.RelaySkipsNode,
 			NodeTakesWorkloads:        s.NodeTakesWorkloads,
-			ComplianceVirtualMachines: s.VirtualMachinesEnabled,
+			ComplianceVirtualMachines: s.ComplianceVirtualMachines,
 			SensorVirtualMachines:     s.SensorVirtualMachines,
 			CNI:                       cni,
 		},
-		DiscoveryUp: s.APIUp,
+		DiscoveryUp: s.DiscoveryUp,
 		SensorPod:   s.SensorPod,
-		RelayPath:   s.RelayPath,
-		Error:       s.LastError,
+		RelayPath:   s.Uses.RelayPath,
+		Error:       s.Error,
 	}
 }
 

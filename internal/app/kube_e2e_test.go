@@ -113,11 +113,11 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 	wantInfo := map[string]map[string]string{
 		// The fixture's collector runs on the host network and dials the
 		// Service by name: dns is the relay's path, the others are controls.
-		"clusterip": {"target": e2eSensorIP + ":443", "server_name": svc, "check": "http", "relay": "false", "consumer": "none"},
-		"dns":       {"target": svc + ":443", "server_name": svc, "check": "http", "relay": "true", "consumer": "relay"},
-		"hostport":  {"target": sensor.Addr(), "server_name": svc, "check": "http", "relay": "false", "consumer": "none"},
-		"podip":     {"target": e2ePodIP + ":8443", "server_name": svc, "check": "http", "relay": "false", "consumer": "none"},
-		"webhook":   {"target": e2eWebhookIP + ":443", "server_name": "sensor-webhook." + ns + ".svc", "check": "http", "relay": "false", "consumer": "none"},
+		"clusterip": {"target": e2eSensorIP + ":443", "server_name": svc, "check": "http", "consumer": "none"},
+		"dns":       {"target": svc + ":443", "server_name": svc, "check": "http", "consumer": "relay"},
+		"hostport":  {"target": sensor.Addr(), "server_name": svc, "check": "http", "consumer": "none"},
+		"podip":     {"target": e2ePodIP + ":8443", "server_name": svc, "check": "http", "consumer": "none"},
+		"webhook":   {"target": e2eWebhookIP + ":443", "server_name": "sensor-webhook." + ns + ".svc", "check": "http", "consumer": "none"},
 	}
 	blocked := []string{"clusterip", "dns", "podip", "webhook"}
 	var rep status.Report
@@ -198,7 +198,7 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 		}
 		wantPaths := map[string]string{}
 		for name, l := range wantInfo {
-			wantPaths[name] = fmt.Sprintf("target=%s relay=%s up=%v", l["target"], l["relay"], name == "hostport")
+			wantPaths[name] = fmt.Sprintf("target=%s relay=%v up=%v", l["target"], l["consumer"] == "relay", name == "hostport")
 		}
 		if diff := cmp.Diff(wantPaths, got); diff != "" {
 			t.Errorf("/status paths (-want +got):\n%s", diff)
@@ -418,7 +418,7 @@ type e2eDaemon struct {
 // startE2EDaemon runs RunDaemon(cfg) until stop or the end of the test. Its
 // logs are shown when the test fails. A watchdog stops it if the unreachable
 // routes go away.
-func startE2EDaemon(t *testing.T, cfg *Config) *e2eDaemon {
+func startE2EDaemon(t *testing.T, cfg *DaemonConfig) *e2eDaemon {
 	t.Helper()
 	logs := &e2eLog{}
 	t.Cleanup(func() {

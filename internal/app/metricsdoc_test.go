@@ -59,19 +59,21 @@ func exportable(cs []prometheus.Collector) []string {
 // TestMetricsDocumented checks that docs/metrics.md lists exactly the metrics
 // the daemon can export: nothing undocumented, nothing documented that is gone.
 func TestMetricsDocumented(t *testing.T) {
-	cfg := &Config{
-		Targets:        []dial.Target{{Name: "hostport", Addr: "127.0.0.1:1"}},
-		Dial:           dial.Config{Timeout: time.Second},
-		Interval:       10 * time.Second,
+	cfg := &DaemonConfig{
+		Config: Config{
+			Targets:   []dial.Target{{Name: "hostport", Addr: "127.0.0.1:1"}},
+			Dial:      dial.Config{Timeout: time.Second},
+			Namespace: "stackrox",
+		},
+		Schedule:       Schedule{Interval: 10 * time.Second},
 		VSOCKRelayPort: 818, VSOCKInterval: 10 * time.Second, VSOCKWindow: time.Minute,
-		Namespace: "stackrox",
 	}
 	store, err := trust.Load(trust.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Trust, cfg.Dial.Material = store, store
-	e, err := NewEngine(cfg.Dial, cfg.Interval, "node-a", slog.New(slog.DiscardHandler))
+	cfg.Trust = store
+	e, err := NewEngine(cfg.dialConfig(), cfg.Schedule.Interval, "node-a", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@
 // Everything is scoped to one namespace (default "stackrox") and needs only the
 // namespaced Role in deploy/base/rbac.yaml. When the API server is unreachable
 // or a rule is missing, discovery keeps the last known targets, reports it in
-// Snapshot.APIUp/LastError and in metrics, and retries with client-go's
+// Snapshot.DiscoveryUp/Error and in metrics, and retries with client-go's
 // reflector backoff (0.8 s doubling to 30 s, jittered); it never fails the
 // process. See docs/kubernetes.md.
 package kube
@@ -311,12 +311,12 @@ func (d *Discovery) recompute() {
 			up = false
 		}
 		if !r.lastOK && r.lastErr != "" && r.errSeq >= lastSeq {
-			lastSeq, snap.LastError = r.errSeq, r.lastErr
+			lastSeq, snap.Error = r.errSeq, r.lastErr
 		}
 	}
-	snap.APIUp = up
+	snap.DiscoveryUp = up
 	changed := !reflect.DeepEqual(snap, d.snap)
-	wasUp, prevErr := d.wasUp, d.snap.LastError
+	wasUp, prevErr := d.wasUp, d.snap.Error
 	d.wasUp = up
 	if changed {
 		d.snap = snap
@@ -326,11 +326,11 @@ func (d *Discovery) recompute() {
 	switch {
 	case up && !wasUp:
 		d.logger.Info("kubernetes discovery is up", "targets", len(snap.Targets))
-	case snap.LastError != "" && prevErr == "":
-		d.logger.Warn("kubernetes discovery is failing, keeping the last known targets and retrying", "err", snap.LastError)
+	case snap.Error != "" && prevErr == "":
+		d.logger.Warn("kubernetes discovery is failing, keeping the last known targets and retrying", "err", snap.Error)
 	}
 	if changed {
-		d.logger.Debug("kubernetes snapshot changed", "targets", fmt.Sprint(snap.Targets), "relay_path", snap.RelayPath, "sensor_node", snap.SensorNode)
+		d.logger.Debug("kubernetes snapshot changed", "targets", fmt.Sprint(snap.Targets), "relay_path", snap.Uses.RelayPath, "sensor_node", snap.SensorNode)
 		if d.cfg.OnChange != nil {
 			d.cfg.OnChange(snap.clone())
 		}
@@ -376,7 +376,7 @@ func (objs *objects) add(example runtime.Object, items []any, synced bool) {
 // DiscoverOnce lists what Discovery watches once, without informers, and
 // returns the snapshot; it is for one-shot checks. The snapshot is built from
 // the calls that succeeded; every failed call is in the returned error (joined)
-// and in Snapshot.LastError, and then Snapshot.APIUp is false.
+// and in Snapshot.Error, and then Snapshot.DiscoveryUp is false.
 func DiscoverOnce(ctx context.Context, client kubeclient.Interface, cfg Config) (Snapshot, error) {
 	d := NewDiscovery(client, cfg, nil)
 	var (
@@ -402,9 +402,9 @@ func DiscoverOnce(ctx context.Context, client kubeclient.Interface, cfg Config) 
 		errs = append(errs, fmt.Errorf("list %s: %w", r.name, err))
 	}
 	snap := build(d.cfg.Namespace, d.cfg.NodeName, d.cfg.Overrides, objs)
-	snap.APIUp = len(errs) == 0
+	snap.DiscoveryUp = len(errs) == 0
 	if len(errs) > 0 {
-		snap.LastError = errs[len(errs)-1].Error()
+		snap.Error = errs[len(errs)-1].Error()
 	}
 	return snap, errors.Join(errs...)
 }

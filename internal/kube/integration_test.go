@@ -153,7 +153,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 
 	s := startDiscovery(t, env.ProbeClient(t), Config{Namespace: "follow", NodeName: "node-a"})
 	// No hostport path: the fixture's sensor, like the stock one, declares no hostPort.
-	got := s.await(t, waitLimit, "discovery up with all paths", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 4 })
+	got := s.await(t, waitLimit, "discovery up with all paths", func(s Snapshot) bool { return s.DiscoveryUp && len(s.Targets) == 4 })
 	sn := "sensor.follow.svc"
 	want := Snapshot{
 		Targets: []dial.Target{
@@ -162,9 +162,8 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 			{Name: "podip", Addr: "10.244.1.5:8443", ServerName: sn},
 			{Name: "webhook", Addr: f.ip(51) + ":443", ServerName: "sensor-webhook.follow.svc"},
 		},
-		RelayPath:              "dns",
-		RelayVSOCKPort:         1818,
-		VirtualMachinesEnabled: ptr(true),
+		RelayVSOCKPort:            1818,
+		ComplianceVirtualMachines: ptr(true),
 		Relay: RelayConfig{
 			Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet",
 			AdvertisedEndpoint: "sensor.follow.svc:443", GRPCServer: "sensor.follow.svc:443", SNIHostname: sn,
@@ -172,7 +171,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 		SensorPod: "follow/sensor-1", SensorNode: "node-a", SensorHostIP: "192.0.2.1", SensorOnThisNode: ptr(true),
 		SensorReady: ptr(true),
 		Uses:        state.Uses{RelayPath: "dns", RelayHostNetwork: ptr(true)},
-		APIUp:       true,
+		DiscoveryUp: true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("first snapshot (-want +got):\n%s", diff)
@@ -207,7 +206,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 	t.Run("endpoints go unready", func(t *testing.T) {
 		f.EndpointSlice("10.244.2.7", "node-b", false)
 		got := s.await(t, waitLimit, "podip path gone", func(s Snapshot) bool { return !hasPath("podip")(s) })
-		if !got.APIUp || len(got.Targets) != 3 {
+		if !got.DiscoveryUp || len(got.Targets) != 3 {
 			t.Errorf("snapshot after endpoints went unready: %+v", got)
 		}
 		f.EndpointSlice("10.244.2.7", "node-b", true)
@@ -216,7 +215,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 
 	t.Run("relay switches to the hostPort workaround", func(t *testing.T) {
 		f.Collector("localhost:8443")
-		got := s.await(t, waitLimit, "relay path hostport", func(s Snapshot) bool { return s.RelayPath == "hostport" })
+		got := s.await(t, waitLimit, "relay path hostport", func(s Snapshot) bool { return s.Uses.RelayPath == "hostport" })
 		if got.Relay.AdvertisedEndpoint != "localhost:8443" {
 			t.Errorf("advertised endpoint = %q", got.Relay.AdvertisedEndpoint)
 		}
@@ -226,7 +225,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 			t.Errorf("hostport probed %v, consumer %q; want true, relay", hasPath("hostport")(got), got.Uses.Consumer("hostport"))
 		}
 		f.Collector(f.ip(60) + ":443")
-		s.await(t, waitLimit, "relay path clusterip", func(s Snapshot) bool { return s.RelayPath == "clusterip" })
+		s.await(t, waitLimit, "relay path clusterip", func(s Snapshot) bool { return s.Uses.RelayPath == "clusterip" })
 	})
 
 	t.Run("OnChange saw the latest snapshot", func(t *testing.T) {
@@ -259,7 +258,7 @@ func TestDiscoveryOverridesWin(t *testing.T) {
 		Namespace: "overrides",
 		Overrides: map[string]string{"clusterip": "10.1.2.3:443", "extra": "sensor.example:8443"},
 	})
-	got := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 5 })
+	got := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.DiscoveryUp && len(s.Targets) == 5 })
 	want := []dial.Target{
 		{Name: "clusterip", Addr: "10.1.2.3:443", ServerName: "sensor.overrides.svc"},
 		{Name: "dns", Addr: "sensor.overrides.svc:443", ServerName: "sensor.overrides.svc"},
@@ -309,8 +308,8 @@ func TestRBACShippedRules(t *testing.T) {
 	}
 	probe := kubetest.NewProbeClient(t, saCfg)
 	s := startDiscovery(t, probe, Config{Namespace: "stackrox", NodeName: "node-a"})
-	got := s.await(t, waitLimit, "discovery up as the ServiceAccount", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 4 })
-	if got.RelayPath != "dns" || got.SensorOnThisNode == nil || !*got.SensorOnThisNode || got.LastError != "" {
+	got := s.await(t, waitLimit, "discovery up as the ServiceAccount", func(s Snapshot) bool { return s.DiscoveryUp && len(s.Targets) == 4 })
+	if got.Uses.RelayPath != "dns" || got.SensorOnThisNode == nil || !*got.SensorOnThisNode || got.Error != "" {
 		t.Errorf("snapshot as the ServiceAccount: %+v", got)
 	}
 	if got := s.d.Snapshot().Errors; got != 0 {
@@ -492,7 +491,7 @@ func TestRBACMissingRule(t *testing.T) {
 			name: "daemonsets", resource: "daemonsets", errSubstr: "daemonsets/collector: ",
 			wantPaths: []string{"clusterip", "dns", "podip", "webhook"},
 			check: func(t *testing.T, s Snapshot) {
-				if s.Relay.Found || s.RelayPath != "" || s.RelayVSOCKPort != 0 {
+				if s.Relay.Found || s.Uses.RelayPath != "" || s.RelayVSOCKPort != 0 {
 					t.Errorf("relay known without the daemonset: %+v", s)
 				}
 			},
@@ -507,13 +506,13 @@ func TestRBACMissingRule(t *testing.T) {
 			sa := kubetest.NewProbeClient(t, env.ServiceAccountConfig(t.Context(), t, ns, "sensorprobe"))
 			s := startDiscovery(t, sa, Config{Namespace: ns, NodeName: "node-a"})
 			got := s.await(t, waitLimit, "the forbidden error and the other paths", func(s Snapshot) bool {
-				return strings.Contains(s.LastError, tt.errSubstr) && len(s.Targets) == len(tt.wantPaths)
+				return strings.Contains(s.Error, tt.errSubstr) && len(s.Targets) == len(tt.wantPaths)
 			})
-			if got.APIUp {
-				t.Errorf("APIUp = true with a rule missing")
+			if got.DiscoveryUp {
+				t.Errorf("DiscoveryUp = true with a rule missing")
 			}
-			if !strings.Contains(got.LastError, "forbidden") {
-				t.Errorf("LastError = %q, want it to say forbidden", got.LastError)
+			if !strings.Contains(got.Error, "forbidden") {
+				t.Errorf("Error = %q, want it to say forbidden", got.Error)
 			}
 			var paths []string
 			for _, tg := range got.Targets {
@@ -522,15 +521,15 @@ func TestRBACMissingRule(t *testing.T) {
 			if diff := cmp.Diff(tt.wantPaths, paths, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("paths (-want +got):\n%s", diff)
 			}
-			if now := s.d.Snapshot(); now.Errors < 1 || now.APIUp {
-				t.Errorf("snapshot errors = %d, up %v; want > 0, false", now.Errors, now.APIUp)
+			if now := s.d.Snapshot(); now.Errors < 1 || now.DiscoveryUp {
+				t.Errorf("snapshot errors = %d, up %v; want > 0, false", now.Errors, now.DiscoveryUp)
 			}
 			if tt.check != nil {
 				tt.check(t, got)
 			}
 			once, err := DiscoverOnce(t.Context(), sa, Config{Namespace: ns, NodeName: "node-a"})
-			if !apierrors.IsForbidden(err) || once.APIUp || !strings.Contains(once.LastError, tt.errSubstr) {
-				t.Errorf("DiscoverOnce: err %v, APIUp %v, LastError %q; want forbidden", err, once.APIUp, once.LastError)
+			if !apierrors.IsForbidden(err) || once.DiscoveryUp || !strings.Contains(once.Error, tt.errSubstr) {
+				t.Errorf("DiscoverOnce: err %v, DiscoveryUp %v, Error %q; want forbidden", err, once.DiscoveryUp, once.Error)
 			}
 			if diff := cmp.Diff(got.Targets, once.Targets); diff != "" {
 				t.Errorf("DiscoverOnce targets (-informers +once):\n%s", diff)
@@ -570,23 +569,23 @@ func TestDiscoverySurvivesAPIOutage(t *testing.T) {
 	f := newFixture(t, env, "outage", 4)
 	f.rhacs()
 	s := startDiscovery(t, env.ProbeClient(t), Config{Namespace: "outage", NodeName: "node-a"})
-	before := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.APIUp && len(s.Targets) == 4 })
+	before := s.await(t, waitLimit, "discovery up", func(s Snapshot) bool { return s.DiscoveryUp && len(s.Targets) == 4 })
 
 	env.StopAPIServer()
-	during := s.await(t, waitLimit, "discovery reports the outage", func(s Snapshot) bool { return !s.APIUp && s.LastError != "" })
+	during := s.await(t, waitLimit, "discovery reports the outage", func(s Snapshot) bool { return !s.DiscoveryUp && s.Error != "" })
 	if diff := cmp.Diff(before.Targets, during.Targets); diff != "" {
 		t.Errorf("targets changed during the outage (-before +during):\n%s", diff)
 	}
 	if n := s.d.Snapshot().Errors; n < 1 {
 		t.Errorf("discovery errors during the outage = %v, want > 0", n)
 	}
-	t.Logf("during the outage: %s", during.LastError)
+	t.Logf("during the outage: %s", during.Error)
 
 	if err := env.StartAPIServer(t.Context()); err != nil {
 		t.Fatalf("restart kube-apiserver: %v\n%s", err, env.Logs())
 	}
 	// client-go's reflector backs off up to 30 s (jittered to 60 s) while the server is away.
-	s.await(t, 3*time.Minute, "discovery up again", func(s Snapshot) bool { return s.APIUp && s.LastError == "" })
+	s.await(t, 3*time.Minute, "discovery up again", func(s Snapshot) bool { return s.DiscoveryUp && s.Error == "" })
 	f.DeleteService("sensor")
 	f.Service("sensor", f.ip(70), corev1.ServicePort{Name: "https", Port: 443})
 	s.await(t, 3*time.Minute, "the new service IP after recovery", func(s Snapshot) bool {

@@ -96,7 +96,7 @@ func relayFromDaemonSet(ds *appsv1.DaemonSet) (RelayConfig, uint32, *bool) {
 		case ComplianceContainer:
 			rc.AdvertisedEndpoint = envValue(c, envAdvertised)
 			rc.SensorEndpoint = envValue(c, envSensorEndpoint)
-			rc.RelayOnMasters, _ = strconv.ParseBool(envValue(c, envRelayOnMasters))
+			rc.RelayOnMasters = BooleanSetting(envValue(c, envRelayOnMasters), false)
 			if rc.Version == "" {
 				rc.Version = imageVersion(c.Image)
 			}
@@ -105,11 +105,7 @@ func relayFromDaemonSet(ds *appsv1.DaemonSet) (RelayConfig, uint32, *bool) {
 					port = uint32(p)
 				}
 			}
-			if v := envValue(c, envVirtualMachines); v != "" {
-				if b, err := strconv.ParseBool(v); err == nil {
-					vms = &b
-				}
-			}
+			vms = FeatureFlag(envValue(c, envVirtualMachines))
 		case collectorContainer:
 			rc.GRPCServer = envValue(c, envGRPCServer)
 			rc.SNIHostname = envValue(c, envSNIHostname)

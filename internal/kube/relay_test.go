@@ -214,3 +214,35 @@ func TestRelaySkipsNode(t *testing.T) {
 		})
 	}
 }
+
+func TestFeatureFlag(t *testing.T) {
+	yes, no := true, false
+	tests := []struct {
+		in   string
+		want *bool
+	}{
+		{"true", &yes}, {"TRUE", &yes}, {"True", &yes}, {"false", &no}, {"FALSE", &no},
+		// RHACS reads these as "not set": the default applies.
+		{"", nil}, {"1", nil}, {"t", nil}, {"yes", nil}, {"0", nil}, {" true", nil},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, FeatureFlag(tt.in)); diff != "" {
+			t.Errorf("FeatureFlag(%q) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func TestBooleanSetting(t *testing.T) {
+	tests := []struct {
+		in        string
+		def, want bool
+	}{
+		{"", false, false}, {"", true, true}, {"true", false, true}, {"1", false, true}, {"t", false, true},
+		{"false", true, false}, {"yes", true, false}, {"0", true, false},
+	}
+	for _, tt := range tests {
+		if got := BooleanSetting(tt.in, tt.def); got != tt.want {
+			t.Errorf("BooleanSetting(%q, %v) = %v, want %v", tt.in, tt.def, got, tt.want)
+		}
+	}
+}

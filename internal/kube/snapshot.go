@@ -19,16 +19,13 @@ import (
 type Snapshot struct {
 	// Targets are the paths to probe, sorted by path name, overrides applied.
 	Targets []dial.Target
-	// RelayPath names the probed path the collector's VM relay is configured
-	// to use ("" if unknown); see RelayPath.
-	RelayPath string
 	// RelayVSOCKPort is the VSOCK port the relay listens on
 	// (ROX_VIRTUAL_MACHINES_VSOCK_PORT, default 818); 0 when the collector
 	// DaemonSet is not known.
 	RelayVSOCKPort uint32
-	// VirtualMachinesEnabled is the compliance container's ROX_VIRTUAL_MACHINES;
+	// ComplianceVirtualMachines is the compliance container's ROX_VIRTUAL_MACHINES;
 	// nil when not set.
-	VirtualMachinesEnabled *bool
+	ComplianceVirtualMachines *bool
 	// Relay is the collector DaemonSet's relay configuration.
 	Relay RelayConfig
 	// SensorPod is the running sensor pod that counts, as namespace/name;
@@ -64,12 +61,12 @@ type Snapshot struct {
 	NodeTakesWorkloads *bool
 	// Uses says which path the relay uses and who depends on each path.
 	Uses state.Uses
-	// APIUp is true while every informer is synced and its latest list or
+	// DiscoveryUp is true while every informer is synced and its latest list or
 	// watch call succeeded.
-	APIUp bool
-	// LastError is the most recent list/watch error ("" while APIUp). It names
+	DiscoveryUp bool
+	// Error is the most recent list/watch error ("" while DiscoveryUp). It names
 	// the resource, e.g. "list endpointslices: ... forbidden ...".
-	LastError string
+	Error string
 	// Errors counts the failed list and watch calls since the start.
 	Errors uint64
 }
@@ -78,9 +75,9 @@ type Snapshot struct {
 func (s Snapshot) clone() Snapshot {
 	c := s
 	c.Targets = slices.Clone(s.Targets)
-	if s.VirtualMachinesEnabled != nil {
-		v := *s.VirtualMachinesEnabled
-		c.VirtualMachinesEnabled = &v
+	if s.ComplianceVirtualMachines != nil {
+		v := *s.ComplianceVirtualMachines
+		c.ComplianceVirtualMachines = &v
 	}
 	c.SensorOnThisNode = clonePtr(s.SensorOnThisNode)
 	c.SensorReady = clonePtr(s.SensorReady)
@@ -173,18 +170,17 @@ func build(namespace, nodeName string, overrides map[string]string, objs objects
 	targets := sortedTargets(byPath)
 
 	snap := Snapshot{
-		Targets:                targets,
-		RelayVSOCKPort:         port,
-		VirtualMachinesEnabled: vms,
-		Relay:                  relay,
-		RelayPath:              relayPath,
-		SensorNode:             sp.node,
-		SensorPod:              sp.pod,
-		SensorHostIP:           sp.hostIP,
-		SensorRestarts:         sp.restarts,
-		SensorLastTermination:  sp.lastTermination,
-		SensorHostPort:         sp.hostPort,
-		SensorVirtualMachines:  sp.virtualMachines,
+		Targets:                   targets,
+		RelayVSOCKPort:            port,
+		ComplianceVirtualMachines: vms,
+		Relay:                     relay,
+		SensorNode:                sp.node,
+		SensorPod:                 sp.pod,
+		SensorHostIP:              sp.hostIP,
+		SensorRestarts:            sp.restarts,
+		SensorLastTermination:     sp.lastTermination,
+		SensorHostPort:            sp.hostPort,
+		SensorVirtualMachines:     sp.virtualMachines,
 	}
 	if nodeName != "" && objs.podsSynced {
 		snap.SensorOnThisNode = &sp.onThisNode
@@ -345,9 +341,7 @@ func sensorPlacement(pods []*corev1.Pod, nodeName string) placement {
 			}
 		}
 		if c.Name == sensorContainer {
-			if v, err := strconv.ParseBool(envValue(c, envVirtualMachines)); err == nil {
-				pl.virtualMachines = &v
-			}
+			pl.virtualMachines = FeatureFlag(envValue(c, envVirtualMachines))
 		}
 	}
 	for _, cs := range p.Status.ContainerStatuses {

@@ -63,7 +63,7 @@ func (c *KubeCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.events != nil {
 		emitted = c.events.Emitted()
 	}
-	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, boolFloat(s.APIUp))
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, boolFloat(s.DiscoveryUp))
 	if s.SensorOnThisNode != nil {
 		ch <- prometheus.MustNewConstMetric(c.onNode, prometheus.GaugeValue, boolFloat(*s.SensorOnThisNode))
 	}

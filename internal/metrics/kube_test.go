@@ -44,7 +44,7 @@ sensorprobe_kube_events_total 0
 		},
 		{
 			name: "up, sensor here, counted",
-			snap: kube.Snapshot{APIUp: true, SensorOnThisNode: &yes, Errors: 2}, events: 5,
+			snap: kube.Snapshot{DiscoveryUp: true, SensorOnThisNode: &yes, Errors: 2}, events: 5,
 			want: `
 # HELP sensorprobe_kube_discovery_errors_total Failed list/watch calls.
 # TYPE sensorprobe_kube_discovery_errors_total counter
@@ -62,7 +62,7 @@ sensorprobe_sensor_on_this_node 1
 		},
 		{
 			name: "sensor elsewhere",
-			snap: kube.Snapshot{APIUp: true, SensorOnThisNode: &no},
+			snap: kube.Snapshot{DiscoveryUp: true, SensorOnThisNode: &no},
 			want: `
 # HELP sensorprobe_kube_discovery_errors_total Failed list/watch calls.
 # TYPE sensorprobe_kube_discovery_errors_total counter

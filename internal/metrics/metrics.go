@@ -161,7 +161,7 @@ var (
 		"Phase times of the latest full attempt.", []string{"path", "phase"}, nil)
 	descInfo = prometheus.NewDesc(Namespace+"_path_info",
 		"Metadata of each path.",
-		[]string{"path", "target", "server_name", "check", "relay", "consumer"}, nil)
+		[]string{"path", "target", "server_name", "check", "consumer"}, nil)
 )
 
 // stateCollector emits the latest-state gauges of every known path.
@@ -180,10 +180,6 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range c.store.Snapshot() {
 		name := p.Target.Name
-		relay := "false"
-		if p.Relay {
-			relay = "true"
-		}
 		serverName := p.Target.ServerName
 		if serverName == "" {
 			serverName = c.serverName
@@ -195,7 +191,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		if consumer == "" {
 			consumer = string(state.ConsumerUnknown)
 		}
-		ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1, name, p.Target.Addr, serverName, c.check, relay, consumer)
+		ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1, name, p.Target.Addr, serverName, c.check, consumer)
 		if p.Current() == nil {
 			continue // no result of either tier yet
 		}

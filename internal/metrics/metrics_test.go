@@ -34,7 +34,7 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, *state.Store) {
 		{Name: "hostport", Addr: "127.0.0.1:8443"},
 		{Name: "webhook", Addr: "172.30.0.11:443", ServerName: "sensor-webhook.stackrox.svc"},
 	}
-	store.SetTargets(targets, state.Uses{RelayPath: "clusterip"})
+	store.SetTargets(targets, state.RelayOnHostNetwork("clusterip"))
 	m.SetPaths([]string{"clusterip", "hostport", "webhook"})
 	timeout := dial.Result{
 		Target: targets[0], Check: dial.CheckHTTP, Start: t0, Duration: 5 * time.Second,

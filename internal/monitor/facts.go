@@ -7,6 +7,14 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
+// Facts is what is known beside the paths, from the VSOCK watch and the
+// relay log (VSOCK) and from Kubernetes discovery (Cluster); each is nil
+// when unknown.
+type Facts struct {
+	VSOCK   *VSOCKFacts
+	Cluster *ClusterFacts
+}
+
 // VSOCKFacts is what the VSOCK watch and the relay log know about this node:
 // the verdict's input (verdict.VSOCK) and what the status report shows beside it.
 type VSOCKFacts struct {
@@ -72,7 +80,7 @@ func (f *VSOCKFacts) report() *status.VSOCK {
 		VhostVSOCKDevice:  f.VhostVSOCKDevice,
 		DiagSupported:     f.DiagSupported,
 		RelayListening:    f.RelayListening,
-		RelayConnections:  f.Established,
+		RelayConnections:  f.RelayConnections,
 		ConnectionsRecent: f.ConnectionsRecent,
 		PeerCIDs:          f.PeerCIDs,
 		Error:             f.Error,

@@ -46,9 +46,8 @@ type Monitor struct {
 
 	mu        sync.Mutex
 	verdict   verdict.Verdict
-	evaluated time.Time // when the verdict was last computed
-	vsock     func() *VSOCKFacts
-	cluster   func() *ClusterFacts
+	evaluated time.Time    // when the verdict was last computed
+	facts     func() Facts // nil: nothing known
 	listeners []Listener
 }
 
@@ -63,11 +62,11 @@ func New(cfg Config, store *state.Store, m *metrics.Metrics, logger *slog.Logger
 	}
 }
 
-// SetFacts sets the sources of VSOCK and cluster facts; either may be nil
-// or return nil when unknown.
-func (m *Monitor) SetFacts(vsock func() *VSOCKFacts, cluster func() *ClusterFacts) {
+// SetFacts sets the source of the facts beside the paths; it is called on
+// every reevaluation and for every status report, so it must be cheap.
+func (m *Monitor) SetFacts(facts func() Facts) {
 	m.mu.Lock()
-	m.vsock, m.cluster = vsock, cluster
+	m.facts = facts
 	m.mu.Unlock()
 	m.Reevaluate()
 }
@@ -153,8 +152,7 @@ func (m *Monitor) Reevaluate() {
 		m.mu.Unlock()
 		return
 	}
-	vs, cl := m.factsLocked()
-	next := Decide(m.store.Snapshot(), vs, cl)
+	next := Decide(m.store.Snapshot(), m.factsLocked())
 	old := m.verdict
 	m.verdict, m.evaluated = next, m.cfg.Now()
 	listeners := append([]Listener(nil), m.listeners...)
@@ -192,35 +190,36 @@ func (m *Monitor) VerdictName() string { return m.Verdict().Name }
 func (m *Monitor) Status(context.Context) status.Report {
 	m.mu.Lock()
 	v := m.verdict
-	vs, cl := m.factsLocked()
+	f := m.factsLocked()
 	m.mu.Unlock()
-	return StatusReport(m.cfg.Node, m.cfg.Version, m.cfg.Now(), m.store.Snapshot(), v, vs, cl)
+	return StatusReport(m.cfg.Node, m.cfg.Version, m.cfg.Now(), m.store.Snapshot(), v, f)
 }
 
-// factsLocked reads the current VSOCK and cluster facts, nil where
-// unknown. The caller holds m.mu.
-func (m *Monitor) factsLocked() (*VSOCKFacts, *ClusterFacts) {
-	var vs *VSOCKFacts
-	var cl *ClusterFacts
-	if m.vsock != nil {
-		vs = m.vsock()
+// factsLocked reads the current facts. The caller holds m.mu.
+func (m *Monitor) factsLocked() Facts {
+	if m.facts == nil {
+		return Facts{}
 	}
-	if m.cluster != nil {
-		cl = m.cluster()
-	}
-	return vs, cl
+	return m.facts()
 }
 
-// Decide names the verdict for paths given the facts known; vsock and
-// cluster may be nil. The daemon and the one-shot check both decide through it.
-func Decide(paths []state.PathState, vsock *VSOCKFacts, cluster *ClusterFacts) verdict.Verdict {
-	return verdict.Decide(verdict.Input{Paths: paths, VSOCK: vsock.verdictInput(), Cluster: cluster.verdictInput()})
+// Decide names the verdict for paths given the facts known. The daemon and
+// the one-shot check both decide through it.
+func Decide(paths []state.PathState, f Facts) verdict.Verdict {
+	return verdict.Decide(verdict.Input{Paths: paths, VSOCK: f.VSOCK.verdictInput(), Cluster: f.Cluster.verdictInput()})
 }
 
 // StatusReport builds the status report from the paths, the verdict and the facts.
-func StatusReport(node, version string, now time.Time, paths []state.PathState, v verdict.Verdict, vsock *VSOCKFacts, cluster *ClusterFacts) status.Report {
+func StatusReport(node, version string, now time.Time, paths []state.PathState, v verdict.Verdict, f Facts) status.Report {
+	vsock, cluster := f.VSOCK, f.Cluster
 	r := status.New(node, now, paths, v)
 	r.Version, r.VSOCK, r.Kubernetes = version, vsock.report(), cluster.report()
+	if cluster != nil {
+		// paths[].relay is the relay's endpoint, wherever the relay runs.
+		for i := range r.Paths {
+			r.Paths[i].Relay = r.Paths[i].Name == cluster.RelayPath
+		}
+	}
 	if r.VSOCK != nil {
 		r.VSOCK.Evidence = "socket dumps and relay log"
 		if cluster != nil && cluster.RelayHostNetwork != nil && !*cluster.RelayHostNetwork {

@@ -447,7 +447,7 @@ func vsockFacts(v verdict.VSOCK) *monitor.VSOCKFacts { return &monitor.VSOCKFact
 func TestStatus(t *testing.T) {
 	onNode := false
 	vs := &monitor.VSOCKFacts{
-		VSOCK:     verdict.VSOCK{RelayListening: true, Established: 1, ConnectionsRecent: 2},
+		VSOCK:     verdict.VSOCK{RelayListening: true, RelayConnections: 1, ConnectionsRecent: 2},
 		RelayPort: 818, VSOCKDevice: true, PeerCIDs: 1,
 	}
 	cl := &monitor.ClusterFacts{
@@ -495,7 +495,7 @@ func TestStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			if tt.facts {
-				f.mon.SetFacts(func() *monitor.VSOCKFacts { return vs }, func() *monitor.ClusterFacts { return cl })
+				f.mon.SetFacts(func() monitor.Facts { return monitor.Facts{VSOCK: vs, Cluster: cl} })
 			}
 			f.mon.SetTargets([]dial.Target{clusterIP, podIP}, state.Uses{})
 			f.mon.Record(result(clusterIP, dial.ReasonOK, 0))
@@ -543,7 +543,7 @@ func TestEscalationThroughFacts(t *testing.T) {
 		{
 			name:  "relay path down and a VM connected now",
 			relay: dial.PathClusterIP,
-			vsock: vsockFacts(verdict.VSOCK{RelayListening: true, Established: 1}),
+			vsock: vsockFacts(verdict.VSOCK{RelayListening: true, RelayConnections: 1}),
 			want:  verdict.RelayPathDownVMsConnecting, wantUnderlying: verdict.ServiceUnreachable,
 		},
 		{
@@ -581,13 +581,8 @@ func TestEscalationThroughFacts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			var vsFn func() *monitor.VSOCKFacts
-			if tt.vsock != nil {
-				vsFn = func() *monitor.VSOCKFacts { return tt.vsock }
-			}
-			// A source that knows nothing yet returns nil.
-			clFn := func() *monitor.ClusterFacts { return tt.cluster }
-			f.mon.SetFacts(vsFn, clFn)
+			// A source that knows nothing yet returns nil facts.
+			f.mon.SetFacts(func() monitor.Facts { return monitor.Facts{VSOCK: tt.vsock, Cluster: tt.cluster} })
 			uses := state.Uses{}
 			switch {
 			case tt.uses != nil:
@@ -628,7 +623,7 @@ func TestEscalationThroughFacts(t *testing.T) {
 func TestVerdictEvaluatedOncePerSecond(t *testing.T) {
 	f := newFixture(t)
 	var reads atomic.Int64
-	f.mon.SetFacts(func() *monitor.VSOCKFacts { reads.Add(1); return nil }, nil)
+	f.mon.SetFacts(func() monitor.Facts { reads.Add(1); return monitor.Facts{} })
 	f.mon.SetTargets(targets, state.Uses{})
 	for _, tg := range targets {
 		f.mon.Record(result(tg, dial.ReasonOK, 0))
@@ -659,12 +654,12 @@ func TestFactsChangeReachesVerdict(t *testing.T) {
 	f := newFixture(t)
 	var mu sync.Mutex
 	vs := vsockFacts(verdict.VSOCK{RelayListening: true})
-	f.mon.SetFacts(func() *monitor.VSOCKFacts {
+	f.mon.SetFacts(func() monitor.Facts {
 		mu.Lock()
 		defer mu.Unlock()
 		c := *vs
-		return &c
-	}, nil)
+		return monitor.Facts{VSOCK: &c}
+	})
 	f.mon.SetTargets(targets, state.RelayOnHostNetwork(dial.PathClusterIP))
 	f.mon.Record(result(clusterIP, dial.ReasonRefused, 0))
 	f.mon.Record(result(podIP, dial.ReasonOK, 0))
@@ -724,7 +719,7 @@ func TestFactsChangeReachesVerdict(t *testing.T) {
 // the metrics and the verdict are read; run it with -race.
 func TestConcurrentReports(t *testing.T) {
 	f := newFixture(t)
-	f.mon.SetFacts(func() *monitor.VSOCKFacts { return vsockFacts(verdict.VSOCK{ConnectionsRecent: 1}) }, nil)
+	f.mon.SetFacts(func() monitor.Facts { return monitor.Facts{VSOCK: vsockFacts(verdict.VSOCK{ConnectionsRecent: 1})} })
 	f.mon.SetTargets(targets, state.RelayOnHostNetwork(dial.PathClusterIP))
 	const each = 100
 	var wg sync.WaitGroup
@@ -791,7 +786,7 @@ func TestStatusReportEvidence(t *testing.T) {
 		{&no, "relay log (collector runs in the pod network; this probe's socket dumps see only the host network)"},
 	} {
 		cl := &monitor.ClusterFacts{Cluster: verdict.Cluster{RelayHostNetwork: tt.hostNetwork}}
-		r := monitor.StatusReport("n", "v", t0, nil, verdict.Verdict{}, vs, cl)
+		r := monitor.StatusReport("n", "v", t0, nil, verdict.Verdict{}, monitor.Facts{VSOCK: vs, Cluster: cl})
 		if r.VSOCK.Evidence != tt.want || r.VSOCK.SendErrorsRecent != 1 {
 			t.Errorf("host network %v: evidence %q, send errors %d; want %q, 1", tt.hostNetwork, r.VSOCK.Evidence, r.VSOCK.SendErrorsRecent, tt.want)
 		}

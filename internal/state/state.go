@@ -18,9 +18,8 @@ import (
 type PathState struct {
 	// Target is the path's current target.
 	Target dial.Target
-	// Relay is true when this is the path the collector's VM relay is configured to use.
-	Relay bool
-	// Consumer says who depends on this path from the host network.
+	// Consumer says who depends on this path from the host network;
+	// ConsumerRelay marks the relay's path.
 	Consumer Consumer
 	// Latest is the most recent full result (TLS and the check, when the
 	// check mode has them); nil before the first full attempt. TLS facts and
@@ -110,7 +109,6 @@ func (s *Store) SetTargets(targets []dial.Target, uses Uses) (removed []string) 
 			p.Latest, p.LatestConnect = nil, nil
 		}
 		p.Target = t
-		p.Relay = t.Name == uses.RelayPath
 		p.Consumer = uses.Consumer(t.Name)
 	}
 	for name := range s.paths {

@@ -69,8 +69,8 @@ func TestSetTargets(t *testing.T) {
 			relay:       dial.PathClusterIP,
 			wantRemoved: nil,
 			wantPaths: []state.PathState{
-				{Target: clusterIP, Relay: true, Consumer: state.ConsumerUnknown},
-				{Target: webhook, Consumer: state.ConsumerUnknown},
+				{Target: clusterIP, Consumer: state.ConsumerRelay},
+				{Target: webhook, Consumer: state.ConsumerNone},
 			},
 			wantLatest: map[string]bool{dial.PathClusterIP: false, dial.PathWebhook: false},
 		},
@@ -123,8 +123,8 @@ func TestSetTargets(t *testing.T) {
 			relay:       dial.PathPodIP,
 			wantRemoved: nil,
 			wantPaths: []state.PathState{
-				{Target: clusterIP, Relay: false, Consumer: state.ConsumerUnknown},
-				{Target: podIP, Relay: true, Consumer: state.ConsumerUnknown},
+				{Target: clusterIP, Consumer: state.ConsumerNone},
+				{Target: podIP, Consumer: state.ConsumerRelay},
 			},
 			wantLatest: map[string]bool{dial.PathClusterIP: true, dial.PathPodIP: true},
 		},
@@ -133,7 +133,7 @@ func TestSetTargets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := state.New()
 			for i, c := range tt.before {
-				if removed := s.SetTargets(c.targets, state.Uses{RelayPath: c.relay}); len(removed) != 0 {
+				if removed := s.SetTargets(c.targets, usesOf(c.relay)); len(removed) != 0 {
 					t.Fatalf("setup call %d removed %v", i, removed)
 				}
 				for _, target := range c.targets {
@@ -142,7 +142,7 @@ func TestSetTargets(t *testing.T) {
 					}
 				}
 			}
-			removed := s.SetTargets(tt.targets, state.Uses{RelayPath: tt.relay})
+			removed := s.SetTargets(tt.targets, usesOf(tt.relay))
 			if diff := cmp.Diff(tt.wantRemoved, removed); diff != "" {
 				t.Errorf("removed (-want +got):\n%s", diff)
 			}
@@ -380,7 +380,7 @@ func TestSnapshotSortedAndCopied(t *testing.T) {
 	// Changing the returned paths does not change the store.
 	first[2].ConsecutiveFailures = 99
 	first[2].Target.Addr = "changed:1"
-	first[2].Relay = true
+	first[2].Consumer = state.ConsumerRelay
 	first[2].Latest = nil
 	first[0], first[4] = first[4], first[0]
 
@@ -389,7 +389,7 @@ func TestSnapshotSortedAndCopied(t *testing.T) {
 		t.Errorf("order after changing a snapshot (-want +got):\n%s", diff)
 	}
 	ci := second[2]
-	if ci.ConsecutiveFailures != 1 || ci.Target != clusterIP || ci.Relay || ci.Latest == nil {
+	if ci.ConsecutiveFailures != 1 || ci.Target != clusterIP || ci.Consumer == state.ConsumerRelay || ci.Latest == nil {
 		t.Errorf("store changed through a snapshot: %+v", ci)
 	}
 
@@ -589,4 +589,12 @@ func TestUsesConsumer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// usesOf is a host-network relay on path relay, or nothing known for "".
+func usesOf(relay string) state.Uses {
+	if relay == "" {
+		return state.Uses{}
+	}
+	return state.RelayOnHostNetwork(relay)
 }

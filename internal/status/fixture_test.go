@@ -26,7 +26,6 @@ func samplePaths() []state.PathState {
 		}
 		return state.PathState{
 			Target:   t,
-			Relay:    path == dial.PathClusterIP,
 			Consumer: consumer,
 			Latest: &dial.Result{
 				Target: t, ServerName: "sensor.stackrox.svc", Check: dial.CheckHTTP,
@@ -109,7 +108,7 @@ func sampleReport() Report {
 	paths := samplePaths()
 	v := verdict.Decide(verdict.Input{
 		Paths: paths,
-		VSOCK: &verdict.VSOCK{RelayListening: true, Established: 1, ConnectionsRecent: 4},
+		VSOCK: &verdict.VSOCK{RelayListening: true, RelayConnections: 1, ConnectionsRecent: 4},
 		Cluster: &verdict.Cluster{SensorOnThisNode: &no, SensorNode: "worker-0",
 			RelayHostNetwork: &yes, CNI: "ovn-kubernetes", Version: "4.11.2"},
 	})

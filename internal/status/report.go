@@ -76,7 +76,10 @@ type PathStatus struct {
 	ServerName string `json:"server_name"`
 	// Check is the check mode: http, grpc or tcp ("" before the first attempt).
 	Check string `json:"check"`
-	// Relay is true for the path the collector's VM relay is configured to use.
+	// Relay is true for the path whose address is the relay's configured
+	// endpoint. PathOf knows only the consumer and marks the relay's path
+	// (consumer relay); the monitor's report marks the endpoint's path from
+	// the cluster facts, also for a relay in the pod network.
 	Relay bool `json:"relay"`
 	// Consumer says who depends on the path from the host network: relay,
 	// none (a control) or unknown.
@@ -230,7 +233,7 @@ func PathOf(p state.PathState) PathStatus {
 		Name:                p.Target.Name,
 		Target:              p.Target.Addr,
 		ServerName:          p.Target.ServerName,
-		Relay:               p.Relay,
+		Relay:               p.Consumer == state.ConsumerRelay,
 		Consumer:            string(p.Consumer),
 		State:               StatePending,
 		Phases:              []Phase{},

@@ -34,9 +34,9 @@ func TestPathOf(t *testing.T) {
 	}{
 		{
 			name: "pending",
-			in:   state.PathState{Target: target, Relay: true},
+			in:   state.PathState{Target: target, Consumer: state.ConsumerRelay},
 			want: PathStatus{Name: "podip", Target: "10.0.0.5:8443", ServerName: "sensor.stackrox.svc",
-				Relay: true, State: StatePending, Phases: []Phase{}},
+				Relay: true, Consumer: "relay", State: StatePending, Phases: []Phase{}},
 		},
 		{
 			name: "down in tls with a certificate that does not verify",

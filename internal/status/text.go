@@ -48,8 +48,6 @@ func WriteTable(w io.Writer, r Report) error {
 			name += " (relay)"
 		case p.Consumer == "none":
 			name += " (control)"
-		case p.Relay:
-			name += " (relay endpoint)"
 		}
 		row := []string{name, dash(p.Target), strings.ToUpper(p.State), dash(p.Reason), dash(p.FailedPhase)}
 		for _, ph := range dial.Phases() {

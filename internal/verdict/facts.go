@@ -7,9 +7,9 @@ type VSOCK struct {
 	// ConnectionsRecent counts connections to the relay port seen over the
 	// watcher's recent window.
 	ConnectionsRecent int
-	// Established counts connections to the relay port established at the
+	// RelayConnections counts connections to the relay port established at the
 	// latest observation.
-	Established int
+	RelayConnections int
 	// RelayKnown is true when the socket dumps can see the relay's port
 	// (they work, and the relay shares the probe's network namespace), so
 	// that RelayListening false means nothing listens.
@@ -28,7 +28,7 @@ type VSOCK struct {
 }
 
 // Connecting reports whether VMs are connecting to the relay.
-func (v VSOCK) Connecting() bool { return v.ConnectionsRecent > 0 || v.Established > 0 }
+func (v VSOCK) Connecting() bool { return v.ConnectionsRecent > 0 || v.RelayConnections > 0 }
 
 // Cluster is what Kubernetes discovery knows about this node.
 type Cluster struct {

@@ -141,7 +141,7 @@ func (l *lab) probe(t *testing.T, targets map[string]string, uses state.Uses) []
 func TestDecideRealAttempts(t *testing.T) {
 	l := newLab(t)
 	on, off := true, false
-	vmsConnecting := &verdict.VSOCK{RelayListening: true, ConnectionsRecent: 2, Established: 1}
+	vmsConnecting := &verdict.VSOCK{RelayListening: true, ConnectionsRecent: 2, RelayConnections: 1}
 
 	type want struct {
 		Name       string

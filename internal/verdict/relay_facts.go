@@ -128,7 +128,7 @@ func escalate(v Verdict, p *picture) Verdict {
 	return Verdict{
 		Name: RelayPathDownVMsConnecting,
 		Cause: fmt.Sprintf("VMs are connecting to the relay (%d recent, %d established) but its path %s is down; %s: %s",
-			vs.ConnectionsRecent, vs.Established, *p.relay, v.Name, v.Cause),
+			vs.ConnectionsRecent, vs.RelayConnections, *p.relay, v.Name, v.Cause),
 		Fix:        v.Fix,
 		Underlying: v.Name,
 		Notes:      v.Notes,

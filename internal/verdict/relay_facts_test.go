@@ -125,7 +125,7 @@ func relayCases() []decideCase {
 			name: "relay: marked relay path blocked by NetworkPolicy, only established connections",
 			in: Input{
 				Paths: []state.PathState{relay(p("clusterip", timeout)), p("podip", timeout), p("webhook", ok)},
-				VSOCK: &VSOCK{Established: 2},
+				VSOCK: &VSOCK{RelayConnections: 2},
 			},
 			want:    got{Name: RelayPathDownVMsConnecting, Severity: SeverityCritical, Underlying: NetworkPolicyBlocks},
 			wantFix: []string{"policy-group.network.openshift.io/host-network"},

@@ -79,7 +79,7 @@ type got struct {
 var (
 	onNode        = &Cluster{SensorOnThisNode: ptr(true)}
 	offNode       = &Cluster{SensorOnThisNode: ptr(false)}
-	vmsConnecting = &VSOCK{RelayListening: true, ConnectionsRecent: 3, Established: 1}
+	vmsConnecting = &VSOCK{RelayListening: true, ConnectionsRecent: 3, RelayConnections: 1}
 )
 
 // decideCase is one case of a rule family's table.
@@ -195,7 +195,7 @@ func TestDecideDoesNotChangeInput(t *testing.T) {
 		}
 	}
 	in := Input{Paths: []state.PathState{relay(p("hostport", refused)), p("clusterip", ok)},
-		Cluster: &Cluster{SensorOnThisNode: ptr(false)}, VSOCK: &VSOCK{Established: 1}}
+		Cluster: &Cluster{SensorOnThisNode: ptr(false)}, VSOCK: &VSOCK{RelayConnections: 1}}
 	before := []state.PathState{relay(p("hostport", refused)), p("clusterip", ok)}
 	Decide(in)
 	if diff := cmp.Diff(before, in.Paths, cmp.Comparer(sameError)); diff != "" {

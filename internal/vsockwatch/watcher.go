@@ -97,8 +97,8 @@ type DiagStatus struct {
 	Errors uint64 `json:"errors"`
 	// LastDump is when the latest dump completed; zero if none did.
 	LastDump time.Time `json:"last_dump,omitzero"`
-	// LastError is the latest failure's text, empty after a success.
-	LastError string `json:"last_error,omitempty"`
+	// Error is the latest failure's text, empty after a success.
+	Error string `json:"last_error,omitempty"`
 }
 
 // RelayLogStatus says whether the relay log watch runs and follows a log.
@@ -279,7 +279,7 @@ func (w *Watcher) DumpOnce(ctx context.Context) {
 
 func (w *Watcher) recordErrorLocked(err error) {
 	d := &w.snap.Diag
-	d.LastError = err.Error()
+	d.Error = err.Error()
 	support, lasting := ClassifyDiagError(err)
 	if !lasting {
 		d.Errors++
@@ -312,7 +312,7 @@ func (w *Watcher) recordDumpLocked(sockets []Socket) {
 	d.Support, d.Hint = DiagSupported, DiagSupported.Hint()
 	d.Dumps++
 	d.LastDump = now
-	d.LastError = ""
+	d.Error = ""
 
 	port := w.snap.RelayPort
 	wasKnown, wasListening := w.snap.RelayKnown, w.snap.RelayListening

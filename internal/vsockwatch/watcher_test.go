@@ -241,12 +241,12 @@ func TestWatcherRealKernel(t *testing.T) {
 	case DiagSupported:
 		t.Logf("kernel answers AF_VSOCK sock_diag: %d dumps, relay listening %v", s.Diag.Dumps, s.RelayListening)
 	case DiagNoModule, DiagNoNetlink, DiagDenied:
-		t.Logf("kernel cannot dump AF_VSOCK sockets (%s): %s", s.Diag.Support, s.Diag.LastError)
+		t.Logf("kernel cannot dump AF_VSOCK sockets (%s): %s", s.Diag.Support, s.Diag.Error)
 		if !strings.Contains(logs.String(), string(s.Diag.Support)) {
 			t.Errorf("the lack of support is not in the log:\n%s", logs.String())
 		}
 	default:
-		t.Errorf("real dump: support %q, error %q; want a definite answer", s.Diag.Support, s.Diag.LastError)
+		t.Errorf("real dump: support %q, error %q; want a definite answer", s.Diag.Support, s.Diag.Error)
 	}
 }
 
