@@ -43,8 +43,10 @@ type ResultFunc func(dial.Result)
 type Config struct {
 	// Interval between the starts of two attempts on one path.
 	Interval time.Duration
-	// Jitter is the largest fraction of Interval added or removed at random
-	// from each wait. Default 0.1; 0 < Jitter < 1.
+	// Jitter is the largest fraction of Interval by which an attempt comes,
+	// at random, before its grid point; attempts never come late, so a
+	// path's phase stays put and two attempts are at most
+	// Interval × (1 + Jitter) apart. Default 0.05; 0 < Jitter < 1.
 	Jitter float64
 	// Clock, default the real clock.
 	Clock clock.WithTicker
@@ -89,8 +91,8 @@ type Scheduler struct {
 	cfg    Config
 	probe  ProbeFunc
 	result ResultFunc
-	// phase is this node's offset into the interval (untiered loops), so
-	// that the probes of many nodes restarted together do not dial in step.
+	// phase is this node's offset into the interval (loops without tiers),
+	// so that the probes of many nodes restarted together do not dial in step.
 	phase time.Duration
 	// fracFast and fracFull place this node in the fast and the full
 	// interval (tiered loops), as fractions of them.
@@ -117,7 +119,7 @@ type loop struct {
 // New returns a Scheduler that calls probe for each target and result with each result.
 func New(cfg Config, probe ProbeFunc, result ResultFunc) *Scheduler {
 	if cfg.Jitter <= 0 || cfg.Jitter >= 1 {
-		cfg.Jitter = 0.1
+		cfg.Jitter = 0.05
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
@@ -207,49 +209,34 @@ func (s *Scheduler) startLocked() {
 	}
 }
 
-// run probes t at once, then at the process's phase in every interval,
-// each wait jittered.
+// run probes t at once, then at every grid point of period Interval at
+// this node's phase, each attempt up to Jitter × Interval early (early);
+// an attempt that overruns its slot is followed by the next grid point.
+// Every attempt is full. runTiered is the loop with tiers; both place
+// attempts the same way.
 func (s *Scheduler) run(ctx context.Context, t dial.Target) {
 	c := s.cfg.Clock
-	next := c.Now()
+	grid := c.Now()
 	for first := true; ; first = false {
+		if !first && !s.sleepUntil(ctx, grid.Add(-s.early())) {
+			return
+		}
 		res := s.attempt(ctx, t, s.probe, dial.TierFull)
 		if ctx.Err() != nil {
 			return
 		}
 		s.deliver(res)
-		next = s.after(next, first)
-		wait := next.Sub(c.Now())
-		if wait < 0 {
-			// The attempt overran its slot: go again at once, on a fresh schedule.
-			wait, next = 0, c.Now()
-		}
-		timer := c.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C():
-		}
+		// The attempt may have started early and ended before its grid
+		// point: the next one is the grid point after both.
+		grid = nextGrid(later(c.Now(), grid), s.cfg.Interval, s.phase)
 	}
 }
 
-// after returns the next start time after prev.
-func (s *Scheduler) after(prev time.Time, first bool) time.Time {
-	iv := s.cfg.Interval
-	s.mu.Lock()
-	j := (s.rnd.Float64()*2 - 1) * s.cfg.Jitter * float64(iv)
-	s.mu.Unlock()
-	if first {
-		// Align to the process's phase: the first slot after prev that is
-		// phase past a multiple of the interval.
-		base := prev.Truncate(iv).Add(s.phase)
-		for !base.After(prev) {
-			base = base.Add(iv)
-		}
-		return base.Add(time.Duration(j))
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
 	}
-	return prev.Add(iv + time.Duration(j))
+	return b
 }
 
 // attempt makes one attempt on t. A panic in the prober is recovered here,

@@ -98,18 +98,15 @@ func TestFirstRoundIsImmediateThenEveryInterval(t *testing.T) {
 	}
 }
 
-func TestJitterStaysInBounds(t *testing.T) {
+func TestEarlyStaysInBounds(t *testing.T) {
 	s := New(Config{Interval: 10 * time.Second, Jitter: 0.1, Rand: rand.New(rand.NewPCG(3, 4))}, echo, func(dial.Result) {})
-	prev := time.Unix(5000, 0)
-	for i := 0; i < 1000; i++ {
-		next := s.after(prev, false)
-		if d := next.Sub(prev); d < 9*time.Second || d > 11*time.Second {
-			t.Fatalf("wait %v outside 10s ± 10%%", d)
+	for range 1000 {
+		if e := s.early(); e < 0 || e > time.Second {
+			t.Fatalf("early %v outside [0, 10%% of 10s]", e)
 		}
-		first := s.after(prev, true)
-		if d := first.Sub(prev); d <= -time.Second || d > 11*time.Second {
-			t.Fatalf("first aligned wait %v outside (−1s, 11s]", d)
-		}
+	}
+	if d := New(Config{Interval: 10 * time.Second}, echo, nil).cfg.Jitter; d != 0.05 {
+		t.Errorf("default Jitter = %v, want 0.05", d)
 	}
 }
 

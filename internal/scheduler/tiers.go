@@ -95,15 +95,13 @@ func (s *Scheduler) FleetSize() int {
 	return s.fleet
 }
 
-// early returns how early this attempt comes before its grid point: up to
-// Jitter/2 of the interval, at random. Jitter only ever brings an attempt
-// forward, so the phase stays put and the gap between two attempts is at
-// most Interval × (1 + Jitter/2).
+// early returns how early an attempt comes before its grid point: up to
+// Jitter × Interval, at random (Config.Jitter).
 func (s *Scheduler) early() time.Duration {
 	s.mu.Lock()
 	u := s.rnd.Float64()
 	s.mu.Unlock()
-	return time.Duration(u * s.cfg.Jitter / 2 * float64(s.cfg.Interval))
+	return time.Duration(u * s.cfg.Jitter * float64(s.cfg.Interval))
 }
 
 // confirmToken takes a token for a confirmation, reporting whether one was there.
@@ -123,7 +121,7 @@ func (s *Scheduler) refundToken() {
 
 // runTiered runs one path's loop with tiers. The path's fast-tier attempts
 // fall on an absolute grid of period Interval at offset (node phase + slot)
-// of it, each up to Jitter/2 early; the first comes at the first grid point
+// of it, each up to Jitter × Interval early; the first comes at the first grid point
 // after the start, not at once, so that a fleet restarted together does not
 // dial in step. An attempt is full when its grid point has reached the
 // path's next full grid point (period FullInterval, offset (node full phase
