@@ -1,8 +1,12 @@
-// Package app holds sensorprobe's commands behind cmd/probe, one file each:
-// the daemon (daemon.go), the one-shot check (check.go), the demo (demo.go)
-// and vsock-ping (vsockping.go), each with its flags, parsing and run
-// function. The probing engine they share is in engine.go, the flag types in
-// flags.go, and the Kubernetes wiring in kube.go.
+// Package app holds sensorprobe's commands behind cmd/probe, one file each
+// with its flags, parsing and run function: the daemon (daemon.go), the
+// one-shot node check `probe check` (check.go), `probe check --cluster`
+// (clustercheck.go), `probe fix` (fix.go), the demo (demo.go), `probe
+// simulate` (simulate.go) and `probe vsock-ping` (vsockping.go); `probe
+// version` is cmd/probe's own. What they share: the probing engine
+// (engine.go), the configuration (config.go, schedule.go), the flag types
+// (flags.go), the Kubernetes wiring (kube.go), the node's CNI (cni.go) and
+// the memory limit (memlimit.go).
 package app
 
 import (

@@ -119,7 +119,7 @@ func NewEngineWith(ec EngineConfig, logger *slog.Logger) (*Engine, error) {
 		scfg.Connect = prober.Connect
 	}
 	e.Scheduler = scheduler.New(scfg, prober.Probe, e.Monitor.Record)
-	e.MustRegister(e.Scheduler.Collector(), e.Scheduler.BudgetCollector())
+	e.MustRegister(metrics.NewSchedulerCollector(e.Scheduler))
 	e.Add(e.Scheduler.Run)
 	return e, nil
 }

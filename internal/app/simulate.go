@@ -70,7 +70,7 @@ func ParseSimulate(args []string, stdout io.Writer) (*SimulateConfig, error) {
 	fs.Var(&full, "full-interval", "as the daemon's --full-interval (default 0)")
 	fs.Var(&inject, "inject-at", "when to make the first path drop packets for every node, from the start; 0 = never (default half of --duration)")
 	level := fs.String("log.level", "warn", "log level of the schedulers' log lines (stderr)")
-	fs.StringVar(&cfg.Series, "series", "", "write the per-second counts to this CSV file (second,handshakes,connects,full_started)")
+	fs.StringVar(&cfg.Series, "series", "", "write the per-second counts to this CSV file, with a header: second,handshakes,connects,full_due")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}

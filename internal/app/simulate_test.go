@@ -124,3 +124,22 @@ func TestQuantile(t *testing.T) {
 		t.Errorf("Quantile(nil) = %v", got)
 	}
 }
+
+// The --series help names the columns WriteSeries writes.
+func TestSeriesColumns(t *testing.T) {
+	var help bytes.Buffer
+	if _, err := ParseSimulate([]string{"--help"}, &help); err == nil {
+		t.Fatal("--help: want ErrHelp")
+	}
+	var csv bytes.Buffer
+	if err := WriteSeries(&csv, &SimulateReport{Seconds: 1, Handshakes: []int64{2}, Connects: []int64{3}, FullDue: []int64{4}}); err != nil {
+		t.Fatal(err)
+	}
+	header, _, _ := strings.Cut(csv.String(), "\n")
+	if !strings.Contains(help.String(), "header: "+header) {
+		t.Errorf("--series help does not name the header %q:\n%s", header, help.String())
+	}
+	if csv.String() != header+"\n1,2,3,4\n" {
+		t.Errorf("WriteSeries = %q", csv.String())
+	}
+}

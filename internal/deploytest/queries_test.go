@@ -21,7 +21,8 @@ const (
 	dashboardFile = monitoringgen.GrafanaDashboardFile
 	metricsDoc    = "docs/metrics.md"
 	// relayMetricPrefix is the namespace of the RHACS compliance VM relay's
-	// own metrics (RHACS-FACTS.md); the dashboard shows them when they exist.
+	// own metrics (compliance/virtualmachines/relay in the stackrox sources,
+	// 4.9.0 to 4.11.2); the dashboard shows them when they exist.
 	relayMetricPrefix = "rox_compliance_virtual_machine_relay_"
 )
 

@@ -20,7 +20,9 @@ const (
 	CollectorPodSelector = "app=collector"
 )
 
-// Names of the RHACS objects and containers discovery reads (RHACS-FACTS.md).
+// Names of the RHACS objects, containers and settings discovery reads, as
+// the stackrox sources (tags 4.9.0 to 4.11.2) and its Helm chart name them;
+// docs/kubernetes.md lists what each is for.
 const (
 	sensorService        = "sensor"
 	webhookService       = "sensor-webhook"

@@ -10,20 +10,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 )
 
 // noPanics fails the test when the scheduler recovered a panic: in a normal
-// run sensorprobe_probe_panics_total stays 0.
+// run Panics stays 0.
 func noPanics(t *testing.T, s *Scheduler) {
 	t.Helper()
 	if n := s.Panics(); n != 0 {
 		t.Errorf("%d panics recovered in a normal run, want 0", n)
 	}
-	if v := testutil.ToFloat64(s.Collector()); v != 0 {
-		t.Errorf("sensorprobe_probe_panics_total = %v in a normal run, want 0", v)
+	if v := s.Panics(); v != 0 {
+		t.Errorf("Panics() = %v in a normal run, want 0", v)
 	}
 }
 
@@ -86,8 +84,8 @@ func TestPanicInAttemptIsRecovered(t *testing.T) {
 	if n := s.Panics(); n != 1 {
 		t.Errorf("Panics() = %d, want 1", n)
 	}
-	if v := testutil.ToFloat64(s.Collector()); v != 1 {
-		t.Errorf("sensorprobe_probe_panics_total = %v, want 1", v)
+	if v := s.Panics(); v != 1 {
+		t.Errorf("Panics() = %v, want 1", v)
 	}
 	rec.mu.Lock()
 	var first, later *dial.Result
@@ -159,23 +157,5 @@ func TestPanicInReportIsRecovered(t *testing.T) {
 	}
 	if out := logs.String(); !strings.Contains(out, "stage=result") || !strings.Contains(out, "report failed") {
 		t.Errorf("log lacks the report panic:\n%s", out)
-	}
-}
-
-func TestPanicsCollectorLints(t *testing.T) {
-	s := New(Config{Interval: time.Second}, echo, nil)
-	problems, err := testutil.CollectAndLint(s.Collector())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(problems) != 0 {
-		t.Errorf("lint problems: %v", problems)
-	}
-	if err := testutil.CollectAndCompare(s.Collector(), strings.NewReader(`
-# HELP sensorprobe_probe_panics_total Panics recovered in attempts; a bug if above 0.
-# TYPE sensorprobe_probe_panics_total counter
-sensorprobe_probe_panics_total 0
-`)); err != nil {
-		t.Error(err)
 	}
 }

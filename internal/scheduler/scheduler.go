@@ -26,7 +26,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
@@ -276,12 +275,3 @@ func (s *Scheduler) recovered(t dial.Target, stage string, v any) {
 
 // Panics returns how many panics were recovered at attempt boundaries.
 func (s *Scheduler) Panics() uint64 { return s.panics.Load() }
-
-// Collector returns a collector exporting Panics as
-// sensorprobe_probe_panics_total. The caller registers it.
-func (s *Scheduler) Collector() prometheus.Collector {
-	return prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "sensorprobe_probe_panics_total",
-		Help: "Panics recovered in attempts; a bug if above 0.",
-	}, func() float64 { return float64(s.panics.Load()) })
-}

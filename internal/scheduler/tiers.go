@@ -6,8 +6,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 )
 
@@ -255,32 +253,4 @@ func (b *bucket) take(now time.Time) bool {
 	}
 	b.tokens--
 	return true
-}
-
-var (
-	descFleetSize = prometheus.NewDesc("sensorprobe_fleet_size",
-		"Probe pods sharing the sensor budget.", nil, nil)
-	descFullInterval = prometheus.NewDesc("sensorprobe_full_interval_seconds",
-		"Time between full attempts on a path.", nil, nil)
-)
-
-// budgetCollector exports the fleet size and the full interval.
-type budgetCollector struct{ s *Scheduler }
-
-// BudgetCollector returns a collector exporting FleetSize as
-// sensorprobe_fleet_size and FullInterval as
-// sensorprobe_full_interval_seconds. The caller registers it.
-func (s *Scheduler) BudgetCollector() prometheus.Collector { return budgetCollector{s} }
-
-func (c budgetCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descFleetSize
-	ch <- descFullInterval
-}
-
-func (c budgetCollector) Collect(ch chan<- prometheus.Metric) {
-	c.s.mu.Lock()
-	fleet, full := c.s.fleet, c.s.fullIntervalLocked()
-	c.s.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(descFleetSize, prometheus.GaugeValue, float64(fleet))
-	ch <- prometheus.MustNewConstMetric(descFullInterval, prometheus.GaugeValue, full.Seconds())
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
@@ -144,11 +142,8 @@ func TestTiersFollowTheBudget(t *testing.T) {
 			t.Errorf("%s: %d full attempts in 1000s at a 50s full interval, want 20±1", p, full)
 		}
 	}
-	if got := testutil.CollectAndCount(s.BudgetCollector()); got != 2 {
-		t.Errorf("budget collector exports %d series, want 2", got)
-	}
-	if got := testutil.ToFloat64(onlyFullInterval{s}); got != 50 {
-		t.Errorf("sensorprobe_full_interval_seconds = %v, want 50", got)
+	if got := s.FullInterval(); got != 50*time.Second {
+		t.Errorf("FullInterval() = %v, want 50s", got)
 	}
 }
 
@@ -407,12 +402,4 @@ func tiersOf(rs []dial.Result) []string {
 		out = append(out, fmt.Sprintf("%s:%s", r.Tier, r.Reason))
 	}
 	return out
-}
-
-// onlyFullInterval is the budget collector's full-interval gauge alone.
-type onlyFullInterval struct{ s *Scheduler }
-
-func (o onlyFullInterval) Describe(ch chan<- *prometheus.Desc) { ch <- descFullInterval }
-func (o onlyFullInterval) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(descFullInterval, prometheus.GaugeValue, o.s.FullInterval().Seconds())
 }
