@@ -47,13 +47,7 @@ bench-short: ## make bench BENCH=short: the same table in seconds with smaller c
 bench-micro: ## Go micro-benchmarks: CPU and allocations per attempt beside a bare Go client, VSOCK dump parsing
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/dial/ ./internal/vsockwatch/
 
-# Every native fuzz test, each for FUZZTIME, from one instrumented test binary
-# per package (go test -c -fuzz), run in the package's directory with go
-# test's fuzz cache. A failing input is written to the package's
-# testdata/fuzz/ and replayed by every later `go test`. Go 1.26's
-# coordinator can end a run at the FUZZTIME boundary with a bare "context
-# deadline exceeded" and no failing input (go.dev/issue/75804): that alone is
-# reported, not failed.
+# Every native fuzz test for FUZZTIME each: hack/fuzz.sh says how.
 FUZZTIME ?= 10s
 # Short runs: spend little of FUZZTIME shrinking each new input.
 FUZZMINIMIZETIME ?= 1s
@@ -71,24 +65,7 @@ FUZZ_TARGETS := \
 	./test/e2e/promrules:FuzzCompressExpr
 
 fuzz: ## run every fuzz test for FUZZTIME each (default 10s)
-	@# Every Fuzz function in the tree must be in FUZZ_TARGETS.
-	@missing=$$(grep -rhoE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' . | sed 's/^func //' | sort -u | \
-		while read -r fn; do echo "$(FUZZ_TARGETS)" | grep -qw "$$fn" || echo "$$fn"; done); \
-	if [ -n "$$missing" ]; then echo "not in FUZZ_TARGETS:" $$missing; exit 1; fi
-	@dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
-	for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; bin="$$dir/$$(echo $$pkg | tr ./ __).test"; \
-		if [ ! -x "$$bin" ]; then $(GO) test -c -fuzz=. -o "$$bin" $$pkg || exit 1; fi; \
-		cache="$$($(GO) env GOCACHE)/fuzz/$$($(GO) list $$pkg)"; \
-		echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
-		if out=$$(cd $$pkg && "$$bin" -test.run '^$$' -test.fuzz "^$$fn\$$" -test.fuzztime $(FUZZTIME) -test.fuzzminimizetime $(FUZZMINIMIZETIME) -test.fuzzcachedir "$$cache" 2>&1); then \
-			echo "$$out" | grep -E '^fuzz: elapsed' | tail -n 1; \
-		elif ! echo "$$out" | grep -q 'Failing input written' && \
-			echo "$$out" | grep -A1 -E "^--- FAIL: $$fn " | grep -qx '    context deadline exceeded'; then \
-			echo "$$out" | grep -E '^fuzz: elapsed' | tail -n 1; \
-			echo "  (ended by Go's fuzztime race, go.dev/issue/75804, fixed in Go 1.27: no failing input; not a finding)"; \
-		else echo "$$out"; exit 1; fi; \
-	done
+	GO=$(GO) hack/fuzz.sh $(FUZZTIME) $(FUZZMINIMIZETIME) $(FUZZ_TARGETS)
 
 lint: ## gofmt, go vet, and golangci-lint pinned in tools/lint/go.mod (errcheck, staticcheck, revive, gosec, …; .golangci.yml)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

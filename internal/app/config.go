@@ -121,7 +121,7 @@ func (c *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.Var(&c.targets, "target", "a path to probe, `NAME=HOST:PORT` (repeatable; adds a path or overrides a discovered one). Names: clusterip, dns, hostport, podip, webhook, or your own")
 	fs.StringVar(&c.serverName, "server-name", "", "TLS server name (SNI and verification) of the --target paths but webhook (default sensor.<namespace>.svc; webhook uses sensor-webhook.<namespace>.svc; discovered paths always use these names)")
 	fs.Var(&c.caFiles, "ca-file", "PEM CA bundle that sensor's certificate must chain to (repeatable; each must exist). Without any CA the handshake completes unverified")
-	fs.StringVar(&c.caDir, "ca-dir", DefaultCADir, "directory whose *.pem files are all trusted when present (the DaemonSet's projected volume of ConfigMap tls-ca-bundle and secrets tls-cert-collector and collector-tls); files are re-read when they change")
+	fs.StringVar(&c.caDir, "ca-dir", DefaultCADir, "directory whose *.pem files are all trusted, re-read on change (the DaemonSet mounts every StackRox CA source here: docs/install.md, Trust)")
 	fs.StringVar(&c.certFile, "cert-file", "", "client certificate to present (PEM); needs --key-file")
 	fs.StringVar(&c.keyFile, "key-file", "", "key of --cert-file (PEM)")
 	fs.StringVar(&c.check, "check", string(dial.CheckHTTP), "what to do after connecting: http (TLS + GET /ready), grpc (TLS + grpc.health.v1 Check; Unimplemented counts as reachable) or tcp (connect only)")

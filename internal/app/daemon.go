@@ -42,7 +42,7 @@ func ParseDaemon(args []string, stdout io.Writer, getenv func(string) string) (*
 	var relayPort, listenPort portFlag
 	var sched scheduleFlags
 	cfg := &DaemonConfig{}
-	fs.Var(&interval, "interval", "time between the starts of two attempts on one path, each up to 5% early at random (default 10s); with a sensor budget most attempts are TCP connect only (see --sensor-budget)")
+	fs.Var(&interval, "interval", "time between two attempts on one path, each up to 5% early at random (default 10s)")
 	sched.register(fs)
 	fs.StringVar(&cfg.ListenAddress, "web.listen-address", ":9090", "address for /metrics, /healthz, /readyz, / and /status (collector holds :9090 on hostNetwork nodes: the manifests use :9818)")
 	fs.StringVar(&cfg.WebConfigFile, "web.config.file", "", "exporter-toolkit web configuration file enabling TLS, client certificates or basic auth on the listener")

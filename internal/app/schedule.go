@@ -39,7 +39,7 @@ func (v *stringValue) Set(s string) error {
 }
 
 func (f *scheduleFlags) register(fs *flag.FlagSet) {
-	fs.Var(&f.budget, "sensor-budget", "TLS handshakes per second that sensor should serve the whole fleet of probes; each node's full attempts (TLS + check) are spaced to its share, the attempts between them are TCP connect only. 0 makes every attempt a full one (default 50)")
+	fs.Var(&f.budget, "sensor-budget", "TLS handshakes per second sensor serves the whole fleet; 0: every attempt is full (docs/architecture.md, Sensor's side) (default 50)")
 	fs.Var(&f.fullInterval, "full-interval", "shortest time between two full attempts on one path; 0 = as often as the sensor budget allows, but not more often than --interval (default 0)")
 	fs.Var(&f.fleetSize, "fleet-size", "number of probe pods sharing the sensor budget; 0 = the probe DaemonSet's desired count from the API (1 without Kubernetes, 1000 while unknown) (default 0)")
 	fs.StringVar(&f.daemonSet, "fleet.daemonset", kube.DefaultProbeDaemonSet, "the probe's own DaemonSet, in its own namespace ($POD_NAMESPACE), whose desired count is the fleet size")

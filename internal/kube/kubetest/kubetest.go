@@ -62,9 +62,14 @@ func AssetsDir() string {
 }
 
 // RequireAssets returns the assets directory, or skips t (fails it when the
-// environment variable CI is set) when the binaries are missing.
+// environment variable CI is set) when the binaries are missing. Under
+// go test -short (make test-short) it always skips: those are the unit
+// tests alone.
 func RequireAssets(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: this test runs a real kube-apiserver and etcd")
+	}
 	dir := AssetsDir()
 	var missing []string
 	for _, b := range []string{"kube-apiserver", "etcd"} {
