@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorprobe/sensorprobe/internal/bareclient"
+	"github.com/sensorprobe/sensorprobe/test/bareclient"
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
 )

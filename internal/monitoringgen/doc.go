@@ -9,7 +9,7 @@
 //   - deploy/openshift-console/configmap.yaml, the same dashboard for the OpenShift console.
 //
 // Regenerate them with `make generate` (or `go generate ./internal/monitoringgen/`); the tests
-// in internal/deploytest fail when a file differs from what Files returns. Why jsonnet and
+// in test/deploy fail when a file differs from what Files returns. Why jsonnet and
 // go-jsonnet: docs/monitoring.md.
 package monitoringgen
 

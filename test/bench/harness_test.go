@@ -652,7 +652,7 @@ func (r *report) footer(w io.Writer) {
 How each figure was measured (test/bench, docs/performance.md):
 - Every process is separate: the probe binary (static, stripped, -trimpath, as make build),
   the sensor stand-ins (internal/standin: TLS with sensor's SANs, /ready, gRPC; a blackhole)
-  and the bare Go client (test/bench/cmd/bench-bare: internal/bareclient, same build flags).
+  and the bare Go client (test/bench/cmd/bench-bare: test/bareclient, same build flags).
 - CPU per attempt: utime+stime from /proc/PID/stat (10 ms ticks) over a %v window after at
   least %v of warm-up, divided by the attempts in the window. The probe runs
   --kube=false --check=C --interval=%v --timeout=%v with %d --target paths on one stand-in

@@ -1,5 +1,5 @@
 // Command bench-bare is the bare Go client of make bench: it does the same
-// attempts as the probe (internal/bareclient: connect, TLS, GET /ready or
+// attempts as the probe (test/bareclient: connect, TLS, GET /ready or
 // gRPC Health/Check) on --paths paths, each every --interval, in a process
 // of its own and with nothing of sensorprobe linked in, so that its CPU and
 // memory are a plain client's. Each line "count" on stdin is answered with
@@ -20,7 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sensorprobe/sensorprobe/internal/bareclient"
+	"github.com/sensorprobe/sensorprobe/test/bareclient"
 )
 
 func main() {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorprobe/sensorprobe/internal/bareclient"
+	"github.com/sensorprobe/sensorprobe/test/bareclient"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
 )
 

@@ -1,4 +1,4 @@
-package deploytest
+package deploy
 
 // Every dashboard query against what a running probe exports: the real daemon (app.RunDaemon,
 // discovery off) probes stand-ins on loopback — a sensor with sensor's certificate on every
