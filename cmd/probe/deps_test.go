@@ -35,7 +35,7 @@ func TestBinaryDependencies(t *testing.T) {
 		"github.com/google/gnostic-models",
 	}
 	var groups []string
-	for _, p := range strings.Fields(string(out)) {
+	for p := range strings.FieldsSeq(string(out)) {
 		for _, f := range forbidden {
 			if p == f || strings.HasPrefix(p, f+"/") {
 				t.Errorf("the binary links %s (under %s)", p, f)

@@ -35,67 +35,24 @@ func main() {
 
 // run dispatches to a command and maps its outcome to an exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := ""
+	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
+		"demo":       runDemo,
+		"check":      runCheck,
+		"fix":        runFix,
+		"vsock-ping": runVSOCKPing,
+		"simulate":   runSimulate,
+		"version":    runVersion,
+		"--version":  runVersion,
+	}
 	if len(args) > 0 {
-		cmd = args[0]
+		if cmd, ok := commands[args[0]]; ok {
+			return cmd(ctx, args[1:], stdout, stderr)
+		}
 	}
-	switch cmd {
-	case "demo":
-		cfg, err := app.ParseDemo(args[1:], stdout)
-		if code, done := usage(err, stderr); done {
-			return code
-		}
-		return failure(app.RunDemo(ctx, cfg, stdout, app.NewLogger(stderr, cfg.LogLevel, "text")), stderr)
-	case "check":
-		if app.IsClusterCheck(args[1:]) {
-			return clusterCommand(ctx, app.ParseClusterCheck, app.RunClusterCheck, args[1:], stdout, stderr)
-		}
-		cfg, err := app.ParseCheck(args[1:], stdout, os.Getenv)
-		if code, done := usage(err, stderr); done {
-			return code
-		}
-		healthy, err := app.RunCheck(ctx, cfg, stdout)
-		if err != nil {
-			return failure(err, stderr)
-		}
-		if !healthy {
-			return exitFailure
-		}
-		return exitOK
-	case "fix":
-		return clusterCommand(ctx, app.ParseFix, app.RunFix, args[1:], stdout, stderr)
-	case "vsock-ping":
-		cfg, err := app.ParseVSOCKPing(args[1:], stdout)
-		if code, done := usage(err, stderr); done {
-			return code
-		}
-		ok, err := app.RunVSOCKPing(ctx, cfg, stdout, vsockwatch.DialVSOCK)
-		if err != nil {
-			return failure(err, stderr)
-		}
-		if !ok {
-			return exitFailure
-		}
-		return exitOK
-	case "simulate":
-		cfg, err := app.ParseSimulate(args[1:], stdout)
-		if code, done := usage(err, stderr); done {
-			return code
-		}
-		rep, err := app.RunSimulate(ctx, cfg, app.NewLogger(stderr, cfg.LogLevel, "text"))
-		if err != nil {
-			return failure(err, stderr)
-		}
-		if cfg.Series != "" {
-			if err := writeFile(cfg.Series, func(w io.Writer) error { return app.WriteSeries(w, rep) }); err != nil {
-				return failure(err, stderr)
-			}
-		}
-		return failure(app.WriteSimulateReport(stdout, rep, cfg), stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, version.Print("sensorprobe"))
-		return exitOK
-	}
+	return runDaemon(ctx, args, stdout, stderr)
+}
+
+func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := app.ParseDaemon(args, stdout, os.Getenv)
 	if code, done := usage(err, stderr); done {
 		return code
@@ -106,7 +63,74 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger := app.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err := app.RunDaemon(ctx, cfg, logger); err != nil {
-		logger.Error("sensorprobe stopped", "err", err)
+		logger.ErrorContext(ctx, "sensorprobe stopped", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := app.ParseDemo(args, stdout)
+	if code, done := usage(err, stderr); done {
+		return code
+	}
+	return failure(app.RunDemo(ctx, cfg, stdout, app.NewLogger(stderr, cfg.LogLevel, "text")), stderr)
+}
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if app.IsClusterCheck(args) {
+		return clusterCommand(ctx, app.ParseClusterCheck, app.RunClusterCheck, args, stdout, stderr)
+	}
+	cfg, err := app.ParseCheck(args, stdout, os.Getenv)
+	if code, done := usage(err, stderr); done {
+		return code
+	}
+	healthy, err := app.RunCheck(ctx, cfg, stdout)
+	return outcome(healthy, err, stderr)
+}
+
+func runFix(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return clusterCommand(ctx, app.ParseFix, app.RunFix, args, stdout, stderr)
+}
+
+func runVSOCKPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := app.ParseVSOCKPing(args, stdout)
+	if code, done := usage(err, stderr); done {
+		return code
+	}
+	ok, err := app.RunVSOCKPing(ctx, cfg, stdout, vsockwatch.DialVSOCK)
+	return outcome(ok, err, stderr)
+}
+
+func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := app.ParseSimulate(args, stdout)
+	if code, done := usage(err, stderr); done {
+		return code
+	}
+	rep, err := app.RunSimulate(ctx, cfg, app.NewLogger(stderr, cfg.LogLevel, "text"))
+	if err != nil {
+		return failure(err, stderr)
+	}
+	if cfg.Series != "" {
+		if err := writeFile(cfg.Series, func(w io.Writer) error { return app.WriteSeries(w, rep) }); err != nil {
+			return failure(err, stderr)
+		}
+	}
+	return failure(app.WriteSimulateReport(stdout, rep, cfg), stderr)
+}
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {
+	fmt.Fprintln(stdout, version.Print("sensorprobe"))
+	return exitOK
+}
+
+// outcome is the exit code of a command that answers yes or no: 0 for yes,
+// 1 for no or a runtime failure.
+func outcome(ok bool, err error, stderr io.Writer) int {
+	switch {
+	case err != nil:
+		return failure(err, stderr)
+	case !ok:
 		return exitFailure
 	}
 	return exitOK

@@ -2,6 +2,7 @@ package app
 
 import (
 	"net"
+	"slices"
 	"strings"
 )
 
@@ -24,12 +25,7 @@ func DetectCNI() string {
 
 func cniFromInterfaces(names []string) string {
 	has := func(match func(string) bool) bool {
-		for _, n := range names {
-			if match(n) {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(names, match)
 	}
 	is := func(want string) func(string) bool { return func(n string) bool { return n == want } }
 	switch {

@@ -172,7 +172,7 @@ func (c *commonFlags) resolve(p *problems, cfg *Config) {
 	store, err := trust.Load(tcfg, nil)
 	if err != nil {
 		// One line per unusable file, named by the flag that brought it in.
-		for _, line := range strings.Split(err.Error(), "\n") {
+		for line := range strings.SplitSeq(err.Error(), "\n") {
 			flag := "--ca-dir"
 			switch {
 			case strings.HasPrefix(line, "client certificate"):

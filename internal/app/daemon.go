@@ -114,7 +114,7 @@ func RunDaemon(ctx context.Context, cfg *DaemonConfig, logger *slog.Logger) erro
 		return err
 	}
 
-	logger.Info("starting sensorprobe", "version", version.Version, "node", cfg.Node,
+	logger.InfoContext(ctx, "starting sensorprobe", "version", version.Version, "node", cfg.Node,
 		"listen", ln.Addr().String(), "interval", cfg.Schedule.Interval.String(), "timeout", cfg.Dial.Timeout.String(),
 		"sensor_budget", cfg.Schedule.SensorBudget, "fleet_size", e.Scheduler.FleetSize(), "full_interval", e.Scheduler.FullInterval().String(),
 		"check", cfg.Dial.Check, "server_name", cfg.Dial.ServerName, "verify", cfg.Trust != nil && cfg.Trust.Roots() != nil)

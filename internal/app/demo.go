@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,11 +33,15 @@ type DemoConfig struct {
 	LogLevel slog.Level
 }
 
+// scenarioStock is the demo's stock install: the NetworkPolicy drop with
+// collector in the pod network.
+const scenarioStock = "stock"
+
 // Scenarios lists the demo's scenarios with what each reproduces.
 var Scenarios = map[string]string{
 	"service-routing": "the ClusterIP and the DNS name time out from the host network, the pod IP and hostPort answer (the field problem)",
 	"networkpolicy":   "every 8443 path but the node-local hostPort times out while the webhook port answers (sensor's NetworkPolicy), with collector customised onto the host network",
-	"stock":           "the same NetworkPolicy drop on a stock install, where collector runs in the pod network: the host-network paths are controls and the node is healthy, with a note",
+	scenarioStock:     "the same NetworkPolicy drop on a stock install, where collector runs in the pod network: the host-network paths are controls and the node is healthy, with a note",
 	"healthy":         "every path answers",
 	"sensor-down":     "every path, the webhook included, is refused",
 }
@@ -109,8 +114,8 @@ type standins struct {
 }
 
 func (s *standins) Close() {
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		_ = s.closers[i].Close()
+	for _, v := range slices.Backward(s.closers) {
+		_ = v.Close()
 	}
 }
 
@@ -154,7 +159,7 @@ func (s *standins) targets(scenario string) ([]dial.Target, error) {
 	_, sensorPort, _ := net.SplitHostPort(sensor)
 	clusterIP, dnsAddr, podIP, hook := hole, "sensor.stackrox.svc:"+holePort, sensor, webhook
 	switch scenario {
-	case "networkpolicy", "stock":
+	case "networkpolicy", scenarioStock:
 		podIP = hole
 	case "healthy":
 		clusterIP, dnsAddr = sensor, "sensor.stackrox.svc:"+sensorPort
@@ -264,7 +269,7 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 // network dialling the ClusterIP (the set-up the field problem comes from),
 // or, in the stock scenario, collector in the pod network.
 func demoUses(scenario string) state.Uses {
-	if scenario == "stock" {
+	if scenario == scenarioStock {
 		no := false
 		return state.Uses{RelayPath: dial.PathClusterIP, RelayHostNetwork: &no}
 	}
@@ -272,7 +277,7 @@ func demoUses(scenario string) state.Uses {
 }
 
 func demoSetUp(scenario string) string {
-	if scenario == "stock" {
+	if scenario == scenarioStock {
 		return "collector in the pod network, as installed: every host-network path is a control"
 	}
 	return "collector customised onto the host network; its relay dials clusterip, as with ROX_ADVERTISED_ENDPOINT=<ClusterIP>:443"

@@ -61,7 +61,7 @@ func FuzzParseDaemonValues(f *testing.F) {
 		}
 		cfg, err := ParseDaemon(args, io.Discard, func(string) string { return "" })
 		if err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
+			for line := range strings.SplitSeq(err.Error(), "\n") {
 				if !strings.HasPrefix(line, "--") {
 					t.Fatalf("problem %q does not name its flag; all problems:\n%v", line, err)
 				}

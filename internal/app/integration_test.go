@@ -183,8 +183,8 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 	t.Run("status page", func(t *testing.T) {
 		k := rep.Kubernetes
 		want := &status.Kubernetes{
-			DiscoveryUp: true, SensorOnThisNode: e2ePtr(true), SensorPod: ns + "/sensor-1", SensorNode: e2eNode,
-			RelayEndpoint: svc + ":443", RelayPath: "dns", RelayHostNetwork: e2ePtr(true), SensorReady: e2ePtr(true),
+			DiscoveryUp: true, SensorOnThisNode: new(true), SensorPod: ns + "/sensor-1", SensorNode: e2eNode,
+			RelayEndpoint: svc + ":443", RelayPath: "dns", RelayHostNetwork: new(true), SensorReady: new(true),
 		}
 		if diff := cmp.Diff(want, k); diff != "" {
 			t.Errorf("/status kubernetes (-want +got):\n%s", diff)
@@ -261,7 +261,7 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 	}
 }
 
-func e2ePtr[T any](v T) *T { return &v }
+//go:fix inline
 
 // e2eAwait polls check until it returns nil; the limit only bounds a broken test.
 func e2eAwait(t *testing.T, what string, check func() error) {

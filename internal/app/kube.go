@@ -54,7 +54,7 @@ func (cfg *Config) kubeConfig() kube.Config {
 // addKube adds Kubernetes discovery, events and the relay log follower when
 // a cluster is at hand; otherwise the --target paths are probed as given.
 // It returns the source of cluster facts for the verdict and the status page.
-func addKube(_ context.Context, e *Engine, cfg *DaemonConfig, w *vsockwatch.Watcher) (func() *monitor.ClusterFacts, error) {
+func addKube(ctx context.Context, e *Engine, cfg *DaemonConfig, w *vsockwatch.Watcher) (func() *monitor.ClusterFacts, error) {
 	client, err := kubeClient(&cfg.Config)
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func addKube(_ context.Context, e *Engine, cfg *DaemonConfig, w *vsockwatch.Watc
 			return nil, err
 		}
 		if cfg.Kube {
-			e.Log.Info("not running in a cluster: probing the --target paths only")
+			e.Log.InfoContext(ctx, "not running in a cluster: probing the --target paths only")
 		}
 		e.SetTargets(targets, state.Uses{})
 		return nil, nil

@@ -194,13 +194,62 @@ func simNodeAddr(i int) net.IP {
 	return net.IPv4(127, b[1], b[2], b[3])
 }
 
-// simNode is one simulated node: its scheduler and what it saw of the injection.
-type simNode struct {
-	sched *scheduler.Scheduler
+// simulation is one run of probe simulate: the stand-in, the nodes'
+// schedulers and what they measured. Fields after mu are guarded by it.
+type simulation struct {
+	cfg      *SimulateConfig
+	logger   *slog.Logger
+	ca       *standin.CA
+	sensor   *standin.Sensor
+	targets  []dial.Target
+	injected dial.Target
+	scheds   []*scheduler.Scheduler
+	rep      *SimulateReport
+	// fullDue counts full attempts by the second they were due in, as the
+	// schedule has them: the load sensor would see from nodes that each
+	// have their own CPU. The stand-in's own count is by when each
+	// ClientHello arrived, delayed whenever this one process falls behind.
+	fullDue []atomic.Int64
+	started time.Time
+
+	mu       sync.Mutex
+	injectAt time.Time // zero until the injection
+	detected []time.Duration
 }
 
 // RunSimulate runs the simulation and returns what it measured.
 func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) (*SimulateReport, error) {
+	sim, err := newSimulation(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer sim.sensor.Close()
+	for i := range cfg.Nodes {
+		if err := sim.addNode(i); err != nil {
+			return nil, err
+		}
+	}
+	sim.started = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	// Every node starts at the same moment: a rollout's worst case.
+	for _, sched := range sim.scheds {
+		wg.Go(func() { _ = sched.Run(ctx) })
+	}
+	sim.rep.FullInterval = sim.scheds[0].FullInterval()
+	wg.Go(func() { sim.watchLag(ctx) })
+	err = sim.sample(ctx)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	return sim.report(), nil
+}
+
+// newSimulation starts the counting sensor stand-in with one listener per path.
+func newSimulation(cfg *SimulateConfig, logger *slog.Logger) (*simulation, error) {
 	ca, err := standin.NewCA(standin.CAName)
 	if err != nil {
 		return nil, err
@@ -213,162 +262,171 @@ func RunSimulate(ctx context.Context, cfg *SimulateConfig, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	defer sensor.Close()
-	targets := make([]dial.Target, cfg.Paths)
-	for i := range targets {
+	sim := &simulation{cfg: cfg, logger: logger, ca: ca, sensor: sensor,
+		rep:      &SimulateReport{Nodes: cfg.Nodes, Paths: cfg.Paths, Budget: cfg.SensorBudget, Failed: map[dial.Reason]int{}},
+		fullDue:  make([]atomic.Int64, int(cfg.Duration/time.Second)+1),
+		detected: make([]time.Duration, 0, cfg.Nodes),
+		started:  time.Now(),
+	}
+	for i := range cfg.Paths {
 		addr, err := sensor.Listen("127.0.0.1:0")
 		if err != nil {
+			_ = sensor.Close()
 			return nil, err
 		}
-		targets[i] = dial.Target{Name: simPathNames[i], Addr: addr}
+		sim.targets = append(sim.targets, dial.Target{Name: simPathNames[i], Addr: addr})
 	}
-	injected := targets[0]
+	sim.injected = sim.targets[0]
+	return sim, nil
+}
 
-	var (
-		mu       sync.Mutex
-		injectAt time.Time // zero until the injection
-		detected = make([]time.Duration, 0, cfg.Nodes)
-	)
-	pool := ca.Pool()
-	// fullDue counts full attempts by the second they were due in, as the
-	// schedule has them: the load sensor would see from nodes that each
-	// have their own CPU. The stand-in's own count is by when each
-	// ClientHello arrived, delayed whenever this one process falls behind.
-	fullDue := make([]atomic.Int64, int(cfg.Duration/time.Second)+1)
-	started := time.Now()
-	rep := &SimulateReport{Nodes: cfg.Nodes, Paths: cfg.Paths, Budget: cfg.SensorBudget, Failed: map[dial.Reason]int{}}
-	nodes := make([]simNode, cfg.Nodes)
-	for i := range nodes {
-		prober, err := dial.New(dial.Config{
-			Timeout: cfg.Timeout, RootCAs: pool, ServerName: dial.DefaultServerName,
-			LocalAddr: &net.TCPAddr{IP: simNodeAddr(i)},
-		})
-		if err != nil {
-			return nil, err
-		}
-		seen := false // this node saw the injected failure; guarded by mu
-		record := func(r dial.Result) {
-			if r.Full() {
-				rep.FullAttempts.Add(1)
-			} else {
-				rep.ConnectAttempts.Add(1)
-			}
-			if r.OK() {
+// addNode adds node i: a prober from its own loopback address and a scheduler.
+func (sim *simulation) addNode(i int) error {
+	cfg := sim.cfg
+	prober, err := dial.New(dial.Config{
+		Timeout: cfg.Timeout, RootCAs: sim.ca.Pool(), ServerName: dial.DefaultServerName,
+		LocalAddr: &net.TCPAddr{IP: simNodeAddr(i)},
+	})
+	if err != nil {
+		return err
+	}
+	sched := scheduler.New(scheduler.Config{
+		Interval: cfg.Interval, Node: fmt.Sprintf("node-%04d", i),
+		Connect: prober.Connect, Budget: cfg.SensorBudget, FullInterval: cfg.FullInterval, FleetSize: cfg.Nodes,
+		Logger: sim.logger,
+		Due: func(_ dial.Target, tier dial.Tier, due time.Time) {
+			if tier != dial.TierFull {
 				return
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			rep.Failed[r.Reason]++
-			if r.Target.Name != injected.Name {
-				return
+			if sec := int(due.Sub(sim.started) / time.Second); sec >= 0 && sec < len(sim.fullDue) {
+				sim.fullDue[sec].Add(1)
 			}
-			end := r.Start.Add(r.Duration)
-			if !seen && !injectAt.IsZero() && !r.Start.Before(injectAt) {
-				seen = true
-				detected = append(detected, end.Sub(injectAt))
-			}
-		}
-		nodes[i].sched = scheduler.New(scheduler.Config{
-			Interval: cfg.Interval, Node: fmt.Sprintf("node-%04d", i),
-			Connect: prober.Connect, Budget: cfg.SensorBudget, FullInterval: cfg.FullInterval, FleetSize: cfg.Nodes,
-			Logger: logger,
-			Due: func(_ dial.Target, tier dial.Tier, due time.Time) {
-				if tier != dial.TierFull {
-					return
-				}
-				if sec := int(due.Sub(started) / time.Second); sec >= 0 && sec < len(fullDue) {
-					fullDue[sec].Add(1)
-				}
-			},
-		}, prober.Probe, record)
-		nodes[i].sched.SetTargets(targets)
-	}
+		},
+	}, prober.Probe, sim.recorder())
+	sched.SetTargets(sim.targets)
+	sim.scheds = append(sim.scheds, sched)
+	return nil
+}
 
-	started = time.Now()
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
-	var wg sync.WaitGroup
-	// Every node starts at the same moment: a rollout's worst case.
-	for _, n := range nodes {
-		wg.Go(func() { _ = n.sched.Run(ctx) })
+// recorder counts one node's results and notes when it first saw the
+// injected failure.
+func (sim *simulation) recorder() scheduler.ResultFunc {
+	seen := false // guarded by sim.mu
+	return func(r dial.Result) {
+		if r.Full() {
+			sim.rep.FullAttempts.Add(1)
+		} else {
+			sim.rep.ConnectAttempts.Add(1)
+		}
+		if r.OK() {
+			return
+		}
+		sim.mu.Lock()
+		defer sim.mu.Unlock()
+		sim.rep.Failed[r.Reason]++
+		if r.Target.Name != sim.injected.Name || seen || sim.injectAt.IsZero() || r.Start.Before(sim.injectAt) {
+			return
+		}
+		seen = true
+		sim.detected = append(sim.detected, r.Start.Add(r.Duration).Sub(sim.injectAt))
 	}
-	rep.FullInterval = nodes[0].sched.FullInterval()
+}
+
+// watchLag records how late this process runs its timers: a 100 ms
+// ticker's excess, until ctx ends.
+func (sim *simulation) watchLag(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	prev := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			sim.mu.Lock()
+			sim.rep.Lag = append(sim.rep.Lag, max(time.Since(prev)-100*time.Millisecond, 0))
+			sim.mu.Unlock()
+			prev = now
+		}
+	}
+}
+
+// sample reads the stand-in's counts every second until ctx ends, and
+// injects the failure at InjectAt.
+func (sim *simulation) sample(ctx context.Context) error {
 	var inject <-chan time.Time
-	if cfg.InjectAt > 0 {
-		t := time.NewTimer(cfg.InjectAt)
+	if sim.cfg.InjectAt > 0 {
+		t := time.NewTimer(sim.cfg.InjectAt)
 		defer t.Stop()
 		inject = t.C
 	}
-	wg.Go(func() {
-		// How late this process runs its timers: a 100 ms ticker's excess.
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		prev := time.Now()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				mu.Lock()
-				rep.Lag = append(rep.Lag, max(time.Since(prev)-100*time.Millisecond, 0))
-				mu.Unlock()
-				prev = now
-			}
-		}
-	})
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	prev := sensor.Stats()
+	prev := sim.sensor.Stats()
 	var hole *standin.Blackhole
 	defer func() {
 		if hole != nil {
 			_ = hole.Close()
 		}
 	}()
-loop:
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
+			return nil
 		case <-tick.C:
-			cur := sensor.Stats()
-			rep.Handshakes = append(rep.Handshakes, cur.Handshakes-prev.Handshakes)
-			rep.Connects = append(rep.Connects, cur.Accepts-prev.Accepts)
+			cur := sim.sensor.Stats()
+			sim.rep.Handshakes = append(sim.rep.Handshakes, cur.Handshakes-prev.Handshakes)
+			sim.rep.Connects = append(sim.rep.Connects, cur.Accepts-prev.Accepts)
 			prev = cur
 		case <-inject:
-			_, port, _ := net.SplitHostPort(injected.Addr)
-			p, _ := strconv.Atoi(port)
-			if err := sensor.CloseListener(injected.Addr); err != nil {
-				return nil, err
+			var err error
+			if hole, err = sim.inject(); err != nil {
+				return err
 			}
-			mu.Lock()
-			injectAt = time.Now()
-			mu.Unlock()
-			if hole, err = standin.NewBlackholeAt("127.0.0.1", p); err != nil {
-				return nil, fmt.Errorf("inject the failure on %s: %w", injected.Name, err)
-			}
-			rep.Injected = injected.Name
 		}
 	}
-	wg.Wait()
+}
+
+// inject replaces the first path's listener with a blackhole on its port:
+// every node's attempts there time out from now on.
+func (sim *simulation) inject() (*standin.Blackhole, error) {
+	_, port, _ := net.SplitHostPort(sim.injected.Addr)
+	p, _ := strconv.Atoi(port)
+	if err := sim.sensor.CloseListener(sim.injected.Addr); err != nil {
+		return nil, err
+	}
+	sim.mu.Lock()
+	sim.injectAt = time.Now()
+	sim.mu.Unlock()
+	hole, err := standin.NewBlackholeAt("127.0.0.1", p)
+	if err != nil {
+		return nil, fmt.Errorf("inject the failure on %s: %w", sim.injected.Name, err)
+	}
+	sim.rep.Injected = sim.injected.Name
+	return hole, nil
+}
+
+// report completes the report once every node has stopped.
+func (sim *simulation) report() *SimulateReport {
+	rep := sim.rep
 	rep.Seconds = len(rep.Handshakes)
 	for i := range rep.Seconds {
-		rep.FullDue = append(rep.FullDue, fullDue[i].Load())
+		rep.FullDue = append(rep.FullDue, sim.fullDue[i].Load())
 	}
 	rep.Before = rep.Seconds
 	if rep.Injected != "" {
-		rep.Before = min(int(cfg.InjectAt/time.Second), rep.Seconds)
+		rep.Before = min(int(sim.cfg.InjectAt/time.Second), rep.Seconds)
 	}
-	mu.Lock()
+	sim.mu.Lock()
 	rep.Lag = slices.Clone(rep.Lag)
-	rep.Detected = slices.Clone(detected)
+	rep.Detected = slices.Clone(sim.detected)
 	failed := maps.Clone(rep.Failed)
-	mu.Unlock()
+	sim.mu.Unlock()
 	rep.Failed = failed
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rep.HeapInuse, rep.Goroutines = ms.HeapInuse, runtime.NumGoroutine()
-	return rep, nil
+	return rep
 }
 
 // WriteSeries writes the per-second counts as CSV.

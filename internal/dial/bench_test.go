@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorprobe/sensorprobe/test/bareclient"
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
+	"github.com/sensorprobe/sensorprobe/test/bareclient"
 )
 
 const benchServerEnv = "SENSORPROBE_BENCH_SERVER"

@@ -129,8 +129,8 @@ func chain(prog []byte) (err error, hasCheck bool) {
 		func(b byte, e error) error { return errors.Join(e, errors.New("second")) },
 		func(b byte, e error) error { return fmt.Errorf("%w (%w)", e, tls.AlertError(b)) },
 	}
-	for i := len(prog) - 1; i >= 0; i-- {
-		b := prog[i]
+	for _, b := range slices.Backward(prog) {
+
 		op, arg := int(b>>3), b
 		if err == nil || op < len(leaves) && b&4 == 0 {
 			l := leaves[op%len(leaves)]

@@ -191,27 +191,19 @@ func (p *Prober) ProbeTier(ctx context.Context, t Target, tier Tier) Result {
 	return res
 }
 
+// run makes the attempt's phases in order, each recorded in a: resolve
+// (names only), connect, then TLS and the check unless check is tcp.
 func (p *Prober) run(ctx context.Context, a *attempt, t Target, check CheckMode) {
-	res := a.res
 	host, port, err := net.SplitHostPort(t.Addr)
 	if err != nil {
 		a.start(PhaseConnect)
 		_ = a.end(fmt.Errorf("bad address %q: %w", t.Addr, err))
 		return
 	}
-	ip := host
-	if _, err := netip.ParseAddr(host); err != nil {
-		a.start(PhaseResolve)
-		addrs, err := p.cfg.Resolver.LookupHost(ctx, host)
-		if err == nil && len(addrs) == 0 {
-			err = &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
-		}
-		if a.end(err) != nil {
-			return
-		}
-		ip = addrs[0]
+	ip, ok := p.resolve(ctx, a, host)
+	if !ok {
+		return
 	}
-
 	a.start(PhaseConnect)
 	d := net.Dialer{}
 	if p.cfg.LocalAddr != nil {
@@ -222,11 +214,32 @@ func (p *Prober) run(ctx context.Context, a *attempt, t Target, check CheckMode)
 		return
 	}
 	defer conn.Close()
-	res.RemoteAddr = conn.RemoteAddr().String()
-	if check == CheckTCP {
-		return
+	a.res.RemoteAddr = conn.RemoteAddr().String()
+	if check != CheckTCP {
+		p.secure(ctx, a, conn, t)
 	}
+}
 
+// resolve returns host's first address, and host itself when it is one
+// (no resolve phase then); ok is false when the resolve phase failed.
+func (p *Prober) resolve(ctx context.Context, a *attempt, host string) (ip string, ok bool) {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return host, true
+	}
+	a.start(PhaseResolve)
+	addrs, err := p.cfg.Resolver.LookupHost(ctx, host)
+	if err == nil && len(addrs) == 0 {
+		err = &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
+	}
+	if a.end(err) != nil {
+		return "", false
+	}
+	return addrs[0], true
+}
+
+// secure makes the TLS and check phases over conn.
+func (p *Prober) secure(ctx context.Context, a *attempt, conn net.Conn, t Target) {
+	res := a.res
 	a.start(PhaseTLS)
 	res.ServerName = p.cfg.ServerName
 	if t.ServerName != "" {
@@ -234,7 +247,7 @@ func (p *Prober) run(ctx context.Context, a *attempt, t Target, check CheckMode)
 	}
 	facts := &TLSFacts{}
 	tconn := tls.Client(conn, p.tlsConfig(res.ServerName, facts))
-	err = tconn.HandshakeContext(ctx)
+	err := tconn.HandshakeContext(ctx)
 	if !facts.NotAfter.IsZero() {
 		res.TLS = facts
 	}

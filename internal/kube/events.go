@@ -139,7 +139,7 @@ func newNotifier(cfg NotifierConfig, logger *slog.Logger, sink kubeclient.Events
 // the recorder. Without a Pod to report about it only waits for ctx.
 func (n *Notifier) Run(ctx context.Context) error {
 	if n.sink == nil {
-		n.logger.Info("kubernetes events disabled: POD_NAME or POD_NAMESPACE not set")
+		n.logger.InfoContext(ctx, "kubernetes events disabled: POD_NAME or POD_NAMESPACE not set")
 		<-ctx.Done()
 		return nil
 	}

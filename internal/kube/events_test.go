@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 	"k8s.io/client-go/tools/events"
+
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 )
 
 // fakeClock is a clock the test moves by hand.

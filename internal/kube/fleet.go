@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 )
 
 // DefaultProbeDaemonSet is the name of the probe's own DaemonSet in deploy/base.

@@ -142,7 +142,7 @@ func hasPath(path string) func(Snapshot) bool {
 	return func(s Snapshot) bool { _, ok := target(s, path); return ok }
 }
 
-func ptr[T any](v T) *T { return &v }
+//go:fix inline
 
 const waitLimit = 60 * time.Second
 
@@ -163,14 +163,14 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 			{Name: "webhook", Addr: f.ip(51) + ":443", ServerName: "sensor-webhook.follow.svc"},
 		},
 		RelayVSOCKPort:            1818,
-		ComplianceVirtualMachines: ptr(true),
+		ComplianceVirtualMachines: new(true),
 		Relay: RelayConfig{
 			Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet",
 			AdvertisedEndpoint: "sensor.follow.svc:443", GRPCServer: "sensor.follow.svc:443", SNIHostname: sn,
 		},
-		SensorPod: "follow/sensor-1", SensorNode: "node-a", SensorHostIP: "192.0.2.1", SensorOnThisNode: ptr(true),
-		SensorReady: ptr(true),
-		Uses:        state.Uses{RelayPath: "dns", RelayHostNetwork: ptr(true)},
+		SensorPod: "follow/sensor-1", SensorNode: "node-a", SensorHostIP: "192.0.2.1", SensorOnThisNode: new(true),
+		SensorReady: new(true),
+		Uses:        state.Uses{RelayPath: "dns", RelayHostNetwork: new(true)},
 		DiscoveryUp: true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -188,7 +188,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 			tg, _ := target(s, "podip")
 			return s.SensorNode == "node-b" && tg.Addr == "10.244.2.7:8443"
 		})
-		if diff := cmp.Diff(ptr(false), got.SensorOnThisNode); diff != "" {
+		if diff := cmp.Diff(new(false), got.SensorOnThisNode); diff != "" {
 			t.Errorf("SensorOnThisNode (-want +got):\n%s", diff)
 		}
 	})

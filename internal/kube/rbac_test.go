@@ -38,7 +38,7 @@ func loadRBAC(t *testing.T, path string) rbacObjects {
 		t.Fatalf("read %s: %v", path, err)
 	}
 	var o rbacObjects
-	for _, doc := range bytes.Split(b, []byte("\n---")) {
+	for doc := range bytes.SplitSeq(b, []byte("\n---")) {
 		var tm metav1.TypeMeta
 		if err := yaml.Unmarshal(doc, &tm); err != nil {
 			t.Fatalf("%s: %v", path, err)

@@ -200,11 +200,11 @@ func (r *recorder) write(ctx context.Context, ev *eventsv1.Event) {
 		if errors.As(err, &construct) || errors.As(err, &status) && !twin {
 			// The server rejected it (forbidden, invalid), or the request
 			// cannot be built: it would be again.
-			r.logger.Warn("kubernetes event rejected, not retrying", "reason", ev.Reason, "err", err)
+			r.logger.WarnContext(ctx, "kubernetes event rejected, not retrying", "reason", ev.Reason, "err", err)
 			return
 		}
 		if try >= maxTries || ctx.Err() != nil {
-			r.logger.Warn("kubernetes event not written, giving up", "reason", ev.Reason, "tries", try, "err", err)
+			r.logger.WarnContext(ctx, "kubernetes event not written, giving up", "reason", ev.Reason, "tries", try, "err", err)
 			return
 		}
 		d := retryDelay * time.Duration(75+rand.IntN(51)) / 100 //nolint:gosec // jitter, not a secret

@@ -25,6 +25,9 @@ import (
 // Namespace prefixes every sensorprobe metric.
 const Namespace = "sensorprobe"
 
+// labelPath is the label that names the path on every per-path series.
+const labelPath = "path"
+
 // ConnectBuckets are the classic buckets of the TCP connect histogram, the
 // fallback for scrapes without native histograms: a healthy in-cluster
 // connect takes 0.1 to 1 ms, a congested one tens of milliseconds, and an
@@ -62,7 +65,7 @@ func New(reg prometheus.Registerer, store *state.Store, o Options) (*Metrics, er
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "probe_attempts_total",
 			Help: "Attempts by path and outcome.",
-		}, []string{"path", "reason"}),
+		}, []string{labelPath, "reason"}),
 		connect: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "connect_duration_seconds",
 			Help:    "TCP connect time of every attempt.",
@@ -73,7 +76,7 @@ func New(reg prometheus.Registerer, store *state.Store, o Options) (*Metrics, er
 			NativeHistogramBucketFactor:     1.1,
 			NativeHistogramMaxBucketNumber:  64,
 			NativeHistogramMinResetDuration: time.Hour,
-		}, []string{"path"}),
+		}, []string{labelPath}),
 		paths: map[string]bool{},
 	}
 	for _, c := range []prometheus.Collector{
@@ -124,7 +127,7 @@ func (m *Metrics) SetPaths(paths []string) {
 	for p := range m.paths {
 		if !keep[p] {
 			delete(m.paths, p)
-			l := prometheus.Labels{"path": p}
+			l := prometheus.Labels{labelPath: p}
 			m.attempts.DeletePartialMatch(l)
 			m.connect.DeletePartialMatch(l)
 		}
@@ -150,18 +153,18 @@ func (m *Metrics) Observe(r dial.Result) {
 
 var (
 	descUp = prometheus.NewDesc(Namespace+"_path_up",
-		"1 if the path works, else 0.", []string{"path"}, nil)
+		"1 if the path works, else 0.", []string{labelPath}, nil)
 	descLastSuccess = prometheus.NewDesc(Namespace+"_last_success_timestamp_seconds",
-		"Time of the latest success.", []string{"path"}, nil)
+		"Time of the latest success.", []string{labelPath}, nil)
 	descNotAfter = prometheus.NewDesc(Namespace+"_tls_cert_not_after_timestamp_seconds",
-		"Expiry of sensor's certificate.", []string{"path"}, nil)
+		"Expiry of sensor's certificate.", []string{labelPath}, nil)
 	descVerified = prometheus.NewDesc(Namespace+"_tls_cert_verified",
-		"1 if sensor's certificate verified.", []string{"path"}, nil)
+		"1 if sensor's certificate verified.", []string{labelPath}, nil)
 	descPhase = prometheus.NewDesc(Namespace+"_phase_duration_seconds",
-		"Phase times of the latest full attempt.", []string{"path", "phase"}, nil)
+		"Phase times of the latest full attempt.", []string{labelPath, "phase"}, nil)
 	descInfo = prometheus.NewDesc(Namespace+"_path_info",
 		"Metadata of each path.",
-		[]string{"path", "target", "server_name", "check", "consumer"}, nil)
+		[]string{labelPath, "target", "server_name", "check", "consumer"}, nil)
 )
 
 // stateCollector emits the latest-state gauges of every known path.

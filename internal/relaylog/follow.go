@@ -87,7 +87,7 @@ func (f *Follower) Run(ctx context.Context) error {
 			st.Following, st.LastError = true, ""
 			st.Opens++
 			f.onStatus(st)
-			f.log.Info("relay log: following the compliance log")
+			f.log.InfoContext(ctx, "relay log: following the compliance log")
 			logged = ""
 			last, err = f.consume(ctx, rc, last)
 			_ = rc.Close()
@@ -106,7 +106,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		f.onStatus(st)
 		delay := backoff.Step()
 		if st.LastError != logged {
-			f.log.Warn("relay log: cannot follow the compliance log; retrying", "err", err, "retry_in", delay.Round(time.Millisecond).String())
+			f.log.WarnContext(ctx, "relay log: cannot follow the compliance log; retrying", "err", err, "retry_in", delay.Round(time.Millisecond).String())
 			logged = st.LastError
 		}
 		t := time.NewTimer(delay)

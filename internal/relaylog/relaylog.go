@@ -71,24 +71,40 @@ type Pattern struct {
 // 2026-08-12). A new RHACS version is one row here (and its sample lines in
 // relaylog_test.go). The first matching row wins, so a message that contains
 // another's text comes first.
+
+// The releases a pattern is printed by (Pattern.Versions).
+const (
+	v49      = "4.9"
+	v411     = "4.11"
+	v410to11 = "4.10-4.11"
+	v49to11  = "4.9-4.11"
+)
+
+// The files of compliance/virtualmachines in stackrox/stackrox that log the
+// messages (Pattern.Source).
+const (
+	srcRelay  = "relay/relay.go"
+	srcStream = "relay/stream/vsock_index_report_stream.go"
+)
+
 var patterns = []Pattern{
-	{EventHandleError, "4.9", "Error handling vsock connection: ", "relay/relay.go"},
-	{EventHandleError, "4.10-4.11", "Error handling connection from ", "relay/stream/vsock_index_report_stream.go"},
+	{EventHandleError, v49, "Error handling vsock connection: ", srcRelay},
+	{EventHandleError, v410to11, "Error handling connection from ", srcStream},
 	{EventSendRetry, "4.9-4.10", "Error sending index report to sensor, retrying. Error was: ", "relay/relay.go (4.9), relay/sender/index_report_sender.go (4.10)"},
-	{EventSendError, "4.9", "Error sending index report to sensor (vsock CID: ", "relay/relay.go"},
-	{EventSendError, "4.10", "Failed to send VM report (vsock CID: ", "relay/relay.go"},
-	{EventSendError, "4.11", "Failed to send report (vsock CID: ", "relay/relay.go"},
-	{EventReportDropped, "4.10-4.11", "Failed to acquire semaphore to handle connection: ", "relay/stream/vsock_index_report_stream.go"},
-	{EventReportDropped, "4.11", "Rate limited for VSOCK ", "relay/relay.go"},
-	{EventReportDropped, "4.11", "Received VM report without a valid vsock CID; dropping", "relay/relay.go"},
+	{EventSendError, v49, "Error sending index report to sensor (vsock CID: ", srcRelay},
+	{EventSendError, "4.10", "Failed to send VM report (vsock CID: ", srcRelay},
+	{EventSendError, v411, "Failed to send report (vsock CID: ", srcRelay},
+	{EventReportDropped, v410to11, "Failed to acquire semaphore to handle connection: ", srcStream},
+	{EventReportDropped, v411, "Rate limited for VSOCK ", srcRelay},
+	{EventReportDropped, v411, "Received VM report without a valid vsock CID; dropping", srcRelay},
 	// The text is mdlayher/vsock's (v1.2.1) error for a failed listen, which
 	// each version logs wrapped in its own words.
-	{EventListenError, "4.9-4.11", "listen vsock host(", "compliance/compliance.go (4.9, 4.10), relay/retry.go (4.11)"},
-	{EventConnection, "4.9", "Handling vsock connection from ", "relay/relay.go"},
-	{EventConnection, "4.10-4.11", "Handling connection from ", "relay/stream/vsock_index_report_stream.go"},
-	{EventReportSent, "4.9", "Sending index report to sensor (vsockCID: ", "relay/relay.go"},
-	{EventReportSent, "4.10-4.11", "Sending VM report to sensor (vsockCID: ", "relay/sender/index_report_sender.go"},
-	{EventStarted, "4.9-4.11", "Starting virtual machine relay", "relay/relay.go"},
+	{EventListenError, v49to11, "listen vsock host(", "compliance/compliance.go (4.9, 4.10), relay/retry.go (4.11)"},
+	{EventConnection, v49, "Handling vsock connection from ", srcRelay},
+	{EventConnection, v410to11, "Handling connection from ", srcStream},
+	{EventReportSent, v49, "Sending index report to sensor (vsockCID: ", srcRelay},
+	{EventReportSent, v410to11, "Sending VM report to sensor (vsockCID: ", "relay/sender/index_report_sender.go"},
+	{EventStarted, v49to11, "Starting virtual machine relay", srcRelay},
 }
 
 // repeats are messages that repeat a failure the line before them already
@@ -97,7 +113,7 @@ var patterns = []Pattern{
 var repeats = []Pattern{
 	// 4.9 logs a failed send as "Error sending index report to sensor (vsock
 	// CID: <cid>): <err>" and then once more, wrapped, as a handling error.
-	{EventSendError, "4.9", "Error handling vsock connection: sending report to sensor (vsock CID: ", "relay/relay.go"},
+	{EventSendError, v49, "Error handling vsock connection: sending report to sensor (vsock CID: ", srcRelay},
 }
 
 // Patterns returns a copy of the pattern table, for documentation and tests.
@@ -192,11 +208,11 @@ func MatchLine(line string) (Match, bool) {
 // "vsock CID: 123" or "for VSOCK 123" and returns it, or 0.
 func cidIn(s string) uint32 {
 	for _, marker := range []string{"vm(", "vsockCID: ", "vsock CID: ", "for VSOCK "} {
-		i := strings.Index(s, marker)
-		if i < 0 {
+		_, after, ok := strings.Cut(s, marker)
+		if !ok {
 			continue
 		}
-		digits := s[i+len(marker):]
+		digits := after
 		n := 0
 		for n < len(digits) && digits[n] >= '0' && digits[n] <= '9' {
 			n++
@@ -222,11 +238,11 @@ var grpcCodes = map[string]Code{
 // CodeNone.
 func codeIn(s string) Code {
 	const marker, descMarker = "rpc error: code = ", " desc = "
-	i := strings.Index(s, marker)
-	if i < 0 {
+	_, after, ok0 := strings.Cut(s, marker)
+	if !ok0 {
 		return CodeNone
 	}
-	rest := s[i+len(marker):]
+	rest := after
 	n := 0
 	for n < len(rest) && (rest[n] >= 'A' && rest[n] <= 'Z' || rest[n] >= 'a' && rest[n] <= 'z') {
 		n++

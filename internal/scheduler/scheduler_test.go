@@ -35,7 +35,7 @@ func (r *recorder) report(res dial.Result) {
 
 func (r *recorder) wait(t *testing.T, n int) {
 	t.Helper()
-	for i := 0; i < n; i++ {
+	for i := range n {
 		select {
 		case <-r.wake:
 		case <-time.After(5 * time.Second):
@@ -112,7 +112,7 @@ func TestEarlyStaysInBounds(t *testing.T) {
 
 func TestPhaseDiffersBetweenProcesses(t *testing.T) {
 	seen := map[time.Duration]bool{}
-	for i := uint64(0); i < 20; i++ {
+	for i := range uint64(20) {
 		s := New(Config{Interval: 10 * time.Second, Rand: rand.New(rand.NewPCG(i, i))}, echo, nil)
 		if s.phase < 0 || s.phase >= 10*time.Second {
 			t.Fatalf("phase %v outside [0, interval)", s.phase)
@@ -150,7 +150,7 @@ func TestAtMostOneAttemptInFlightPerPath(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
-	for i := 0; i < 5; i++ {
+	for range 5 {
 		release <- struct{}{}
 		rec.wait(t, 1)
 	}

@@ -63,7 +63,7 @@ func NewBlackholeAt(ip string, port int) (*Blackhole, error) {
 	b := &Blackhole{fd: fd, addr: &net.TCPAddr{IP: net.IP(in4.Addr[:]), Port: in4.Port}}
 	// Fill the queue: connections complete until it is full, then the
 	// kernel drops SYNs and a dial times out. Stop at the first timeout.
-	for i := 0; i < 8; i++ {
+	for range 8 {
 		c, err := net.DialTimeout("tcp", b.addr.String(), 200*time.Millisecond)
 		if err != nil {
 			var ne net.Error

@@ -125,8 +125,7 @@ func (p *Process) Requests() (int64, error) {
 func (p *Process) Close() error {
 	p.stdin.Close()
 	err := p.cmd.Wait()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	if _, ok := errors.AsType[*exec.ExitError](err); ok {
 		return fmt.Errorf("stand-in process: %w", err)
 	}
 	return err

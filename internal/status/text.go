@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/state"
 )
 
 // WriteJSON writes r as indented JSON followed by a new line, the body of
@@ -43,10 +44,10 @@ func WriteTable(w io.Writer, r Report) error {
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, p := range r.Paths {
 		name := p.Name
-		switch {
-		case p.Consumer == "relay":
+		switch state.Consumer(p.Consumer) {
+		case state.ConsumerRelay:
 			name += " (relay)"
-		case p.Consumer == "none":
+		case state.ConsumerNone:
 			name += " (control)"
 		}
 		row := []string{name, dash(p.Target), strings.ToUpper(p.State), dash(p.Reason), dash(p.FailedPhase)}

@@ -266,8 +266,7 @@ func countCerts(b []byte) int {
 
 // unwrapPath drops the *fs.PathError wrapper, whose path the message names already.
 func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
 		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
 	}
 	return err

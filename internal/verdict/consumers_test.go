@@ -13,7 +13,7 @@ func consumerCases() []decideCase {
 			name: "stock install: networkpolicy blocks the host network, collector in the pod network",
 			in: Input{
 				Paths:   controls(p("clusterip", timeout), p("dns", timeout), p("podip", timeout), p("webhook", ok)),
-				Cluster: &Cluster{RelayHostNetwork: ptr(false), SensorReady: ptr(true)},
+				Cluster: &Cluster{RelayHostNetwork: new(false), SensorReady: new(true)},
 			},
 			want:      got{Name: Healthy, Severity: SeverityOK},
 			wantCause: []string{"control paths are informational"},
@@ -23,7 +23,7 @@ func consumerCases() []decideCase {
 			name: "stock install: Service routing broken from the host network only",
 			in: Input{
 				Paths:   controls(p("clusterip", timeout), p("podip", ok), p("webhook", ok)),
-				Cluster: &Cluster{RelayHostNetwork: ptr(false)},
+				Cluster: &Cluster{RelayHostNetwork: new(false)},
 			},
 			want:      got{Name: Healthy, Severity: SeverityOK},
 			wantNotes: []string{"service_unreachable_from_host_network"},
@@ -32,7 +32,7 @@ func consumerCases() []decideCase {
 			name: "stock install: an expired certificate still matters",
 			in: Input{
 				Paths:   controls(p("clusterip", dial.ReasonCertExpired), p("webhook", ok)),
-				Cluster: &Cluster{RelayHostNetwork: ptr(false)},
+				Cluster: &Cluster{RelayHostNetwork: new(false)},
 			},
 			want: got{Name: TLSTrust, Severity: SeverityCritical},
 		},
@@ -40,7 +40,7 @@ func consumerCases() []decideCase {
 			name: "stock install: sensor down still matters",
 			in: Input{
 				Paths:   controls(p("clusterip", refused), p("podip", refused), p("webhook", refused)),
-				Cluster: &Cluster{RelayHostNetwork: ptr(false), SensorReady: ptr(false), Namespace: "acs"},
+				Cluster: &Cluster{RelayHostNetwork: new(false), SensorReady: new(false), Namespace: "acs"},
 			},
 			want:      got{Name: SensorUnavailable, Severity: SeverityCritical},
 			wantCause: []string{"no ready sensor endpoint"},

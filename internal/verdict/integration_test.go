@@ -209,7 +209,7 @@ func TestDecideRealAttempts(t *testing.T) {
 			name: "everything times out, the webhook included, while the API says sensor is ready",
 			targets: map[string]string{dial.PathClusterIP: l.blackhole, dial.PathPodIP: l.blackhole,
 				dial.PathWebhook: l.blackhole},
-			cluster: &verdict.Cluster{SensorReady: ptr(true)},
+			cluster: &verdict.Cluster{SensorReady: new(true)},
 			want: want{Name: verdict.NodeNetworkBroken, Reasons: map[string]dial.Reason{
 				"clusterip": "connect_timeout", "podip": "connect_timeout", "webhook": "connect_timeout"}},
 		},
@@ -217,7 +217,7 @@ func TestDecideRealAttempts(t *testing.T) {
 			name: "everything times out and the API says sensor has no ready endpoint",
 			targets: map[string]string{dial.PathClusterIP: l.blackhole, dial.PathPodIP: l.blackhole,
 				dial.PathWebhook: l.blackhole},
-			cluster: &verdict.Cluster{SensorReady: ptr(false), SensorRestarts: 4, SensorLastTermination: "OOMKilled"},
+			cluster: &verdict.Cluster{SensorReady: new(false), SensorRestarts: 4, SensorLastTermination: "OOMKilled"},
 			want: want{Name: verdict.SensorUnavailable, Reasons: map[string]dial.Reason{
 				"clusterip": "connect_timeout", "podip": "connect_timeout", "webhook": "connect_timeout"}},
 			wantCause: "last ended OOMKilled",
@@ -227,8 +227,8 @@ func TestDecideRealAttempts(t *testing.T) {
 			targets: map[string]string{dial.PathClusterIP: l.blackhole, dial.PathDNS: l.byName(l.blackhole),
 				dial.PathPodIP: l.blackhole, dial.PathWebhook: l.webhook},
 			relay:   dial.PathDNS,
-			uses:    state.Uses{RelayPath: dial.PathDNS, RelayHostNetwork: ptr(false)},
-			cluster: &verdict.Cluster{RelayHostNetwork: ptr(false)},
+			uses:    state.Uses{RelayPath: dial.PathDNS, RelayHostNetwork: new(false)},
+			cluster: &verdict.Cluster{RelayHostNetwork: new(false)},
 			want: want{Name: verdict.Healthy, Reasons: map[string]dial.Reason{
 				"clusterip": "connect_timeout", "dns": "connect_timeout", "podip": "connect_timeout", "webhook": "ok"}},
 			wantCause: "control paths are informational",
@@ -237,7 +237,7 @@ func TestDecideRealAttempts(t *testing.T) {
 			name: "relay on a control-plane node without the relay enabled there",
 			targets: map[string]string{dial.PathClusterIP: l.sensor, dial.PathPodIP: l.sensor,
 				dial.PathWebhook: l.webhook},
-			cluster: &verdict.Cluster{RelaySkipsNode: ptr(true), NodeTakesWorkloads: ptr(true), ComplianceVirtualMachines: ptr(true)},
+			cluster: &verdict.Cluster{RelaySkipsNode: new(true), NodeTakesWorkloads: new(true), ComplianceVirtualMachines: new(true)},
 			want: want{Name: verdict.RelayNotStarted, Reasons: map[string]dial.Reason{
 				"clusterip": "ok", "podip": "ok", "webhook": "ok"}},
 			wantCause: "control-plane node",
@@ -368,4 +368,4 @@ func TestDecideRealAttempts(t *testing.T) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
+//go:fix inline

@@ -2,6 +2,7 @@ package verdict
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/state"
@@ -142,10 +143,5 @@ func (p *picture) failsWith(name string, classes ...class) bool {
 	if !ok {
 		return false
 	}
-	for _, c := range classes {
-		if o.class == c {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(classes, o.class)
 }

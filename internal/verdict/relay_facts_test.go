@@ -14,7 +14,7 @@ func relayCases() []decideCase {
 			name: "host-network relay with dnsPolicy ClusterFirst dials a name",
 			in: Input{
 				Paths:   []state.PathState{used(p("dns", ok), state.ConsumerRelay), p("webhook", ok)},
-				Cluster: &Cluster{RelayHostNetwork: ptr(true), RelayDNSPolicy: "ClusterFirst"},
+				Cluster: &Cluster{RelayHostNetwork: new(true), RelayDNSPolicy: "ClusterFirst"},
 			},
 			want:      got{Name: DNSBroken, Severity: SeverityCritical},
 			wantCause: []string{"dnsPolicy ClusterFirst", "sensor.stackrox.svc:443"},
@@ -24,7 +24,7 @@ func relayCases() []decideCase {
 			name: "host-network relay with dnsPolicy ClusterFirst dials an address: fine",
 			in: Input{
 				Paths:   []state.PathState{used(p("clusterip", ok), state.ConsumerRelay)},
-				Cluster: &Cluster{RelayHostNetwork: ptr(true), RelayDNSPolicy: "ClusterFirst", RelayEndpoint: "172.30.12.7:443"},
+				Cluster: &Cluster{RelayHostNetwork: new(true), RelayDNSPolicy: "ClusterFirst", RelayEndpoint: "172.30.12.7:443"},
 			},
 			want: got{Name: Healthy, Severity: SeverityOK},
 		},
@@ -32,7 +32,7 @@ func relayCases() []decideCase {
 			name: "control-plane node, relay not enabled there",
 			in: Input{
 				Paths:   []state.PathState{p("clusterip", ok)},
-				Cluster: &Cluster{RelaySkipsNode: ptr(true), NodeTakesWorkloads: ptr(true), ComplianceVirtualMachines: ptr(true), Namespace: "acs"},
+				Cluster: &Cluster{RelaySkipsNode: new(true), NodeTakesWorkloads: new(true), ComplianceVirtualMachines: new(true), Namespace: "acs"},
 			},
 			want:      got{Name: RelayNotStarted, Severity: SeverityWarning},
 			wantCause: []string{"control-plane node"},
@@ -42,7 +42,7 @@ func relayCases() []decideCase {
 			name: "control-plane node with the relay enabled there (or not 4.11)",
 			in: Input{
 				Paths:   []state.PathState{p("clusterip", ok)},
-				Cluster: &Cluster{RelaySkipsNode: ptr(false), NodeTakesWorkloads: ptr(true), ComplianceVirtualMachines: ptr(true)},
+				Cluster: &Cluster{RelaySkipsNode: new(false), NodeTakesWorkloads: new(true), ComplianceVirtualMachines: new(true)},
 			},
 			want: got{Name: Healthy, Severity: SeverityOK},
 		},
@@ -50,7 +50,7 @@ func relayCases() []decideCase {
 			name: "tainted control-plane node of a cluster with workers: no relay, none needed",
 			in: Input{
 				Paths:   []state.PathState{p("clusterip", ok)},
-				Cluster: &Cluster{RelaySkipsNode: ptr(true), NodeTakesWorkloads: ptr(false), ComplianceVirtualMachines: ptr(true)},
+				Cluster: &Cluster{RelaySkipsNode: new(true), NodeTakesWorkloads: new(false), ComplianceVirtualMachines: new(true)},
 			},
 			want:      got{Name: Healthy, Severity: SeverityOK},
 			wantNotes: []string{"none is needed", "taints"},
@@ -59,7 +59,7 @@ func relayCases() []decideCase {
 			name: "control-plane node, taints unknown: the relay is missing",
 			in: Input{
 				Paths:   []state.PathState{p("clusterip", ok)},
-				Cluster: &Cluster{RelaySkipsNode: ptr(true), ComplianceVirtualMachines: ptr(true)},
+				Cluster: &Cluster{RelaySkipsNode: new(true), ComplianceVirtualMachines: new(true)},
 			},
 			want: got{Name: RelayNotStarted, Severity: SeverityWarning},
 		},
@@ -77,7 +77,7 @@ func relayCases() []decideCase {
 			in: Input{
 				Paths:   []state.PathState{p("clusterip", ok)},
 				VSOCK:   &VSOCK{RelayKnown: true, ConnectionsRecent: 2},
-				Cluster: &Cluster{ComplianceVirtualMachines: ptr(true), RelayHostNetwork: ptr(true)},
+				Cluster: &Cluster{ComplianceVirtualMachines: new(true), RelayHostNetwork: new(true)},
 			},
 			want:      got{Name: RelayNotStarted, Severity: SeverityWarning},
 			wantCause: []string{"nothing listens"},
@@ -87,7 +87,7 @@ func relayCases() []decideCase {
 			in: Input{
 				Paths:   []state.PathState{p("clusterip", ok)},
 				VSOCK:   &VSOCK{RelayKnown: true, ConnectionsRecent: 2, RelayLog: true},
-				Cluster: &Cluster{ComplianceVirtualMachines: ptr(true), RelayHostNetwork: ptr(false)},
+				Cluster: &Cluster{ComplianceVirtualMachines: new(true), RelayHostNetwork: new(false)},
 			},
 			want: got{Name: Healthy, Severity: SeverityOK},
 		},
@@ -96,7 +96,7 @@ func relayCases() []decideCase {
 			in: Input{
 				Paths:   []state.PathState{relay(p("clusterip", ok)), p("webhook", ok)},
 				VSOCK:   &VSOCK{RelayLog: true, SendErrorsRecent: 2, SendErrorCode: "unimplemented"},
-				Cluster: &Cluster{ComplianceVirtualMachines: ptr(true), SensorVirtualMachines: ptr(false)},
+				Cluster: &Cluster{ComplianceVirtualMachines: new(true), SensorVirtualMachines: new(false)},
 			},
 			want:      got{Name: ReportsRejected, Severity: SeverityCritical},
 			wantCause: []string{"ROX_VIRTUAL_MACHINES is off on sensor", "true on compliance but false on sensor"},
@@ -114,7 +114,7 @@ func relayCases() []decideCase {
 			name: "relay: hostport relay refused off-node while VMs connect",
 			in: Input{
 				Paths:   []state.PathState{p("clusterip", ok), relay(p("hostport", refused)), p("webhook", ok)},
-				Cluster: &Cluster{SensorOnThisNode: ptr(false), SensorNode: "node-b", SensorHostPort: 8443},
+				Cluster: &Cluster{SensorOnThisNode: new(false), SensorNode: "node-b", SensorHostPort: 8443},
 				VSOCK:   vmsConnecting,
 			},
 			want:      got{Name: RelayPathDownVMsConnecting, Severity: SeverityCritical, Underlying: HostPortNotOnThisNode},

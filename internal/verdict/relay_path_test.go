@@ -11,8 +11,8 @@ import (
 // endpoint; sensor runs on node-b, this node when onThisNode, declaring
 // hostPort (0 for none).
 func hostNet(endpoint string, onThisNode bool, hostPort int) *Cluster {
-	return &Cluster{RelayHostNetwork: ptr(true), RelayDNSPolicy: "ClusterFirstWithHostNet", RelayEndpoint: endpoint,
-		SensorOnThisNode: ptr(onThisNode), SensorNode: "node-b", SensorHostPort: hostPort, SensorReady: ptr(true)}
+	return &Cluster{RelayHostNetwork: new(true), RelayDNSPolicy: "ClusterFirstWithHostNet", RelayEndpoint: endpoint,
+		SensorOnThisNode: new(onThisNode), SensorNode: "node-b", SensorHostPort: hostPort, SensorReady: new(true)}
 }
 
 // ctl marks sp as a control path (consumer none).
@@ -86,7 +86,7 @@ func relayPathCases() []decideCase {
 		{
 			name: "hostPort workaround while sensor is down: sensor first, the workaround a note",
 			in: Input{Paths: []state.PathState{ctl(p("clusterip", refused)), relay(p("hostport", refused)), ctl(p("podip", refused)), ctl(p("webhook", refused))},
-				Cluster: &Cluster{RelayHostNetwork: ptr(true), SensorOnThisNode: ptr(false), SensorNode: "node-b", SensorHostPort: 8443, SensorReady: ptr(false)}},
+				Cluster: &Cluster{RelayHostNetwork: new(true), SensorOnThisNode: new(false), SensorNode: "node-b", SensorHostPort: 8443, SensorReady: new(false)}},
 			want:      got{Name: SensorUnavailable, Severity: SeverityCritical},
 			wantCause: []string{"hostport (refused)"},
 			wantNotes: []string{HostPortNotOnThisNode, "node-b"},
@@ -179,7 +179,7 @@ func relayPathCases() []decideCase {
 				Paths: controls(p("clusterip", timeout), p("dns", timeout), p("podip", timeout), p("webhook", ok)),
 				// The relay log shows connections; its endpoint is the dns path's name.
 				VSOCK:   &VSOCK{RelayLog: true, ConnectionsRecent: 4, ReportsSentRecent: 4},
-				Cluster: &Cluster{RelayHostNetwork: ptr(false), SensorReady: ptr(true)},
+				Cluster: &Cluster{RelayHostNetwork: new(false), SensorReady: new(true)},
 			},
 			want:      got{Name: Healthy, Severity: SeverityOK},
 			wantNotes: []string{NetworkPolicyBlocks, "collector runs in the pod network"},

@@ -25,7 +25,7 @@ func hostNetworkCases() []decideCase {
 			in: Input{
 				Paths: []state.PathState{used(p("clusterip", timeout), state.ConsumerRelay),
 					used(p("podip", timeout), state.ConsumerNone), used(p("webhook", ok), state.ConsumerNone)},
-				Cluster: &Cluster{RelayHostNetwork: ptr(true), CNI: "ovn-kubernetes", Namespace: "acs"},
+				Cluster: &Cluster{RelayHostNetwork: new(true), CNI: "ovn-kubernetes", Namespace: "acs"},
 			},
 			want:    got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
 			wantFix: []string{`policy-group.network.openshift.io/host-network: ""`, "separate NetworkPolicy in acs", "stock pod network"},
@@ -34,7 +34,7 @@ func hostNetworkCases() []decideCase {
 			name: "customised install on Cilium: the fix uses entities",
 			in: Input{
 				Paths:   []state.PathState{used(p("clusterip", timeout), state.ConsumerRelay), used(p("webhook", ok), state.ConsumerNone)},
-				Cluster: &Cluster{RelayHostNetwork: ptr(true), CNI: "cilium"},
+				Cluster: &Cluster{RelayHostNetwork: new(true), CNI: "cilium"},
 			},
 			want:    got{Name: NetworkPolicyBlocks, Severity: SeverityCritical},
 			wantFix: []string{"fromEntities [host, remote-node]"},

@@ -14,7 +14,7 @@ func sensorCases() []decideCase {
 			name: "every path times out, webhook included, sensor ready: the node's network",
 			in: Input{
 				Paths:   []state.PathState{p("clusterip", timeout), p("podip", timeout), p("webhook", timeout)},
-				Cluster: &Cluster{SensorReady: ptr(true), SensorRestarts: 2, SensorLastTermination: "OOMKilled"},
+				Cluster: &Cluster{SensorReady: new(true), SensorRestarts: 2, SensorLastTermination: "OOMKilled"},
 			},
 			want:      got{Name: NodeNetworkBroken, Severity: SeverityCritical},
 			wantCause: []string{"webhook (9443, open to all sources) included", "restarted 2 times, last ended OOMKilled"},
@@ -44,7 +44,7 @@ func sensorCases() []decideCase {
 		{
 			name: "every path times out and the API says sensor is not ready",
 			in: Input{Paths: []state.PathState{p("clusterip", timeout), p("podip", timeout),
-				p("webhook", dial.ReasonTLSTimeout)}, Cluster: &Cluster{SensorReady: ptr(false)}},
+				p("webhook", dial.ReasonTLSTimeout)}, Cluster: &Cluster{SensorReady: new(false)}},
 			want: got{Name: SensorUnavailable, Severity: SeverityCritical},
 		},
 		{

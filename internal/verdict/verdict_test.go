@@ -59,7 +59,7 @@ func controls(ps ...state.PathState) []state.PathState {
 	return ps
 }
 
-func ptr[T any](v T) *T { return &v }
+//go:fix inline
 
 const (
 	ok      = dial.ReasonOK
@@ -77,8 +77,8 @@ type got struct {
 }
 
 var (
-	onNode        = &Cluster{SensorOnThisNode: ptr(true)}
-	offNode       = &Cluster{SensorOnThisNode: ptr(false)}
+	onNode        = &Cluster{SensorOnThisNode: new(true)}
+	offNode       = &Cluster{SensorOnThisNode: new(false)}
 	vmsConnecting = &VSOCK{RelayListening: true, ConnectionsRecent: 3, RelayConnections: 1}
 )
 
@@ -195,7 +195,7 @@ func TestDecideDoesNotChangeInput(t *testing.T) {
 		}
 	}
 	in := Input{Paths: []state.PathState{relay(p("hostport", refused)), p("clusterip", ok)},
-		Cluster: &Cluster{SensorOnThisNode: ptr(false)}, VSOCK: &VSOCK{RelayConnections: 1}}
+		Cluster: &Cluster{SensorOnThisNode: new(false)}, VSOCK: &VSOCK{RelayConnections: 1}}
 	before := []state.PathState{relay(p("hostport", refused)), p("clusterip", ok)}
 	Decide(in)
 	if diff := cmp.Diff(before, in.Paths, cmp.Comparer(sameError)); diff != "" {

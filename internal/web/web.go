@@ -262,7 +262,7 @@ func ServeWith(ctx context.Context, ln net.Listener, h http.Handler, o ServerOpt
 	if err := srv.Shutdown(sctx); err != nil {
 		// Requests still in flight (or clients still sending their
 		// headers) after the grace period: cut them off.
-		o.Logger.Warn("closing connections still open after the shutdown grace period", "grace", o.ShutdownGrace.String(), "err", err)
+		o.Logger.WarnContext(ctx, "closing connections still open after the shutdown grace period", "grace", o.ShutdownGrace.String(), "err", err)
 		if err := srv.Close(); err != nil {
 			return fmt.Errorf("close %s: %w", ln.Addr(), err)
 		}

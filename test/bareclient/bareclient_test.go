@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorprobe/sensorprobe/test/bareclient"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
+	"github.com/sensorprobe/sensorprobe/test/bareclient"
 )
 
 // TestClients runs every bare client against a sensor stand-in: each

@@ -25,7 +25,7 @@ import (
 // overlay does not use are kept so that valid SCC YAML still decodes.
 type SecurityContextConstraints struct {
 	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
+	metav1.ObjectMeta `json:"metadata,omitzero"`
 
 	Priority                        *int32                            `json:"priority"`
 	AllowPrivilegedContainer        bool                              `json:"allowPrivilegedContainer"`
@@ -41,10 +41,10 @@ type SecurityContextConstraints struct {
 	AllowHostIPC                    bool                              `json:"allowHostIPC"`
 	DefaultAllowPrivilegeEscalation *bool                             `json:"defaultAllowPrivilegeEscalation,omitempty"`
 	AllowPrivilegeEscalation        *bool                             `json:"allowPrivilegeEscalation,omitempty"`
-	SELinuxContext                  SELinuxContextStrategyOptions     `json:"seLinuxContext,omitempty"`
-	RunAsUser                       RunAsUserStrategyOptions          `json:"runAsUser,omitempty"`
-	SupplementalGroups              SupplementalGroupsStrategyOptions `json:"supplementalGroups,omitempty"`
-	FSGroup                         FSGroupStrategyOptions            `json:"fsGroup,omitempty"`
+	SELinuxContext                  SELinuxContextStrategyOptions     `json:"seLinuxContext,omitzero"`
+	RunAsUser                       RunAsUserStrategyOptions          `json:"runAsUser,omitzero"`
+	SupplementalGroups              SupplementalGroupsStrategyOptions `json:"supplementalGroups,omitzero"`
+	FSGroup                         FSGroupStrategyOptions            `json:"fsGroup,omitzero"`
 	ReadOnlyRootFilesystem          bool                              `json:"readOnlyRootFilesystem"`
 	Users                           []string                          `json:"users"`
 	Groups                          []string                          `json:"groups"`
@@ -98,7 +98,7 @@ type IDRange struct {
 // GrafanaDashboard YAML still decodes.
 type GrafanaDashboard struct {
 	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
+	metav1.ObjectMeta `json:"metadata,omitzero"`
 
 	Spec GrafanaDashboardSpec `json:"spec"`
 }
@@ -106,7 +106,7 @@ type GrafanaDashboard struct {
 // GrafanaDashboardSpec mirrors the GrafanaDashboard's spec (common, content and dashboard
 // fields inline, as in the operator).
 type GrafanaDashboardSpec struct {
-	ResyncPeriod              metav1.Duration              `json:"resyncPeriod,omitempty"`
+	ResyncPeriod              metav1.Duration              `json:"resyncPeriod,omitzero"`
 	InstanceSelector          *metav1.LabelSelector        `json:"instanceSelector"`
 	AllowCrossNamespaceImport *bool                        `json:"allowCrossNamespaceImport,omitempty"`
 	CustomUID                 string                       `json:"uid,omitempty"`
@@ -119,7 +119,7 @@ type GrafanaDashboardSpec struct {
 		ID       int  `json:"id"`
 		Revision *int `json:"revision,omitempty"`
 	} `json:"grafanaCom,omitempty"`
-	ContentCacheDuration metav1.Duration `json:"contentCacheDuration,omitempty"`
+	ContentCacheDuration metav1.Duration `json:"contentCacheDuration,omitzero"`
 	Datasources          []struct {
 		InputName      string `json:"inputName"`
 		DatasourceName string `json:"datasourceName"`

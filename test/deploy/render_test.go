@@ -171,7 +171,7 @@ func TestDaemonSet(t *testing.T) {
 		NodeSelector:       map[string]string{"kubernetes.io/os": "linux"},
 		Tolerations:        []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 		PodSecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot:   ptr.To(true),
+			RunAsNonRoot:   new(true),
 			RunAsUser:      ptr.To[int64](65532),
 			RunAsGroup:     ptr.To[int64](65532),
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
@@ -201,10 +201,10 @@ func TestDaemonSet(t *testing.T) {
 			Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity(t, "64Mi")},
 		},
 		SecurityContext: &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr.To(false),
-			Privileged:               ptr.To(false),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			RunAsNonRoot:             ptr.To(true),
+			AllowPrivilegeEscalation: new(false),
+			Privileged:               new(false),
+			ReadOnlyRootFilesystem:   new(true),
+			RunAsNonRoot:             new(true),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
 		Mounts: []corev1.VolumeMount{{Name: "stackrox-ca", MountPath: "/run/secrets/stackrox.io/ca", ReadOnly: true}},
@@ -215,16 +215,16 @@ func TestDaemonSet(t *testing.T) {
 				DefaultMode: ptr.To[int32](0o444),
 				Sources: []corev1.VolumeProjection{
 					{ConfigMap: &corev1.ConfigMapProjection{
-						LocalObjectReference: corev1.LocalObjectReference{Name: "tls-ca-bundle"}, Optional: ptr.To(true),
+						LocalObjectReference: corev1.LocalObjectReference{Name: "tls-ca-bundle"}, Optional: new(true),
 						Items: []corev1.KeyToPath{{Key: "ca-bundle.pem", Path: "ca-bundle.pem"}}}},
 					{Secret: &corev1.SecretProjection{
-						LocalObjectReference: corev1.LocalObjectReference{Name: "tls-cert-collector"}, Optional: ptr.To(true),
+						LocalObjectReference: corev1.LocalObjectReference{Name: "tls-cert-collector"}, Optional: new(true),
 						Items: []corev1.KeyToPath{{Key: "ca.pem", Path: "tls-cert-collector-ca.pem"}}}},
 					{Secret: &corev1.SecretProjection{
-						LocalObjectReference: corev1.LocalObjectReference{Name: "collector-tls"}, Optional: ptr.To(true),
+						LocalObjectReference: corev1.LocalObjectReference{Name: "collector-tls"}, Optional: new(true),
 						Items: []corev1.KeyToPath{{Key: "ca.pem", Path: "collector-tls-ca.pem"}}}},
 					{Secret: &corev1.SecretProjection{
-						LocalObjectReference: corev1.LocalObjectReference{Name: "collector-tls"}, Optional: ptr.To(true),
+						LocalObjectReference: corev1.LocalObjectReference{Name: "collector-tls"}, Optional: new(true),
 						Items: []corev1.KeyToPath{{Key: "ca-secondary.pem", Path: "collector-tls-ca-secondary.pem"}}}},
 				},
 			}},
@@ -311,7 +311,7 @@ func TestPodMonitor(t *testing.T) {
 	}
 	want := []monitoringv1.RelabelConfig{
 		{SourceLabels: []monitoringv1.LabelName{"__meta_kubernetes_pod_node_name"}, TargetLabel: "node", Action: "replace"},
-		{TargetLabel: "job", Replacement: ptr.To("sensorprobe"), Action: "replace"},
+		{TargetLabel: "job", Replacement: new("sensorprobe"), Action: "replace"},
 	}
 	if diff := cmp.Diff(want, pm.Spec.PodMetricsEndpoints[0].RelabelConfigs); diff != "" {
 		t.Errorf("relabelings (-want +got):\n%s", diff)
@@ -328,8 +328,8 @@ func TestSCC(t *testing.T) {
 	want := SecurityContextConstraints{
 		AllowHostNetwork:                true,
 		AllowHostPorts:                  true,
-		AllowPrivilegeEscalation:        ptr.To(false),
-		DefaultAllowPrivilegeEscalation: ptr.To(false),
+		AllowPrivilegeEscalation:        new(false),
+		DefaultAllowPrivilegeEscalation: new(false),
 		AllowedCapabilities:             []corev1.Capability{},
 		DefaultAddCapabilities:          []corev1.Capability{},
 		RequiredDropCapabilities:        []corev1.Capability{"ALL"},

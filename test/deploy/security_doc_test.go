@@ -47,7 +47,7 @@ func TestSecurityDocClaims(t *testing.T) {
 	for _, section := range strings.Split(text, "\n## ")[1:] {
 		title, _, _ := strings.Cut(section, "\n")
 		var header string // the current table's header row, "" outside a table
-		for _, line := range strings.Split(section, "\n") {
+		for line := range strings.SplitSeq(section, "\n") {
 			switch {
 			case !strings.HasPrefix(line, "|"):
 				header = ""

@@ -97,7 +97,7 @@ func (k cluster) applyRBAC(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	for _, doc := range bytes.Split(b, []byte("\n---")) {
+	for doc := range bytes.SplitSeq(b, []byte("\n---")) {
 		var tm metav1.TypeMeta
 		if err := yaml.Unmarshal(doc, &tm); err != nil {
 			return fmt.Errorf("%s: %w", path, err)

@@ -455,7 +455,7 @@ func (h *harness) runFaults(t *testing.T) []row {
 	var rows []row
 	only := map[string]bool{}
 	if s := strings.TrimSpace(getenv("E2E_FAULTS")); s != "" {
-		for _, id := range strings.Split(s, ",") {
+		for id := range strings.SplitSeq(s, ",") {
 			only[id] = true
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -164,8 +165,8 @@ func (h *harness) stopAll() {
 	h.mu.Lock()
 	procs := append([]*proc(nil), h.procs...)
 	h.mu.Unlock()
-	for i := len(procs) - 1; i >= 0; i-- {
-		procs[i].stop()
+	for _, proc := range slices.Backward(procs) {
+		proc.stop()
 	}
 	if h.portmapUp {
 		h.portmap("DEL")

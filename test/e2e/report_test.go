@@ -67,7 +67,7 @@ func groupReasons(s string) string {
 		return s
 	}
 	by := map[string][]string{}
-	for _, f := range strings.Fields(s) {
+	for f := range strings.FieldsSeq(s) {
 		p, r, _ := strings.Cut(f, "=")
 		if r == "-" {
 			r = "gone"

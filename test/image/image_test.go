@@ -122,7 +122,7 @@ func rootMountOptions(t *testing.T, pid string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		// id parent major:minor root mountpoint options ...
 		f := strings.Fields(line)
 		if len(f) > 5 && f[4] == "/" {

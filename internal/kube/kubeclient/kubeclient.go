@@ -174,18 +174,22 @@ func NewForConfig(cfg *rest.Config) (*Clientset, error) {
 	}
 	var cs Clientset
 	for _, g := range []struct {
-		dst  *rest.Interface
-		gv   schema.GroupVersion
-		path string
+		dst *rest.Interface
+		gv  schema.GroupVersion
 	}{
-		{&cs.core, corev1.SchemeGroupVersion, "/api"},
-		{&cs.apps, appsv1.SchemeGroupVersion, "/apis"},
-		{&cs.discovery, discoveryv1.SchemeGroupVersion, "/apis"},
-		{&cs.networking, networkingv1.SchemeGroupVersion, "/apis"},
-		{&cs.authorization, authorizationv1.SchemeGroupVersion, "/apis"},
-		{&cs.events, eventsv1.SchemeGroupVersion, "/apis"},
+		{&cs.core, corev1.SchemeGroupVersion},
+		{&cs.apps, appsv1.SchemeGroupVersion},
+		{&cs.discovery, discoveryv1.SchemeGroupVersion},
+		{&cs.networking, networkingv1.SchemeGroupVersion},
+		{&cs.authorization, authorizationv1.SchemeGroupVersion},
+		{&cs.events, eventsv1.SchemeGroupVersion},
 	} {
-		if *g.dst, err = restClientFor(c, g.gv, g.path, hc); err != nil {
+		// The core group is served under /api, every named group under /apis.
+		path := "/apis"
+		if g.gv.Group == "" {
+			path = "/api"
+		}
+		if *g.dst, err = restClientFor(c, g.gv, path, hc); err != nil {
 			return nil, fmt.Errorf("kubernetes client %s: %w", g.gv, err)
 		}
 	}

@@ -30,15 +30,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
-	"github.com/sensorprobe/sensorprobe/internal/standin"
-	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
+	"github.com/sensorprobe/sensorprobe/internal/standin"
+	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 )
 
 // AssetsVersion names the cache directory hack/kube-assets.sh builds into;

@@ -220,7 +220,7 @@ func nsPids(ctx context.Context, ns string) ([]int, error) {
 		return nil, fmt.Errorf("ip netns pids %s: %w", ns, err)
 	}
 	var pids []int
-	for _, f := range strings.Fields(string(out)) {
+	for f := range strings.FieldsSeq(string(out)) {
 		if p, err := strconv.Atoi(f); err == nil && p != os.Getpid() {
 			pids = append(pids, p)
 		}

@@ -89,9 +89,7 @@ func listenStaller(addr string) (*staller, error) {
 		return nil, err
 	}
 	s := &staller{ln: ln, conns: map[net.Conn]bool{}}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -100,17 +98,15 @@ func listenStaller(addr string) (*staller, error) {
 			s.mu.Lock()
 			s.conns[c] = true
 			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
+			s.wg.Go(func() {
 				_, _ = io.Copy(io.Discard, c)
 				_ = c.Close()
 				s.mu.Lock()
 				delete(s.conns, c)
 				s.mu.Unlock()
-			}()
+			})
 		}
-	}()
+	})
 	return s, nil
 }
 
