@@ -81,7 +81,7 @@ func PlanFix(m *Model, strategy string) Plan {
 		results[r.Name] = r
 	}
 	failed := func(name string) bool { return results[name].Status == Fail }
-	hostNet := m.Collector != nil && m.Relay.HostNetwork
+	hostNet := m.Collector.Found() && m.Relay.HostNetwork
 
 	switch {
 	case hostNet && strategy == StrategyPodNetwork:
@@ -173,7 +173,7 @@ func (m *Model) policyAction() Action {
 			summary += `the host network (namespaceSelector ` + HostNetworkNamespaceLabel + `: "") to sensor:8443`
 			from = []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{HostNetworkNamespaceLabel: ""}}}}
 		} else {
-			addrs := nodeSourceAddrs(m.Nodes)
+			addrs := nodeSourceAddrs(m.Nodes.Value)
 			summary += fmt.Sprintf("the %d node addresses (InternalIPs and tunnel addresses) to sensor:8443", len(addrs))
 			for _, a := range addrs {
 				from = append(from, map[string]any{"ipBlock": map[string]any{"cidr": netip.PrefixFrom(a, a.BitLen()).String()}})
