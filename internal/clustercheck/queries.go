@@ -12,6 +12,7 @@ import (
 
 // Install is how RHACS was installed, which decides how a fix must be made.
 type Install struct {
+	// Version is the RHACS version, "" when unknown.
 	Version string `json:"version"`
 	// Method is "operator", "helm" or "manifests".
 	Method string `json:"method"`
@@ -68,6 +69,7 @@ func (m *Model) InstallOf() Install {
 	return in
 }
 
+// ownerNames renders owner references as Kind/name.
 func ownerNames(refs []metav1.OwnerReference) []string {
 	out := make([]string, 0, len(refs))
 	for _, r := range refs {
@@ -107,6 +109,7 @@ func (m *Model) CNI() string {
 	return "other"
 }
 
+// networkType is the networkType of a Network.config: its status, else its spec.
 func networkType(u *unstructured.Unstructured) string {
 	if t, _, _ := unstructured.NestedString(u.Object, "status", "networkType"); t != "" {
 		return t
@@ -115,6 +118,7 @@ func networkType(u *unstructured.Unstructured) string {
 	return t
 }
 
+// ns is the RHACS namespace.
 func (m *Model) ns() string { return m.Options.Namespace }
 
 // flagOf reads ROX_VIRTUAL_MACHINES of container name in a pod template.
@@ -133,6 +137,7 @@ func flagOf(spec corev1.PodSpec, container string) string {
 	return "no container " + container
 }
 
+// isTrue reports whether a feature-flag value turns the flag on.
 func isTrue(v string) bool { return v == "true" || v == "1" || v == "True" || v == "TRUE" }
 
 // FlagState is ROX_VIRTUAL_MACHINES per component; "" when the component was not read.
@@ -150,6 +155,8 @@ func (m *Model) FlagState() map[string]string {
 	return out
 }
 
+// endpointOrDefault is the endpoint the relay dials: the configured one, else
+// the sensor Service.
 func endpointOrDefault(m *Model) string {
 	if e := m.Relay.Endpoint(); e != "" {
 		return e
@@ -245,10 +252,13 @@ func (m *Model) RelayOffOnControlPlane() (bool, []string) {
 	return len(need) > 0, need
 }
 
+// is411 reports whether version v is on the 4.11 line.
 func is411(v string) bool { return strings.HasPrefix(v, "4.11.") || v == "4.11" }
 
+// kubevirtInstalled reports whether a KubeVirt resource was listed.
 func (m *Model) kubevirtInstalled() bool { return m.KubeVirt.Found() }
 
+// vmi is a VirtualMachineInstance as namespace/name and the node it runs on.
 type vmi struct{ name, node string }
 
 // vsockVMs are the VMIs with autoattachVSOCK and a VSOCKCID.
