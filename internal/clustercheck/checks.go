@@ -8,10 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
-	"github.com/sensorprobe/sensorprobe/internal/kube"
 )
 
 // Status is a check's outcome.
@@ -69,118 +66,13 @@ type Result struct {
 	Rule *Rule `json:"rbac_rule,omitempty"`
 }
 
-// Install is how RHACS was installed, which decides how a fix must be made.
-type Install struct {
-	Version string `json:"version"`
-	// Method is "operator", "helm" or "manifests".
-	Method string `json:"method"`
-	// Owner names the SecuredCluster or Helm release, "" for manifests.
-	Owner string `json:"owner,omitempty"`
-}
-
-// InstallOf reads the install method from the labels and owners of the
-// sensor Deployment or collector DaemonSet.
-func (m *Model) InstallOf() Install {
-	in := Install{Version: m.Relay.Version, Method: "manifests"}
-	var metas []struct {
-		labels, annotations map[string]string
-		owners              []string
-	}
-	add := func(l, a map[string]string, refs []string) {
-		metas = append(metas, struct {
-			labels, annotations map[string]string
-			owners              []string
-		}{l, a, refs})
-	}
-	if d := m.Sensor; d != nil {
-		add(d.Labels, d.Annotations, ownerNames(d.OwnerReferences))
-	}
-	if d := m.Collector; d != nil {
-		add(d.Labels, d.Annotations, ownerNames(d.OwnerReferences))
-	}
-	if in.Version == "" && m.Sensor != nil {
-		in.Version = m.Sensor.Labels["app.kubernetes.io/version"]
-	}
-	for _, md := range metas {
-		for _, o := range md.owners {
-			if name, ok := strings.CutPrefix(o, "SecuredCluster/"); ok {
-				return Install{Version: in.Version, Method: "operator", Owner: "SecuredCluster " + name}
-			}
-		}
-		if md.labels["app.stackrox.io/managed-by"] == "operator" {
-			owner := "SecuredCluster"
-			if len(m.SecuredClusters) > 0 {
-				owner += " " + m.SecuredClusters[0].GetName()
-			}
-			return Install{Version: in.Version, Method: "operator", Owner: owner}
-		}
-	}
-	for _, md := range metas {
-		if chart := md.labels["helm.sh/chart"]; chart != "" {
-			owner := "Helm chart " + chart
-			if rel := md.annotations["meta.helm.sh/release-name"]; rel != "" {
-				owner = "Helm release " + rel + ", chart " + chart
-			}
-			return Install{Version: in.Version, Method: "helm", Owner: owner}
-		}
-	}
-	return in
-}
-
-func ownerNames(refs []metav1.OwnerReference) []string {
-	out := make([]string, 0, len(refs))
-	for _, r := range refs {
-		out = append(out, r.Kind+"/"+r.Name)
-	}
-	return out
-}
-
-// CNI names the cluster's network plugin: the --cni override, else
-// Network.config's networkType, else a Cilium policy CRD, else Calico
-// annotations on the nodes, else "other".
-func (m *Model) CNI() string {
-	if m.Options.CNI != "" {
-		return m.Options.CNI
-	}
-	if m.NetworkConfig != nil {
-		t := networkType(m.NetworkConfig)
-		switch strings.ToLower(t) {
-		case "ovnkubernetes":
-			return "ovn-kubernetes"
-		case "cilium":
-			return "cilium"
-		case "calico":
-			return "calico"
-		}
-	}
-	if m.CiliumAccess.OK() {
-		return "cilium"
-	}
-	for _, n := range m.Nodes {
-		for k := range n.Annotations {
-			if strings.HasPrefix(k, "projectcalico.org/") {
-				return "calico"
-			}
-		}
-	}
-	return "other"
-}
-
-func networkType(u *unstructured.Unstructured) string {
-	if t, _, _ := unstructured.NestedString(u.Object, "status", "networkType"); t != "" {
-		return t
-	}
-	t, _, _ := unstructured.NestedString(u.Object, "spec", "networkType")
-	return t
-}
-
 // Evaluate turns the model into the checks, in a fixed order.
 func Evaluate(m *Model) []Result {
-	if !m.Reachable.OK() {
-		return []Result{{Name: CheckReachable, Status: Fail, Evidence: m.Reachable.Err.Error(),
+	if !m.ServerVersion.Access.OK() {
+		return []Result{{Name: CheckReachable, Status: Fail, Evidence: m.ServerVersion.Access.Err.Error(),
 			Fix: "check the kubeconfig (--kubeconfig, KUBECONFIG, --context) and that the API server answers: kubectl version"}}
 	}
-	out := []Result{{Name: CheckReachable, Status: Pass, Evidence: "API server " + m.ServerVersion}}
+	out := []Result{{Name: CheckReachable, Status: Pass, Evidence: "API server " + m.ServerVersion.Value}}
 	out = append(out, m.checkCentral(), m.checkSensor(), m.checkCollector(), m.checkVersion(), m.checkFlags(),
 		m.checkCollectorNet(), m.checkDNSPolicy(), m.checkHostPort(), m.checkPolicy(), m.checkControlPlane(),
 		m.checkProbeCoverage(), m.checkNodeVerdicts(), m.checkVirtualization(), m.checkVSOCKGate(), m.checkVMs(),
@@ -202,27 +94,25 @@ func readErr(name string, a Access) Result {
 	return Result{Name: name, Status: Fail, Evidence: a.Err.Error(), Fix: "retry; if it persists, check the API server's health"}
 }
 
-func (m *Model) ns() string { return m.Options.Namespace }
-
 func (m *Model) checkCentral() Result {
 	switch {
-	case m.CentralAccess.NotFound || m.CentralAccess.OK() && m.Central == nil:
+	case m.Central.Missing():
 		return Result{Name: CheckCentral, Status: NotApplicable, Evidence: "no Deployment central in " + m.ns() + " (Central may run in another cluster)"}
-	case !m.CentralAccess.OK():
-		return readErr(CheckCentral, m.CentralAccess)
+	case !m.Central.Access.OK():
+		return readErr(CheckCentral, m.Central.Access)
 	}
-	return deploymentReady(CheckCentral, m.Central, "central")
+	return deploymentReady(CheckCentral, m.Central.Value, "central")
 }
 
 func (m *Model) checkSensor() Result {
 	switch {
-	case m.SensorAcc.NotFound || m.SensorAcc.OK() && m.Sensor == nil:
+	case m.Sensor.Missing():
 		return Result{Name: CheckSensor, Status: Fail, Evidence: "no Deployment sensor in " + m.ns(),
 			Fix: "install the RHACS secured cluster services in " + m.ns() + " (SecuredCluster resource or the stackrox-secured-cluster-services Helm chart), or pass --namespace"}
-	case !m.SensorAcc.OK():
-		return readErr(CheckSensor, m.SensorAcc)
+	case !m.Sensor.Access.OK():
+		return readErr(CheckSensor, m.Sensor.Access)
 	}
-	return deploymentReady(CheckSensor, m.Sensor, "sensor")
+	return deploymentReady(CheckSensor, m.Sensor.Value, "sensor")
 }
 
 func deploymentReady(name string, d *appsv1.Deployment, what string) Result {
@@ -240,13 +130,13 @@ func deploymentReady(name string, d *appsv1.Deployment, what string) Result {
 
 func (m *Model) checkCollector() Result {
 	switch {
-	case m.CollectorAccess.NotFound || m.CollectorAccess.OK() && m.Collector == nil:
+	case m.Collector.Missing():
 		return Result{Name: CheckCollector, Status: Fail, Evidence: "no DaemonSet collector in " + m.ns(),
 			Fix: "collector (which runs compliance and the VM relay) is part of the secured cluster services; enable it in the SecuredCluster (perNode.collector) or Helm values (collector.collectionMethod not NO_COLLECTION)"}
-	case !m.CollectorAccess.OK():
-		return readErr(CheckCollector, m.CollectorAccess)
+	case !m.Collector.Access.OK():
+		return readErr(CheckCollector, m.Collector.Access)
 	}
-	ds := m.Collector
+	ds := m.Collector.Value
 	ev := fmt.Sprintf("DaemonSet collector: %d/%d ready", ds.Status.NumberReady, ds.Status.DesiredNumberScheduled)
 	if ds.Status.DesiredNumberScheduled > 0 && ds.Status.NumberReady == ds.Status.DesiredNumberScheduled {
 		return Result{Name: CheckCollector, Status: Pass, Evidence: ev}
@@ -256,7 +146,7 @@ func (m *Model) checkCollector() Result {
 }
 
 func (m *Model) checkVersion() Result {
-	if m.Collector == nil && m.Sensor == nil {
+	if !m.Collector.Found() && !m.Sensor.Found() {
 		return Result{Name: CheckVersion, Status: NotApplicable, Evidence: "neither sensor nor collector could be read"}
 	}
 	in := m.InstallOf()
@@ -274,43 +164,10 @@ func (m *Model) checkVersion() Result {
 	return Result{Name: CheckVersion, Status: Pass, Evidence: ev}
 }
 
-// flagOf reads ROX_VIRTUAL_MACHINES of container name in a pod template.
-func flagOf(spec corev1.PodSpec, container string) string {
-	for _, c := range spec.Containers {
-		if c.Name != container {
-			continue
-		}
-		for _, e := range c.Env {
-			if e.Name == "ROX_VIRTUAL_MACHINES" {
-				return e.Value
-			}
-		}
-		return "unset"
-	}
-	return "no container " + container
-}
-
-func isTrue(v string) bool { return v == "true" || v == "1" || v == "True" || v == "TRUE" }
-
-// FlagState is ROX_VIRTUAL_MACHINES per component; "" when the component was not read.
-func (m *Model) FlagState() map[string]string {
-	out := map[string]string{}
-	if m.Central != nil {
-		out["central"] = flagOf(m.Central.Spec.Template.Spec, "central")
-	}
-	if m.Sensor != nil {
-		out["sensor"] = flagOf(m.Sensor.Spec.Template.Spec, "sensor")
-	}
-	if m.Collector != nil {
-		out["compliance"] = flagOf(m.Collector.Spec.Template.Spec, kube.ComplianceContainer)
-	}
-	return out
-}
-
 func (m *Model) checkFlags() Result {
-	if m.Sensor == nil && m.Collector == nil {
-		if !m.SensorAcc.OK() && m.SensorAcc.Forbidden {
-			return denied(CheckFeatureFlags, m.SensorAcc)
+	if !m.Sensor.Found() && !m.Collector.Found() {
+		if m.Sensor.Denied() {
+			return denied(CheckFeatureFlags, m.Sensor.Access)
 		}
 		return Result{Name: CheckFeatureFlags, Status: NotApplicable, Evidence: "neither sensor nor collector found"}
 	}
@@ -322,7 +179,7 @@ func (m *Model) checkFlags() Result {
 			off = append(off, k)
 		}
 	}
-	if m.Central == nil {
+	if !m.Central.Found() {
 		ev = append(ev, "central not here (check it where Central runs)")
 	}
 	r := Result{Name: CheckFeatureFlags, Evidence: "ROX_VIRTUAL_MACHINES: " + strings.Join(ev, ", ")}
@@ -336,8 +193,8 @@ func (m *Model) checkFlags() Result {
 }
 
 func (m *Model) checkCollectorNet() Result {
-	if m.Collector == nil {
-		return collectorMissing(CheckCollectorNet, m.CollectorAccess)
+	if !m.Collector.Found() {
+		return collectorMissing(CheckCollectorNet, m.Collector.Access)
 	}
 	if !m.Relay.HostNetwork {
 		return Result{Name: CheckCollectorNet, Status: Pass, Evidence: "pod network (stock): compliance dials sensor as an app: collector pod, which sensor's NetworkPolicy admits"}
@@ -353,8 +210,8 @@ func collectorMissing(name string, a Access) Result {
 }
 
 func (m *Model) checkDNSPolicy() Result {
-	if m.Collector == nil {
-		return collectorMissing(CheckDNSPolicy, m.CollectorAccess)
+	if !m.Collector.Found() {
+		return collectorMissing(CheckDNSPolicy, m.Collector.Access)
 	}
 	dp := m.Relay.DNSPolicy
 	if dp == "" {
@@ -371,62 +228,10 @@ func (m *Model) checkDNSPolicy() Result {
 		Fix:      "set dnsPolicy: ClusterFirstWithHostNet on DaemonSet collector (probe fix), or return collector to the pod network"}
 }
 
-func endpointOrDefault(m *Model) string {
-	if e := m.Relay.Endpoint(); e != "" {
-		return e
-	}
-	return "sensor." + m.ns() + ".svc:443"
-}
-
-// RelayLoopback reports whether the relay dials a loopback address (the
-// hostPort workaround).
-func (m *Model) RelayLoopback() bool {
-	return kube.RelayPath(m.Relay.Endpoint(), m.ns(), nil) == "hostport"
-}
-
-// SensorHostPort returns the hostPort of sensor's api port in the
-// Deployment's template, 0 when none.
-func (m *Model) SensorHostPort() int32 {
-	if m.Sensor == nil {
-		return 0
-	}
-	for _, c := range m.Sensor.Spec.Template.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.Name == "api" && p.HostPort != 0 {
-				return p.HostPort
-			}
-		}
-	}
-	return 0
-}
-
-// SensorNode is the node of a running sensor pod, "" if none is known.
-func (m *Model) SensorNode() string {
-	for _, p := range m.SensorPods {
-		if p.Status.Phase == corev1.PodRunning && p.Spec.NodeName != "" {
-			return p.Spec.NodeName
-		}
-	}
-	return ""
-}
-
-// NodesWithoutSensor are the nodes (of those listed) that do not run sensor:
-// where localhost:8443 is refused.
-func (m *Model) NodesWithoutSensor() []string {
-	sn := m.SensorNode()
-	var out []string
-	for _, n := range m.Nodes {
-		if n.Name != sn {
-			out = append(out, n.Name)
-		}
-	}
-	return out
-}
-
 func (m *Model) checkHostPort() Result {
-	if m.Sensor == nil {
-		if m.SensorAcc.Forbidden {
-			return denied(CheckHostPort, m.SensorAcc)
+	if !m.Sensor.Found() {
+		if m.Sensor.Denied() {
+			return denied(CheckHostPort, m.Sensor.Access)
 		}
 		return Result{Name: CheckHostPort, Status: NotApplicable, Evidence: "no sensor Deployment"}
 	}
@@ -454,31 +259,12 @@ func orUnknown(s string) string {
 	return s
 }
 
-// PolicyAdmission evaluates whether the relay's real sources reach sensor:8443.
-func (m *Model) PolicyAdmission() admission {
-	sensorLabels := map[string]string{"app": "sensor"}
-	if m.Sensor != nil {
-		sensorLabels = m.Sensor.Spec.Template.Labels
-	}
-	src := source{podLabels: map[string]string{"app": "collector", "service": "collector"}, nsLabels: m.Namespaces[m.ns()]}
-	if m.Collector != nil {
-		src.podLabels = m.Collector.Spec.Template.Labels
-	}
-	if src.nsLabels == nil {
-		src.nsLabels = map[string]string{"kubernetes.io/metadata.name": m.ns()}
-	}
-	if m.Relay.HostNetwork {
-		src = source{hostNetwork: true, nodeAddrs: nodeSourceAddrs(m.Nodes)}
-	}
-	return admits(m.Policies, m.CiliumPolicies, sensorLabels, src, m.CNI())
-}
-
 func (m *Model) checkPolicy() Result {
 	switch {
-	case !m.PoliciesAccess.OK():
-		return readErr(CheckPolicy, m.PoliciesAccess)
-	case m.Collector == nil:
-		return collectorMissing(CheckPolicy, m.CollectorAccess)
+	case !m.Policies.Access.OK():
+		return readErr(CheckPolicy, m.Policies.Access)
+	case !m.Collector.Found():
+		return collectorMissing(CheckPolicy, m.Collector.Access)
 	case m.Relay.PullMode():
 		return Result{Name: CheckPolicy, Status: NotApplicable, Evidence: "no push relay on the 4.12 line"}
 	}
@@ -495,7 +281,7 @@ func (m *Model) checkPolicy() Result {
 		return Result{Name: CheckPolicy, Status: Pass, Evidence: fmt.Sprintf("relay source %s admitted to sensor:8443 by %s (policies selecting sensor: %s)", src, a.by, sel)}
 	}
 	ev := fmt.Sprintf("relay source %s is not admitted to sensor:8443 by the policies selecting sensor (%s): reports from every node but sensor's time out", src, sel)
-	if m.Relay.HostNetwork && m.CNI() == "other" && !m.NodesAccess.OK() {
+	if m.Relay.HostNetwork && m.CNI() == "other" && !m.Nodes.Access.OK() {
 		ev += "; node addresses not readable, ipBlocks cannot be evaluated"
 	}
 	fix := "add a NetworkPolicy admitting app: collector to sensor:8443"
@@ -505,38 +291,12 @@ func (m *Model) checkPolicy() Result {
 	return Result{Name: CheckPolicy, Status: Fail, Evidence: ev, Fix: fix}
 }
 
-// RelayOffOnControlPlane reports whether the relay stays off on
-// control-plane nodes that need it (4.11 without
-// ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES=true), and which: those
-// that take workloads (kube.TakesWorkloads: every node of a compact
-// cluster), and tainted ones that run a VM with VSOCK anyway. The node
-// verdict (relay_not_started) asks the same of its own node.
-func (m *Model) RelayOffOnControlPlane() (bool, []string) {
-	if m.Collector == nil || m.Relay.PullMode() {
-		return false, nil
-	}
-	onNode := map[string]bool{}
-	for _, v := range vsockVMs(m.VMIs) {
-		onNode[v.node] = true
-	}
-	var need []string
-	for i := range m.Nodes {
-		n := &m.Nodes[i]
-		if m.Relay.SkipsNode(n) && (kube.TakesWorkloads(n) || onNode[n.Name]) {
-			need = append(need, n.Name)
-		}
-	}
-	return len(need) > 0, need
-}
-
-func is411(v string) bool { return strings.HasPrefix(v, "4.11.") || v == "4.11" }
-
 func (m *Model) checkControlPlane() Result {
-	if !m.NodesAccess.OK() {
-		return readErr(CheckControlPlane, m.NodesAccess)
+	if !m.Nodes.Access.OK() {
+		return readErr(CheckControlPlane, m.Nodes.Access)
 	}
-	if m.Collector == nil {
-		return collectorMissing(CheckControlPlane, m.CollectorAccess)
+	if !m.Collector.Found() {
+		return collectorMissing(CheckControlPlane, m.Collector.Access)
 	}
 	if !is411(m.Relay.Version) {
 		return Result{Name: CheckControlPlane, Status: NotApplicable, Evidence: "only 4.11 keeps the relay off on control-plane nodes (version " + orUnknown(m.Relay.Version) + ")"}
@@ -556,15 +316,15 @@ func (m *Model) checkControlPlane() Result {
 
 func (m *Model) checkProbeCoverage() Result {
 	switch {
-	case m.ProbeAccess.NotFound || m.ProbeAccess.OK() && m.Probe == nil:
+	case m.Probe.Missing():
 		return Result{Name: CheckProbeCoverage, Status: Fail, Evidence: fmt.Sprintf("no DaemonSet %s in %s", m.Options.ProbeDaemonSet, m.Options.ProbeNamespace),
 			Fix: "install sensorprobe: kubectl apply -k deploy/overlays/<flavour> (docs/install.md)"}
-	case !m.ProbeAccess.OK():
-		return readErr(CheckProbeCoverage, m.ProbeAccess)
-	case m.Collector == nil:
-		return collectorMissing(CheckProbeCoverage, m.CollectorAccess)
+	case !m.Probe.Access.OK():
+		return readErr(CheckProbeCoverage, m.Probe.Access)
+	case !m.Collector.Found():
+		return collectorMissing(CheckProbeCoverage, m.Collector.Access)
 	}
-	p, c := m.Probe.Status.DesiredNumberScheduled, m.Collector.Status.DesiredNumberScheduled
+	p, c := m.Probe.Value.Status.DesiredNumberScheduled, m.Collector.Value.Status.DesiredNumberScheduled
 	ev := fmt.Sprintf("sensorprobe desired on %d nodes, collector on %d", p, c)
 	if p >= c {
 		return Result{Name: CheckProbeCoverage, Status: Pass, Evidence: ev}
@@ -575,20 +335,20 @@ func (m *Model) checkProbeCoverage() Result {
 
 func (m *Model) checkNodeVerdicts() Result {
 	switch {
-	case m.ProxyAccess.Forbidden:
-		return denied(CheckNodeVerdicts, m.ProxyAccess)
-	case m.Probe == nil:
+	case m.Fleet.Denied():
+		return denied(CheckNodeVerdicts, m.Fleet.Access)
+	case !m.Probe.Found():
 		return Result{Name: CheckNodeVerdicts, Status: NotApplicable, Evidence: "no probe DaemonSet to ask"}
-	case m.ProxyAccess.Err != nil:
-		return readErr(CheckNodeVerdicts, m.ProxyAccess)
+	case !m.Fleet.Access.OK():
+		return readErr(CheckNodeVerdicts, m.Fleet.Access)
 	case m.FleetErr != nil:
 		return Result{Name: CheckNodeVerdicts, Status: Fail, Evidence: m.FleetErr.Error(), Fix: "check the sensorprobe DaemonSet's selector"}
-	case len(m.Fleet) == 0:
+	case len(m.Fleet.Value) == 0:
 		return Result{Name: CheckNodeVerdicts, Status: Fail, Evidence: "no probe pods", Fix: "kubectl -n " + m.Options.ProbeNamespace + " describe ds " + m.Options.ProbeDaemonSet}
 	}
 	counts := map[string]int{}
 	bad := 0
-	for _, r := range m.Fleet {
+	for _, r := range m.Fleet.Value {
 		counts[r.Verdict]++
 		if r.Verdict != "healthy" {
 			bad++
@@ -598,7 +358,7 @@ func (m *Model) checkNodeVerdicts() Result {
 	for _, k := range slices.Sorted(maps.Keys(counts)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
 	}
-	ev := fmt.Sprintf("%d nodes: %s (table below)", len(m.Fleet), strings.Join(parts, ", "))
+	ev := fmt.Sprintf("%d nodes: %s (table below)", len(m.Fleet.Value), strings.Join(parts, ", "))
 	if bad == 0 {
 		return Result{Name: CheckNodeVerdicts, Status: Pass, Evidence: ev}
 	}
@@ -607,89 +367,71 @@ func (m *Model) checkNodeVerdicts() Result {
 
 func (m *Model) checkVirtualization() Result {
 	switch {
-	case len(m.HyperConverged) > 0:
-		hc := m.HyperConverged[0]
+	case m.HyperConverged.Found():
+		hc := m.HyperConverged.Value[0]
 		return Result{Name: CheckVirtualization, Status: Pass, Evidence: "OpenShift Virtualization: HyperConverged " + hc.GetNamespace() + "/" + hc.GetName()}
-	case len(m.KubeVirt) > 0:
-		return Result{Name: CheckVirtualization, Status: Pass, Evidence: "KubeVirt " + m.KubeVirt[0].GetNamespace() + "/" + m.KubeVirt[0].GetName() + " (no HyperConverged)"}
-	case m.KubeVirtAccess.Forbidden:
-		return denied(CheckVirtualization, m.KubeVirtAccess)
-	case m.KubeVirtAccess.NotFound || m.KubeVirtAccess.OK():
+	case m.KubeVirt.Found():
+		kv := m.KubeVirt.Value[0]
+		return Result{Name: CheckVirtualization, Status: Pass, Evidence: "KubeVirt " + kv.GetNamespace() + "/" + kv.GetName() + " (no HyperConverged)"}
+	case m.KubeVirt.Denied():
+		return denied(CheckVirtualization, m.KubeVirt.Access)
+	case m.KubeVirt.Missing():
 		return Result{Name: CheckVirtualization, Status: Fail, Evidence: "not installed: no KubeVirt or HyperConverged resource (or their CRDs)",
 			Fix: "install OpenShift Virtualization (or KubeVirt): VM scanning reads VMs over VSOCK"}
 	}
-	return readErr(CheckVirtualization, m.KubeVirtAccess)
+	return readErr(CheckVirtualization, m.KubeVirt.Access)
 }
-
-func (m *Model) kubevirtInstalled() bool { return len(m.KubeVirt) > 0 }
 
 func (m *Model) checkVSOCKGate() Result {
 	if !m.kubevirtInstalled() {
-		if m.KubeVirtAccess.Forbidden {
-			return denied(CheckVSOCKGate, m.KubeVirtAccess)
+		if m.KubeVirt.Denied() {
+			return denied(CheckVSOCKGate, m.KubeVirt.Access)
 		}
 		return Result{Name: CheckVSOCKGate, Status: NotApplicable, Evidence: "KubeVirt not installed"}
 	}
-	kv := m.KubeVirt[0]
+	kv := m.KubeVirt.Value[0]
 	gates, _, _ := unstructured.NestedStringSlice(kv.Object, "spec", "configuration", "developerConfiguration", "featureGates")
 	if slices.Contains(gates, "VSOCK") {
 		return Result{Name: CheckVSOCKGate, Status: Pass, Evidence: "KubeVirt " + kv.GetName() + " featureGates include VSOCK"}
 	}
 	fix := `enable the VSOCK feature gate: kubectl -n ` + kv.GetNamespace() + ` patch kubevirt ` + kv.GetName() + ` --type=json -p '[{"op":"add","path":"/spec/configuration/developerConfiguration/featureGates/-","value":"VSOCK"}]'`
-	if len(m.HyperConverged) > 0 {
-		hc := m.HyperConverged[0]
+	if m.HyperConverged.Found() {
+		hc := m.HyperConverged.Value[0]
 		fix = `HyperConverged owns the KubeVirt resource: add the gate through its jsonpatch annotation: kubectl -n ` + hc.GetNamespace() + ` annotate hyperconverged ` + hc.GetName() +
 			` kubevirt.kubevirt.io/jsonpatch='[{"op":"add","path":"/spec/configuration/developerConfiguration/featureGates/-","value":"VSOCK"}]'`
 	}
 	return Result{Name: CheckVSOCKGate, Status: Fail, Evidence: fmt.Sprintf("KubeVirt %s featureGates %v lack VSOCK", kv.GetName(), gates), Fix: fix}
 }
 
-type vmi struct{ name, node string }
-
-// vsockVMs are the VMIs with autoattachVSOCK and a VSOCKCID.
-func vsockVMs(items []unstructured.Unstructured) []vmi {
-	var out []vmi
-	for _, it := range items {
-		auto, _, _ := unstructured.NestedBool(it.Object, "spec", "domain", "devices", "autoattachVSOCK")
-		cid, found, _ := unstructured.NestedFieldNoCopy(it.Object, "status", "VSOCKCID")
-		if !auto || !found || cid == nil {
-			continue
-		}
-		node, _, _ := unstructured.NestedString(it.Object, "status", "nodeName")
-		out = append(out, vmi{name: it.GetNamespace() + "/" + it.GetName(), node: node})
-	}
-	return out
-}
-
 func (m *Model) checkVMs() Result {
 	switch {
-	case m.VMIAccess.Forbidden:
-		return denied(CheckVMs, m.VMIAccess)
-	case m.VMIAccess.NotFound:
+	case m.VMIs.Denied():
+		return denied(CheckVMs, m.VMIs.Access)
+	case m.VMIs.Access.NotFound:
 		return Result{Name: CheckVMs, Status: NotApplicable, Evidence: "KubeVirt not installed"}
-	case !m.VMIAccess.OK():
-		return readErr(CheckVMs, m.VMIAccess)
-	case len(m.VMIs) == 0:
+	case !m.VMIs.Access.OK():
+		return readErr(CheckVMs, m.VMIs.Access)
+	case len(m.VMIs.Value) == 0:
 		return Result{Name: CheckVMs, Status: NotApplicable, Evidence: "no VirtualMachineInstances running"}
 	}
-	vms := vsockVMs(m.VMIs)
+	vms := vsockVMs(m.VMIs.Value)
 	if len(vms) == 0 {
-		return Result{Name: CheckVMs, Status: Fail, Evidence: fmt.Sprintf("%d VMIs, none with autoattachVSOCK and a VSOCKCID", len(m.VMIs)),
+		return Result{Name: CheckVMs, Status: Fail, Evidence: fmt.Sprintf("%d VMIs, none with autoattachVSOCK and a VSOCKCID", len(m.VMIs.Value)),
 			Fix: "set spec.template.spec.domain.devices.autoattachVSOCK: true on the VirtualMachines to scan (with the VSOCK feature gate on) and restart them"}
 	}
 	names := make([]string, 0, len(vms))
 	for _, v := range vms {
 		names = append(names, v.name+"@"+orUnknown(v.node))
 	}
-	return Result{Name: CheckVMs, Status: Pass, Evidence: fmt.Sprintf("%d of %d VMIs with VSOCK: %s", len(vms), len(m.VMIs), strings.Join(names, ", "))}
+	return Result{Name: CheckVMs, Status: Pass, Evidence: fmt.Sprintf("%d of %d VMIs with VSOCK: %s", len(vms), len(m.VMIs.Value), strings.Join(names, ", "))}
 }
 
 func (m *Model) checkNetworkType() Result {
 	switch {
-	case m.NetworkConfig != nil:
-		return Result{Name: CheckNetworkType, Status: Pass, Evidence: "Network.config cluster networkType " + networkType(m.NetworkConfig) + " (fix uses CNI " + m.CNI() + ")"}
-	case m.NetworkAccess.Forbidden:
-		return denied(CheckNetworkType, m.NetworkAccess)
+	case m.NetworkConfig.Found():
+		return Result{Name: CheckNetworkType, Status: Pass, Evidence: "Network.config cluster networkType " + networkType(m.NetworkConfig.Value) + " (fix uses CNI " + m.CNI() + ")"}
+	case m.NetworkConfig.Denied():
+		return denied(CheckNetworkType, m.NetworkConfig.Access)
 	}
 	return Result{Name: CheckNetworkType, Status: NotApplicable, Evidence: "not OpenShift (no Network.config); fix uses CNI " + m.CNI()}
 }

@@ -130,8 +130,8 @@ func TestClusterCheck(t *testing.T) {
 			clustercheck.CheckDNSPolicy:    clustercheck.Pass,
 			clustercheck.CheckCollectorNet: clustercheck.Pass,
 		})
-		if m.Fleet[0].Verdict != "networkpolicy_blocks_host_network" || m.Fleet[len(m.Fleet)-1].Verdict != "healthy" {
-			t.Errorf("fleet not grouped with healthy last: %+v", m.Fleet)
+		if fleet := m.Fleet.Value; fleet[0].Verdict != "networkpolicy_blocks_host_network" || fleet[len(fleet)-1].Verdict != "healthy" {
+			t.Errorf("fleet not grouped with healthy last: %+v", fleet)
 		}
 		p := clustercheck.PlanFix(m, "")
 		if len(p.Actions) != 1 || p.Actions[0].Object.GetKind() != "NetworkPolicy" {
@@ -305,7 +305,7 @@ func TestClusterCheck(t *testing.T) {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			m = gather(t, nc, "narrow")
-			if m.Sensor != nil || time.Now().After(deadline) {
+			if m.Sensor.Found() || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(200 * time.Millisecond)

@@ -81,13 +81,20 @@ func PlanFix(m *Model, strategy string) Plan {
 		results[r.Name] = r
 	}
 	failed := func(name string) bool { return results[name].Status == Fail }
-	hostNet := m.Collector != nil && m.Relay.HostNetwork
+	hostNet := m.Collector.Found() && m.Relay.HostNetwork
 
 	switch {
 	case hostNet && strategy == StrategyPodNetwork:
-		p.Actions = append(p.Actions, m.workloadAction(in, CheckCollectorNet, "return collector to the stock pod network (hostNetwork false, dnsPolicy ClusterFirst)",
-			gvrDaemonSet, "DaemonSet", "collector", map[string]any{"hostNetwork": false, "dnsPolicy": "ClusterFirst"}, nil,
-			"remove the overlay that sets spec.template.spec.hostNetwork on DaemonSet collector", "remove the post-render patch that sets hostNetwork on DaemonSet collector"))
+		p.Actions = append(p.Actions, m.workloadAction(in, workloadChange{
+			check:           CheckCollectorNet,
+			summary:         "return collector to the stock pod network (hostNetwork false, dnsPolicy ClusterFirst)",
+			gvr:             gvrDaemonSet,
+			kind:            "DaemonSet",
+			name:            "collector",
+			podSpec:         map[string]any{"hostNetwork": false, "dnsPolicy": "ClusterFirst"},
+			operatorSnippet: "remove the overlay that sets spec.template.spec.hostNetwork on DaemonSet collector",
+			helmSnippet:     "remove the post-render patch that sets hostNetwork on DaemonSet collector",
+		}))
 		if m.RelayLoopback() {
 			p.Actions = append(p.Actions, m.envAction(in, CheckHostPort, complianceContainer, "ROX_ADVERTISED_ENDPOINT", "sensor."+ns+".svc:443"))
 		}
@@ -96,11 +103,17 @@ func PlanFix(m *Model, strategy string) Plan {
 		p.Notes = append(p.Notes, fmt.Sprintf("the hostPort variant works only on sensor's node (%s); the relay on these %d nodes will be refused at localhost:8443: %s",
 			orUnknown(m.SensorNode()), len(others), strings.Join(others, ", ")))
 		if m.SensorHostPort() == 0 {
-			p.Actions = append(p.Actions, m.workloadAction(in, CheckHostPort, "declare hostPort 8443 on sensor's api port",
-				gvrDeployment, "Deployment", "sensor", nil, []any{map[string]any{"name": "sensor", "ports": []any{
+			p.Actions = append(p.Actions, m.workloadAction(in, workloadChange{
+				check:   CheckHostPort,
+				summary: "declare hostPort 8443 on sensor's api port",
+				gvr:     gvrDeployment,
+				kind:    "Deployment",
+				name:    "sensor",
+				containers: []any{map[string]any{"name": "sensor", "ports": []any{
 					map[string]any{"containerPort": int64(8443), "protocol": "TCP", "name": "api", "hostPort": int64(8443)}}}},
-				`add an overlay: {apiVersion: apps/v1, kind: Deployment, name: sensor, patches: [{path: "spec.template.spec.containers[name:sensor].ports[name:api].hostPort", value: "8443"}]}`,
-				"the chart has no value for a hostPort: a post-render patch would be needed"))
+				operatorSnippet: `add an overlay: {apiVersion: apps/v1, kind: Deployment, name: sensor, patches: [{path: "spec.template.spec.containers[name:sensor].ports[name:api].hostPort", value: "8443"}]}`,
+				helmSnippet:     "the chart has no value for a hostPort: a post-render patch would be needed",
+			}))
 		}
 		if !m.RelayLoopback() {
 			p.Actions = append(p.Actions, m.envAction(in, CheckHostPort, complianceContainer, "ROX_ADVERTISED_ENDPOINT", "localhost:8443"))
@@ -118,10 +131,16 @@ func PlanFix(m *Model, strategy string) Plan {
 		p.Actions = append(p.Actions, m.envAction(in, CheckHostPort, complianceContainer, "ROX_ADVERTISED_ENDPOINT", "sensor."+ns+".svc:443"))
 	}
 	if failed(CheckDNSPolicy) && strategy != StrategyPodNetwork {
-		p.Actions = append(p.Actions, m.workloadAction(in, CheckDNSPolicy, "resolve cluster names from the host network: dnsPolicy ClusterFirstWithHostNet",
-			gvrDaemonSet, "DaemonSet", "collector", map[string]any{"dnsPolicy": "ClusterFirstWithHostNet"}, nil,
-			`add an overlay: {apiVersion: apps/v1, kind: DaemonSet, name: collector, patches: [{path: spec.template.spec.dnsPolicy, value: ClusterFirstWithHostNet}]}`,
-			"add dnsPolicy: ClusterFirstWithHostNet to the post-render patch that sets hostNetwork"))
+		p.Actions = append(p.Actions, m.workloadAction(in, workloadChange{
+			check:           CheckDNSPolicy,
+			summary:         "resolve cluster names from the host network: dnsPolicy ClusterFirstWithHostNet",
+			gvr:             gvrDaemonSet,
+			kind:            "DaemonSet",
+			name:            "collector",
+			podSpec:         map[string]any{"dnsPolicy": "ClusterFirstWithHostNet"},
+			operatorSnippet: `add an overlay: {apiVersion: apps/v1, kind: DaemonSet, name: collector, patches: [{path: spec.template.spec.dnsPolicy, value: ClusterFirstWithHostNet}]}`,
+			helmSnippet:     "add dnsPolicy: ClusterFirstWithHostNet to the post-render patch that sets hostNetwork",
+		}))
 	}
 	if failed(CheckFeatureFlags) {
 		flags := m.FlagState()
@@ -173,7 +192,7 @@ func (m *Model) policyAction() Action {
 			summary += `the host network (namespaceSelector ` + HostNetworkNamespaceLabel + `: "") to sensor:8443`
 			from = []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{HostNetworkNamespaceLabel: ""}}}}
 		} else {
-			addrs := nodeSourceAddrs(m.Nodes)
+			addrs := nodeSourceAddrs(m.Nodes.Value)
 			summary += fmt.Sprintf("the %d node addresses (InternalIPs and tunnel addresses) to sensor:8443", len(addrs))
 			for _, a := range addrs {
 				from = append(from, map[string]any{"ipBlock": map[string]any{"cidr": netip.PrefixFrom(a, a.BitLen()).String()}})
@@ -194,24 +213,41 @@ func (m *Model) policyAction() Action {
 	return Action{Check: CheckPolicy, Summary: summary, GVR: gvr, Object: obj, Command: applyCommand(obj)}
 }
 
-// workloadAction patches a pod template's spec fields or containers.
-func (m *Model) workloadAction(in Install, check, summary string, gvr schema.GroupVersionResource, kind, name string,
-	podSpec map[string]any, containers []any, operatorSnippet, helmSnippet string) Action {
+// workloadChange is a change to the pod template of a workload in the RHACS
+// namespace (DaemonSet collector or Deployment sensor), for workloadAction.
+type workloadChange struct {
+	// check is the failed check the change fixes; summary says what it does.
+	check, summary string
+	// gvr, kind and name are the workload's.
+	gvr        schema.GroupVersionResource
+	kind, name string
+	// podSpec are fields of the pod template's spec to set; containers,
+	// when not nil, are the containers to merge (by name) into it.
+	podSpec    map[string]any
+	containers []any
+	// operatorSnippet and helmSnippet are what to change instead when the
+	// RHACS operator or a Helm release owns the workload.
+	operatorSnippet, helmSnippet string
+}
+
+// workloadAction patches a pod template's spec fields or containers as c
+// says; in decides whether an owner would revert it.
+func (m *Model) workloadAction(in Install, c workloadChange) Action {
 	spec := map[string]any{}
-	for k, v := range podSpec {
+	for k, v := range c.podSpec {
 		spec[k] = v
 	}
-	if containers != nil {
-		spec["containers"] = containers
+	if c.containers != nil {
+		spec["containers"] = c.containers
 	}
 	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "apps/v1", "kind": kind,
-		"metadata": map[string]any{"name": name, "namespace": m.ns()},
+		"apiVersion": "apps/v1", "kind": c.kind,
+		"metadata": map[string]any{"name": c.name, "namespace": m.ns()},
 		"spec":     map[string]any{"template": map[string]any{"spec": spec}},
 	}}
-	a := Action{Check: check, Summary: summary, GVR: gvr, Object: obj, Command: applyCommand(obj),
-		Rollout: strings.ToLower(kind) + "/" + name}
-	m.setOwner(&a, in, kind, name, operatorSnippet, helmSnippet)
+	a := Action{Check: c.check, Summary: c.summary, GVR: c.gvr, Object: obj, Command: applyCommand(obj),
+		Rollout: strings.ToLower(c.kind) + "/" + c.name}
+	setOwner(&a, in, c)
 	return a
 }
 
@@ -221,22 +257,30 @@ func (m *Model) envAction(in Install, check, container, key, value string) Actio
 	if container == "sensor" {
 		kind, name, gvr = "Deployment", "sensor", gvrDeployment
 	}
-	a := m.workloadAction(in, check, fmt.Sprintf("set %s=%s on %s/%s container %s", key, value, strings.ToLower(kind), name, container),
-		gvr, kind, name, nil, []any{map[string]any{"name": container, "env": []any{map[string]any{"name": key, "value": value}}}},
-		fmt.Sprintf("spec:\n  overlays:\n  - apiVersion: apps/v1\n    kind: %s\n    name: %s\n    patches:\n    - path: spec.template.spec.containers[name:%s].env[-1]\n      value: |\n        name: %s\n        value: %q", kind, name, container, key, value),
-		fmt.Sprintf("customize:\n  %s:\n    envVars:\n      %s: %q", map[string]string{"sensor": "sensor", "compliance": "collector"}[container], key, value))
+	a := m.workloadAction(in, workloadChange{
+		check:           check,
+		summary:         fmt.Sprintf("set %s=%s on %s/%s container %s", key, value, strings.ToLower(kind), name, container),
+		gvr:             gvr,
+		kind:            kind,
+		name:            name,
+		containers:      []any{map[string]any{"name": container, "env": []any{map[string]any{"name": key, "value": value}}}},
+		operatorSnippet: fmt.Sprintf("spec:\n  overlays:\n  - apiVersion: apps/v1\n    kind: %s\n    name: %s\n    patches:\n    - path: spec.template.spec.containers[name:%s].env[-1]\n      value: |\n        name: %s\n        value: %q", kind, name, container, key, value),
+		helmSnippet:     fmt.Sprintf("customize:\n  %s:\n    envVars:\n      %s: %q", map[string]string{"sensor": "sensor", "compliance": "collector"}[container], key, value),
+	})
 	a.Command += fmt.Sprintf("\n# or: kubectl -n %s set env %s/%s -c %s %s=%s", m.ns(), strings.ToLower(kind), name, container, key, value)
 	return a
 }
 
-func (m *Model) setOwner(a *Action, in Install, kind, name, operatorSnippet, helmSnippet string) {
+// setOwner warns on a, when the operator or Helm installed RHACS, that the
+// owner reverts change c, and gives c's snippet for that owner.
+func setOwner(a *Action, in Install, c workloadChange) {
 	switch in.Method {
 	case "operator":
-		a.Owner = fmt.Sprintf("%s %s is managed by the RHACS operator (%s): its next reconcile reverts this change. Make it permanent in the SecuredCluster resource instead", kind, name, in.Owner)
-		a.Snippet = operatorSnippet
+		a.Owner = fmt.Sprintf("%s %s is managed by the RHACS operator (%s): its next reconcile reverts this change. Make it permanent in the SecuredCluster resource instead", c.kind, c.name, in.Owner)
+		a.Snippet = c.operatorSnippet
 	case "helm":
-		a.Owner = fmt.Sprintf("%s %s belongs to %s: the next helm upgrade reverts this change. Make it permanent in the Helm values instead", kind, name, in.Owner)
-		a.Snippet = helmSnippet
+		a.Owner = fmt.Sprintf("%s %s belongs to %s: the next helm upgrade reverts this change. Make it permanent in the Helm values instead", c.kind, c.name, in.Owner)
+		a.Snippet = c.helmSnippet
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -57,8 +58,51 @@ type Access struct {
 	Err       error
 }
 
-// OK reports whether the read returned an object.
+// OK reports whether the read worked. It may still have returned nothing:
+// see Read.Found.
 func (a Access) OK() bool { return a.Err == nil }
+
+// Read is one read from the API server: what it returned and what happened
+// to it. Value is the object (a pointer) or the items of a list; it is the
+// zero value when the read failed, and Access says why.
+type Read[T any] struct {
+	Value  T
+	Access Access
+}
+
+// Found reports whether the read worked and returned something: an object,
+// or a list with at least one item.
+func (r Read[T]) Found() bool { return r.Access.OK() && !r.empty() }
+
+// Missing reports whether there is nothing to read: the object or its
+// resource does not exist (404, for a CRD "not installed"), or the read
+// worked and returned no object or no items.
+func (r Read[T]) Missing() bool { return r.Access.NotFound || r.Access.OK() && r.empty() }
+
+// Denied reports whether the API server refused the read (403); Access.Rule
+// is the permission that would allow it.
+func (r Read[T]) Denied() bool { return r.Access.Forbidden }
+
+// empty reports whether Value holds nothing: a nil object, or no items.
+func (r Read[T]) empty() bool {
+	v := reflect.ValueOf(&r.Value).Elem()
+	switch v.Kind() {
+	case reflect.Slice, reflect.Map:
+		return v.Len() == 0
+	}
+	return v.IsZero()
+}
+
+// items turns the read of a list object into the read of what itemsOf takes
+// from it (its Items), with the same Access; itemsOf is not called, and the
+// value stays empty, when the read failed.
+func items[L, T any](r Read[*L], itemsOf func(*L) T) Read[T] {
+	out := Read[T]{Access: r.Access}
+	if r.Value != nil {
+		out.Value = itemsOf(r.Value)
+	}
+	return out
+}
 
 // GVRs of the objects read through the dynamic client. Their CRDs may be
 // absent: a 404 on the resource means "not installed".
@@ -110,43 +154,49 @@ type Clients struct {
 	Fetch Fetcher
 }
 
-// Model is what Gather read from the cluster. Pointers are nil when the
-// object was not found or not readable; the matching Access says which.
+// Model is what Gather read from the cluster: one Read per object or list,
+// holding its value (nil or empty when it was not found or not readable) and
+// its Access (which says which). The Model's queries (InstallOf, CNI,
+// FlagState, ...) derive facts from it; Evaluate turns it into checks.
 type Model struct {
-	Options       Options
-	ServerVersion string
-	Reachable     Access
+	Options Options
+	// ServerVersion is the API server's GET /version: whether the cluster
+	// can be reached at all.
+	ServerVersion Read[string]
 
-	Central, Sensor          *appsv1.Deployment
-	CentralAccess, SensorAcc Access
-	Collector                *appsv1.DaemonSet
-	CollectorAccess          Access
-	Relay                    kube.RelayConfig
-	SensorPods               []corev1.Pod
-	SensorPodsAccess         Access
-	Probe                    *appsv1.DaemonSet
-	ProbeAccess              Access
-	Nodes                    []corev1.Node
-	NodesAccess              Access
-	Namespaces               map[string]map[string]string // name → labels
-	NamespacesAccess         Access
-	Policies                 []networkingv1.NetworkPolicy
-	PoliciesAccess           Access
-	CiliumPolicies           []unstructured.Unstructured
-	CiliumAccess             Access
-	HyperConverged           []unstructured.Unstructured
-	HCOAccess                Access
-	KubeVirt                 []unstructured.Unstructured
-	KubeVirtAccess           Access
-	VMIs                     []unstructured.Unstructured
-	VMIAccess                Access
-	NetworkConfig            *unstructured.Unstructured
-	NetworkAccess            Access
-	SecuredClusters          []unstructured.Unstructured
-	SecuredClusterAccess     Access
-	ProxyAccess              Access
-	Fleet                    []NodeStatus
-	FleetErr                 error
+	// Central and Sensor are the Deployments in Options.Namespace;
+	// Collector is the DaemonSet there and Relay its relay configuration.
+	Central, Sensor Read[*appsv1.Deployment]
+	Collector       Read[*appsv1.DaemonSet]
+	Relay           kube.RelayConfig
+	// SensorPods are the pods labelled app=sensor in Options.Namespace.
+	SensorPods Read[[]corev1.Pod]
+	// Probe is the sensorprobe DaemonSet.
+	Probe Read[*appsv1.DaemonSet]
+	// Nodes are all the cluster's nodes, sorted by name.
+	Nodes Read[[]corev1.Node]
+	// Namespaces maps each namespace's name to its labels.
+	Namespaces Read[map[string]map[string]string]
+	// Policies and CiliumPolicies are the NetworkPolicies and
+	// CiliumNetworkPolicies in Options.Namespace.
+	Policies       Read[[]networkingv1.NetworkPolicy]
+	CiliumPolicies Read[[]unstructured.Unstructured]
+	// HyperConverged, KubeVirt and VMIs are the KubeVirt objects in all
+	// namespaces.
+	HyperConverged Read[[]unstructured.Unstructured]
+	KubeVirt       Read[[]unstructured.Unstructured]
+	VMIs           Read[[]unstructured.Unstructured]
+	// NetworkConfig is OpenShift's Network.config named cluster.
+	NetworkConfig Read[*unstructured.Unstructured]
+	// SecuredClusters are the RHACS operator's SecuredClusters in
+	// Options.Namespace.
+	SecuredClusters Read[[]unstructured.Unstructured]
+	// Fleet is each probe pod's node verdict, read through the API server's
+	// pod proxy; its Access is the pods/proxy permission (or the listing of
+	// the probe pods, when that failed).
+	Fleet Read[[]NodeStatus]
+	// FleetErr is why the probe pods could not even be selected.
+	FleetErr error
 }
 
 // Progress is told the name of each step as Gather starts it; nil is silent.
@@ -163,67 +213,56 @@ func Gather(ctx context.Context, c Clients, opts Options, progress Progress) (*M
 		do   func()
 	}{
 		{"RHACS workloads", func() {
-			m.Central, m.CentralAccess = get(ctx, Rule{"apps", "deployments", "get", ns}, func() (*appsv1.Deployment, error) {
+			m.Central = get(Rule{"apps", "deployments", "get", ns}, func() (*appsv1.Deployment, error) {
 				return c.Kube.AppsV1().Deployments(ns).Get(ctx, "central", metav1.GetOptions{})
 			})
-			m.Sensor, m.SensorAcc = get(ctx, Rule{"apps", "deployments", "get", ns}, func() (*appsv1.Deployment, error) {
+			m.Sensor = get(Rule{"apps", "deployments", "get", ns}, func() (*appsv1.Deployment, error) {
 				return c.Kube.AppsV1().Deployments(ns).Get(ctx, "sensor", metav1.GetOptions{})
 			})
-			m.Collector, m.CollectorAccess = get(ctx, Rule{"apps", "daemonsets", "get", ns}, func() (*appsv1.DaemonSet, error) {
+			m.Collector = get(Rule{"apps", "daemonsets", "get", ns}, func() (*appsv1.DaemonSet, error) {
 				return c.Kube.AppsV1().DaemonSets(ns).Get(ctx, "collector", metav1.GetOptions{})
 			})
-			m.Relay = kube.ReadRelayConfig(m.Collector)
-			var pods *corev1.PodList
-			pods, m.SensorPodsAccess = get(ctx, Rule{"", "pods", "list", ns}, func() (*corev1.PodList, error) {
+			m.Relay = kube.ReadRelayConfig(m.Collector.Value)
+			m.SensorPods = items(get(Rule{"", "pods", "list", ns}, func() (*corev1.PodList, error) {
 				return c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=sensor"})
-			})
-			if pods != nil {
-				m.SensorPods = pods.Items
-			}
+			}), func(l *corev1.PodList) []corev1.Pod { return l.Items })
 		}},
 		{"the probe DaemonSet", func() {
-			m.Probe, m.ProbeAccess = get(ctx, Rule{"apps", "daemonsets", "get", opts.ProbeNamespace}, func() (*appsv1.DaemonSet, error) {
+			m.Probe = get(Rule{"apps", "daemonsets", "get", opts.ProbeNamespace}, func() (*appsv1.DaemonSet, error) {
 				return c.Kube.AppsV1().DaemonSets(opts.ProbeNamespace).Get(ctx, opts.ProbeDaemonSet, metav1.GetOptions{})
 			})
 		}},
 		{"nodes and namespaces", func() {
-			var nodes *corev1.NodeList
-			nodes, m.NodesAccess = get(ctx, Rule{"", "nodes", "list", ""}, func() (*corev1.NodeList, error) {
+			m.Nodes = items(get(Rule{"", "nodes", "list", ""}, func() (*corev1.NodeList, error) {
 				return c.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			}), func(l *corev1.NodeList) []corev1.Node {
+				sort.Slice(l.Items, func(i, j int) bool { return l.Items[i].Name < l.Items[j].Name })
+				return l.Items
 			})
-			if nodes != nil {
-				m.Nodes = nodes.Items
-				sort.Slice(m.Nodes, func(i, j int) bool { return m.Nodes[i].Name < m.Nodes[j].Name })
-			}
-			var nss *corev1.NamespaceList
-			nss, m.NamespacesAccess = get(ctx, Rule{"", "namespaces", "list", ""}, func() (*corev1.NamespaceList, error) {
+			m.Namespaces = items(get(Rule{"", "namespaces", "list", ""}, func() (*corev1.NamespaceList, error) {
 				return c.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-			})
-			if nss != nil {
-				m.Namespaces = map[string]map[string]string{}
-				for _, n := range nss.Items {
-					m.Namespaces[n.Name] = n.Labels
+			}), func(l *corev1.NamespaceList) map[string]map[string]string {
+				labels := map[string]map[string]string{}
+				for _, n := range l.Items {
+					labels[n.Name] = n.Labels
 				}
-			}
+				return labels
+			})
 		}},
 		{"network policies", func() {
-			var pols *networkingv1.NetworkPolicyList
-			pols, m.PoliciesAccess = get(ctx, Rule{"networking.k8s.io", "networkpolicies", "list", ns}, func() (*networkingv1.NetworkPolicyList, error) {
+			m.Policies = items(get(Rule{"networking.k8s.io", "networkpolicies", "list", ns}, func() (*networkingv1.NetworkPolicyList, error) {
 				return c.Kube.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
-			})
-			if pols != nil {
-				m.Policies = pols.Items
-			}
-			m.CiliumPolicies, m.CiliumAccess = listDynamic(ctx, c.Dynamic, GVRCiliumPolicy, ns)
+			}), func(l *networkingv1.NetworkPolicyList) []networkingv1.NetworkPolicy { return l.Items })
+			m.CiliumPolicies = listDynamic(ctx, c.Dynamic, GVRCiliumPolicy, ns)
 		}},
 		{"KubeVirt and OpenShift objects", func() {
-			m.HyperConverged, m.HCOAccess = listDynamic(ctx, c.Dynamic, GVRHyperConverged, "")
-			m.KubeVirt, m.KubeVirtAccess = listDynamic(ctx, c.Dynamic, GVRKubeVirt, "")
-			m.VMIs, m.VMIAccess = listDynamic(ctx, c.Dynamic, GVRVMI, "")
-			m.NetworkConfig, m.NetworkAccess = get(ctx, Rule{GVRNetworkConfig.Group, GVRNetworkConfig.Resource, "get", ""}, func() (*unstructured.Unstructured, error) {
+			m.HyperConverged = listDynamic(ctx, c.Dynamic, GVRHyperConverged, "")
+			m.KubeVirt = listDynamic(ctx, c.Dynamic, GVRKubeVirt, "")
+			m.VMIs = listDynamic(ctx, c.Dynamic, GVRVMI, "")
+			m.NetworkConfig = get(Rule{GVRNetworkConfig.Group, GVRNetworkConfig.Resource, "get", ""}, func() (*unstructured.Unstructured, error) {
 				return c.Dynamic.Resource(GVRNetworkConfig).Get(ctx, "cluster", metav1.GetOptions{})
 			})
-			m.SecuredClusters, m.SecuredClusterAccess = listDynamic(ctx, c.Dynamic, GVRSecuredCluster, ns)
+			m.SecuredClusters = listDynamic(ctx, c.Dynamic, GVRSecuredCluster, ns)
 		}},
 		{"node verdicts through the pod proxy", func() { m.gatherFleet(ctx, c) }},
 	}
@@ -232,11 +271,11 @@ func Gather(ctx context.Context, c Clients, opts Options, progress Progress) (*M
 		progress("API server", 1, n)
 	}
 	v, err := c.Kube.ServerVersion(ctx)
-	m.Reachable = Access{Rule: Rule{Verb: "get", Resource: "/version"}, Err: err}
+	m.ServerVersion.Access = Access{Rule: Rule{Verb: "get", Resource: "/version"}, Err: err}
 	if err != nil {
 		return m, fmt.Errorf("cluster unreachable: %w", err)
 	}
-	m.ServerVersion = v.GitVersion
+	m.ServerVersion.Value = v.GitVersion
 	for i, s := range steps {
 		if progress != nil {
 			progress(s.name, i+2, n)
@@ -247,38 +286,29 @@ func Gather(ctx context.Context, c Clients, opts Options, progress Progress) (*M
 }
 
 // get runs fn and classifies its error.
-func get[T any](_ context.Context, r Rule, fn func() (T, error)) (T, Access) {
+func get[T any](r Rule, fn func() (T, error)) Read[T] {
 	v, err := fn()
-	a := Access{Rule: r, Err: err}
 	if err != nil {
-		a.Forbidden = apierrors.IsForbidden(err)
-		a.NotFound = apierrors.IsNotFound(err)
-		var zero T
-		return zero, a
+		return Read[T]{Access: refused(r, err)}
 	}
-	return v, a
+	return Read[T]{Value: v, Access: Access{Rule: r}}
+}
+
+// refused is the Access of a read of r that failed with err.
+func refused(r Rule, err error) Access {
+	return Access{Rule: r, Err: err, Forbidden: apierrors.IsForbidden(err), NotFound: apierrors.IsNotFound(err)}
 }
 
 // listDynamic lists gvr in ns ("" for all namespaces). A missing CRD answers
 // 404, recorded as NotFound: "not installed".
-func listDynamic(ctx context.Context, d dynamic.Interface, gvr schema.GroupVersionResource, ns string) ([]unstructured.Unstructured, Access) {
+func listDynamic(ctx context.Context, d dynamic.Interface, gvr schema.GroupVersionResource, ns string) Read[[]unstructured.Unstructured] {
 	r := Rule{Group: gvr.Group, Resource: gvr.Resource, Verb: "list", Namespace: ns}
-	var (
-		list *unstructured.UnstructuredList
-		err  error
-	)
-	if ns == "" {
-		list, err = d.Resource(gvr).List(ctx, metav1.ListOptions{})
-	} else {
-		list, err = d.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
-	}
-	a := Access{Rule: r, Err: err}
-	if err != nil {
-		a.Forbidden = apierrors.IsForbidden(err)
-		a.NotFound = apierrors.IsNotFound(err)
-		return nil, a
-	}
-	return list.Items, a
+	return items(get(r, func() (*unstructured.UnstructuredList, error) {
+		if ns == "" {
+			return d.Resource(gvr).List(ctx, metav1.ListOptions{})
+		}
+		return d.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+	}), func(l *unstructured.UnstructuredList) []unstructured.Unstructured { return l.Items })
 }
 
 // gatherFleet asks whether pods/proxy may be read (a SelfSubjectAccessReview,
@@ -286,40 +316,41 @@ func listDynamic(ctx context.Context, d dynamic.Interface, gvr schema.GroupVersi
 // reads each one's /status.
 func (m *Model) gatherFleet(ctx context.Context, c Clients) {
 	ns := m.Options.ProbeNamespace
-	m.ProxyAccess = Access{Rule: Rule{Group: "", Resource: "pods/proxy", Verb: "get", Namespace: ns}}
-	if m.Probe == nil {
-		m.ProxyAccess.Err = errors.New("no probe DaemonSet")
-		m.ProxyAccess.NotFound = true
+	acc := &m.Fleet.Access
+	*acc = Access{Rule: Rule{Group: "", Resource: "pods/proxy", Verb: "get", Namespace: ns}}
+	if !m.Probe.Found() {
+		acc.Err = errors.New("no probe DaemonSet")
+		acc.NotFound = true
 		return
 	}
-	allowed, err := canI(ctx, c.Kube, m.ProxyAccess.Rule)
+	allowed, err := canI(ctx, c.Kube, acc.Rule)
 	switch {
 	case err != nil:
-		m.ProxyAccess.Err = err
-		m.ProxyAccess.Forbidden = apierrors.IsForbidden(err)
+		acc.Err = err
+		acc.Forbidden = apierrors.IsForbidden(err)
 		return
 	case !allowed:
-		m.ProxyAccess.Err = errors.New("pods/proxy get not allowed")
-		m.ProxyAccess.Forbidden = true
+		acc.Err = errors.New("pods/proxy get not allowed")
+		acc.Forbidden = true
 		return
 	}
-	sel, err := metav1.LabelSelectorAsSelector(m.Probe.Spec.Selector)
+	sel, err := metav1.LabelSelectorAsSelector(m.Probe.Value.Spec.Selector)
 	if err != nil {
 		m.FleetErr = fmt.Errorf("probe DaemonSet selector: %w", err)
 		return
 	}
-	pods, acc := get(ctx, Rule{"", "pods", "list", ns}, func() (*corev1.PodList, error) {
+	pods := get(Rule{"", "pods", "list", ns}, func() (*corev1.PodList, error) {
 		return c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	})
-	if pods == nil {
-		m.ProxyAccess = acc
+	if pods.Value == nil {
+		*acc = pods.Access
 		return
 	}
 	fetch := c.Fetch
 	if fetch == nil {
 		fetch = ProxyFetcher(c.Kube, m.Options.ProbePort)
 	}
-	m.Fleet = fetchFleet(ctx, fetch, pods.Items)
+	m.Fleet.Value = fetchFleet(ctx, fetch, pods.Value.Items)
 }
 
 // canI asks the API server whether the caller may do r.

@@ -22,8 +22,8 @@ type Report struct {
 // NewReport evaluates m.
 func NewReport(m *Model) Report {
 	checks := Evaluate(m)
-	r := Report{Checks: checks, Fleet: m.Fleet, Failed: Failed(checks)}
-	if m.Reachable.OK() {
+	r := Report{Checks: checks, Fleet: m.Fleet.Value, Failed: Failed(checks)}
+	if m.ServerVersion.Access.OK() {
 		r.Install, r.CNI = m.InstallOf(), m.CNI()
 	}
 	if r.Fleet == nil {

@@ -137,7 +137,7 @@ func TestPolicyActionPerCNI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.cni, func(t *testing.T) {
-			m := &Model{Options: Options{Namespace: "stackrox", CNI: tt.cni}, Nodes: nodes}
+			m := &Model{Options: Options{Namespace: "stackrox", CNI: tt.cni}, Nodes: Read[[]corev1.Node]{Value: nodes}}
 			a := m.policyAction()
 			if a.Object.GetKind() != tt.kind {
 				t.Errorf("kind = %s, want %s", a.Object.GetKind(), tt.kind)
@@ -185,7 +185,8 @@ func TestRelayOffOnControlPlane(t *testing.T) {
 			}
 			ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "collector", Namespace: "stackrox", Labels: map[string]string{"app.kubernetes.io/version": tt.version}},
 				Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "compliance", Env: env}}}}}}
-			m := &Model{Options: Options{Namespace: "stackrox"}, Collector: ds, Relay: kube.ReadRelayConfig(ds), Nodes: tt.nodes}
+			m := &Model{Options: Options{Namespace: "stackrox"}, Collector: Read[*appsv1.DaemonSet]{Value: ds}, Relay: kube.ReadRelayConfig(ds),
+				Nodes: Read[[]corev1.Node]{Value: tt.nodes}}
 			if got := m.checkControlPlane().Status; got != tt.want {
 				t.Fatalf("status = %s, want %s", got, tt.want)
 			}
