@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
+	"github.com/sensorprobe/sensorprobe/internal/cni"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 )
 
@@ -38,6 +39,8 @@ type ClusterConfig struct {
 	Kubeconfig, Context string
 	Options             clustercheck.Options
 	Output              string
+	// cni is --cni as given; validate sets Options.CNI from it.
+	cni string
 	// Fix only:
 	Apply    bool
 	Strategy string
@@ -57,7 +60,7 @@ func (c *ClusterConfig) register(fsName string, stdout io.Writer, usage string) 
 	fs.StringVar(&c.Options.ProbeNamespace, "probe-namespace", "", "namespace of the sensorprobe DaemonSet (default: --namespace)")
 	fs.StringVar(&c.Options.ProbeDaemonSet, "probe-daemonset", "sensorprobe", "name of the sensorprobe DaemonSet")
 	fs.IntVar(&c.Options.ProbePort, "probe-port", 9818, "the probe pods' web port serving /status")
-	fs.StringVar(&c.Options.CNI, "cni", "", "network plugin: ovn-kubernetes, cilium, calico or other (default: detect)")
+	fs.StringVar(&c.cni, "cni", "", "network plugin: ovn-kubernetes, cilium, calico or other (default: detect)")
 	fs.StringVar(&c.Output, "output", "table", "output format: table or json")
 	return fs
 }
@@ -69,10 +72,12 @@ func (c *ClusterConfig) validate(p *problems) {
 	if c.Options.ProbePort < 1 || c.Options.ProbePort > 65535 {
 		p.add("--probe-port: %d out of range (1 to 65535)", c.Options.ProbePort)
 	}
-	switch c.Options.CNI {
-	case "", "ovn-kubernetes", "cilium", "calico", "other":
-	default:
-		p.add("--cni: %q is not one of ovn-kubernetes, cilium, calico, other", c.Options.CNI)
+	if c.cni != "" {
+		plugin, ok := cni.Parse(c.cni)
+		if !ok {
+			p.add("--cni: %q is not one of ovn-kubernetes, cilium, calico, other", c.cni)
+		}
+		c.Options.CNI = plugin
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/sensorprobe/sensorprobe/internal/cni"
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
@@ -102,8 +103,8 @@ func addKube(ctx context.Context, e *Engine, cfg *DaemonConfig, w *vsockwatch.Wa
 		open := relayLogOpener(client, cfg.Namespace, cfg.Node)
 		e.Add(func(ctx context.Context) error { return w.FollowRelayLog(ctx, open) })
 	}
-	cni := DetectCNI()
-	return func() *monitor.ClusterFacts { return clusterFactsOf(d.Snapshot(), cfg.Namespace, cni) }, nil
+	plugin := cni.Detect()
+	return func() *monitor.ClusterFacts { return clusterFactsOf(d.Snapshot(), cfg.Namespace, plugin) }, nil
 }
 
 // addFleetWatch shares the sensor budget by the probe DaemonSet's desired
@@ -134,7 +135,7 @@ func addFleetWatch(e *Engine, cfg *DaemonConfig, client kubeclient.Interface) {
 }
 
 // clusterFactsOf converts a discovery snapshot into the monitor's facts.
-func clusterFactsOf(s kube.Snapshot, namespace, cni string) *monitor.ClusterFacts {
+func clusterFactsOf(s kube.Snapshot, namespace string, plugin cni.Plugin) *monitor.ClusterFacts {
 	return &monitor.ClusterFacts{
 		Cluster: verdict.Cluster{
 			SensorOnThisNode:          s.SensorOnThisNode,
@@ -153,7 +154,7 @@ func clusterFactsOf(s kube.Snapshot, namespace, cni string) *monitor.ClusterFact
 			NodeTakesWorkloads:        s.NodeTakesWorkloads,
 			ComplianceVirtualMachines: s.ComplianceVirtualMachines,
 			SensorVirtualMachines:     s.SensorVirtualMachines,
-			CNI:                       cni,
+			CNI:                       plugin,
 		},
 		DiscoveryUp: s.DiscoveryUp,
 		SensorPod:   s.SensorPod,
@@ -221,5 +222,5 @@ func discoverOnce(ctx context.Context, cfg *Config) ([]dial.Target, state.Uses, 
 	if err != nil && len(s.Targets) == 0 {
 		return nil, state.Uses{}, nil, fmt.Errorf("discover sensor's paths: %w", err)
 	}
-	return s.Targets, s.Uses, clusterFactsOf(s, cfg.Namespace, DetectCNI()), nil
+	return s.Targets, s.Uses, clusterFactsOf(s, cfg.Namespace, cni.Detect()), nil
 }

@@ -9,6 +9,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/sensorprobe/sensorprobe/internal/cni"
+	"github.com/sensorprobe/sensorprobe/internal/kube"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
 // Status is a check's outcome.
@@ -112,7 +116,7 @@ func (m *Model) checkSensor() Result {
 	case !m.Sensor.Access.OK():
 		return readErr(CheckSensor, m.Sensor.Access)
 	}
-	return deploymentReady(CheckSensor, m.Sensor.Value, "sensor")
+	return deploymentReady(CheckSensor, m.Sensor.Value, kube.SensorDeployment)
 }
 
 func deploymentReady(name string, d *appsv1.Deployment, what string) Result {
@@ -271,7 +275,7 @@ func (m *Model) checkPolicy() Result {
 	a := m.PolicyAdmission()
 	src := "pod network (app: collector)"
 	if m.Relay.HostNetwork {
-		src = "host network of every node (CNI " + m.CNI() + ")"
+		src = "host network of every node (CNI " + string(m.CNI()) + ")"
 	}
 	sel := "none"
 	if len(a.selecting) > 0 {
@@ -281,7 +285,7 @@ func (m *Model) checkPolicy() Result {
 		return Result{Name: CheckPolicy, Status: Pass, Evidence: fmt.Sprintf("relay source %s admitted to sensor:8443 by %s (policies selecting sensor: %s)", src, a.by, sel)}
 	}
 	ev := fmt.Sprintf("relay source %s is not admitted to sensor:8443 by the policies selecting sensor (%s): reports from every node but sensor's time out", src, sel)
-	if m.Relay.HostNetwork && m.CNI() == "other" && !m.Nodes.Access.OK() {
+	if m.Relay.HostNetwork && m.CNI() == cni.Other && !m.Nodes.Access.OK() {
 		ev += "; node addresses not readable, ipBlocks cannot be evaluated"
 	}
 	fix := "add a NetworkPolicy admitting app: collector to sensor:8443"
@@ -350,7 +354,7 @@ func (m *Model) checkNodeVerdicts() Result {
 	bad := 0
 	for _, r := range m.Fleet.Value {
 		counts[r.Verdict]++
-		if r.Verdict != "healthy" {
+		if r.Verdict != verdict.Healthy {
 			bad++
 		}
 	}
@@ -429,11 +433,11 @@ func (m *Model) checkVMs() Result {
 func (m *Model) checkNetworkType() Result {
 	switch {
 	case m.NetworkConfig.Found():
-		return Result{Name: CheckNetworkType, Status: Pass, Evidence: "Network.config cluster networkType " + networkType(m.NetworkConfig.Value) + " (fix uses CNI " + m.CNI() + ")"}
+		return Result{Name: CheckNetworkType, Status: Pass, Evidence: "Network.config cluster networkType " + networkType(m.NetworkConfig.Value) + " (fix uses CNI " + string(m.CNI()) + ")"}
 	case m.NetworkConfig.Denied():
 		return denied(CheckNetworkType, m.NetworkConfig.Access)
 	}
-	return Result{Name: CheckNetworkType, Status: NotApplicable, Evidence: "not OpenShift (no Network.config); fix uses CNI " + m.CNI()}
+	return Result{Name: CheckNetworkType, Status: NotApplicable, Evidence: "not OpenShift (no Network.config); fix uses CNI " + string(m.CNI())}
 }
 
 // Failed counts the failed checks.

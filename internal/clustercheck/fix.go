@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
+	"github.com/sensorprobe/sensorprobe/internal/cni"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 )
 
@@ -89,8 +92,8 @@ func PlanFix(m *Model, strategy string) Plan {
 			check:           CheckCollectorNet,
 			summary:         "return collector to the stock pod network (hostNetwork false, dnsPolicy ClusterFirst)",
 			gvr:             gvrDaemonSet,
-			kind:            "DaemonSet",
-			name:            "collector",
+			kind:            kindDaemonSet,
+			name:            kube.CollectorDaemonSet,
 			podSpec:         map[string]any{"hostNetwork": false, "dnsPolicy": "ClusterFirst"},
 			operatorSnippet: "remove the overlay that sets spec.template.spec.hostNetwork on DaemonSet collector",
 			helmSnippet:     "remove the post-render patch that sets hostNetwork on DaemonSet collector",
@@ -108,8 +111,8 @@ func PlanFix(m *Model, strategy string) Plan {
 				summary: "declare hostPort 8443 on sensor's api port",
 				gvr:     gvrDeployment,
 				kind:    "Deployment",
-				name:    "sensor",
-				containers: []any{map[string]any{"name": "sensor", "ports": []any{
+				name:    kube.SensorDeployment,
+				containers: []any{map[string]any{"name": kube.SensorDeployment, "ports": []any{
 					map[string]any{"containerPort": int64(8443), "protocol": "TCP", "name": "api", "hostPort": int64(8443)}}}},
 				operatorSnippet: `add an overlay: {apiVersion: apps/v1, kind: Deployment, name: sensor, patches: [{path: "spec.template.spec.containers[name:sensor].ports[name:api].hostPort", value: "8443"}]}`,
 				helmSnippet:     "the chart has no value for a hostPort: a post-render patch would be needed",
@@ -135,8 +138,8 @@ func PlanFix(m *Model, strategy string) Plan {
 			check:           CheckDNSPolicy,
 			summary:         "resolve cluster names from the host network: dnsPolicy ClusterFirstWithHostNet",
 			gvr:             gvrDaemonSet,
-			kind:            "DaemonSet",
-			name:            "collector",
+			kind:            kindDaemonSet,
+			name:            kube.CollectorDaemonSet,
 			podSpec:         map[string]any{"dnsPolicy": "ClusterFirstWithHostNet"},
 			operatorSnippet: `add an overlay: {apiVersion: apps/v1, kind: DaemonSet, name: collector, patches: [{path: spec.template.spec.dnsPolicy, value: ClusterFirstWithHostNet}]}`,
 			helmSnippet:     "add dnsPolicy: ClusterFirstWithHostNet to the post-render patch that sets hostNetwork",
@@ -144,8 +147,8 @@ func PlanFix(m *Model, strategy string) Plan {
 	}
 	if failed(CheckFeatureFlags) {
 		flags := m.FlagState()
-		if v, ok := flags["sensor"]; ok && !isTrue(v) {
-			p.Actions = append(p.Actions, m.envAction(in, CheckFeatureFlags, "sensor", "ROX_VIRTUAL_MACHINES", "true"))
+		if v, ok := flags[kube.SensorDeployment]; ok && !isTrue(v) {
+			p.Actions = append(p.Actions, m.envAction(in, CheckFeatureFlags, kube.SensorDeployment, "ROX_VIRTUAL_MACHINES", "true"))
 		}
 		if v, ok := flags["compliance"]; ok && !isTrue(v) {
 			p.Actions = append(p.Actions, m.envAction(in, CheckFeatureFlags, complianceContainer, "ROX_VIRTUAL_MACHINES", "true"))
@@ -160,20 +163,23 @@ func PlanFix(m *Model, strategy string) Plan {
 	return p
 }
 
-const complianceContainer = kube.ComplianceContainer
+const (
+	complianceContainer = kube.ComplianceContainer
+	kindDaemonSet       = "DaemonSet"
+)
 
 // policyAction builds the CNI-aware policy admitting host-network sources to sensor:8443.
 func (m *Model) policyAction() Action {
 	ns := m.ns()
-	sensorLabels := map[string]any{"app": "sensor"}
-	cni := m.CNI()
+	sensorLabels := map[string]any{"app": kube.SensorDeployment}
+	plugin := m.CNI()
 	meta := map[string]any{"name": HostNetworkPolicyName, "namespace": ns,
 		"labels": map[string]any{"app.kubernetes.io/managed-by": FieldManager}}
 	var obj *unstructured.Unstructured
 	gvr := gvrNetworkPolicy
 	summary := "add NetworkPolicy " + HostNetworkPolicyName + " admitting "
-	switch cni {
-	case "cilium":
+	switch plugin {
+	case cni.Cilium:
 		gvr = GVRCiliumPolicy
 		summary = "add CiliumNetworkPolicy " + HostNetworkPolicyName + " admitting the host and remote-node entities to sensor:8443 (CIDR rules do not match host-network sources on Cilium)"
 		obj = &unstructured.Unstructured{Object: map[string]any{
@@ -188,7 +194,7 @@ func (m *Model) policyAction() Action {
 		}}
 	default:
 		var from []any
-		if cni == "ovn-kubernetes" {
+		if plugin == cni.OVNKubernetes {
 			summary += `the host network (namespaceSelector ` + HostNetworkNamespaceLabel + `: "") to sensor:8443`
 			from = []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{HostNetworkNamespaceLabel: ""}}}}
 		} else {
@@ -234,9 +240,7 @@ type workloadChange struct {
 // says; in decides whether an owner would revert it.
 func (m *Model) workloadAction(in Install, c workloadChange) Action {
 	spec := map[string]any{}
-	for k, v := range c.podSpec {
-		spec[k] = v
-	}
+	maps.Copy(spec, c.podSpec)
 	if c.containers != nil {
 		spec["containers"] = c.containers
 	}
@@ -253,9 +257,9 @@ func (m *Model) workloadAction(in Install, c workloadChange) Action {
 
 // envAction sets one env var on a container of sensor or collector.
 func (m *Model) envAction(in Install, check, container, key, value string) Action {
-	kind, name, gvr := "DaemonSet", "collector", gvrDaemonSet
-	if container == "sensor" {
-		kind, name, gvr = "Deployment", "sensor", gvrDeployment
+	kind, name, gvr := kindDaemonSet, kube.CollectorDaemonSet, gvrDaemonSet
+	if container == kube.SensorDeployment {
+		kind, name, gvr = "Deployment", kube.SensorDeployment, gvrDeployment
 	}
 	a := m.workloadAction(in, workloadChange{
 		check:           check,
@@ -265,7 +269,7 @@ func (m *Model) envAction(in Install, check, container, key, value string) Actio
 		name:            name,
 		containers:      []any{map[string]any{"name": container, "env": []any{map[string]any{"name": key, "value": value}}}},
 		operatorSnippet: fmt.Sprintf("spec:\n  overlays:\n  - apiVersion: apps/v1\n    kind: %s\n    name: %s\n    patches:\n    - path: spec.template.spec.containers[name:%s].env[-1]\n      value: |\n        name: %s\n        value: %q", kind, name, container, key, value),
-		helmSnippet:     fmt.Sprintf("customize:\n  %s:\n    envVars:\n      %s: %q", map[string]string{"sensor": "sensor", "compliance": "collector"}[container], key, value),
+		helmSnippet:     fmt.Sprintf("customize:\n  %s:\n    envVars:\n      %s: %q", map[string]string{kube.SensorDeployment: kube.SensorDeployment, complianceContainer: kube.CollectorDaemonSet}[container], key, value),
 	})
 	a.Command += fmt.Sprintf("\n# or: kubectl -n %s set env %s/%s -c %s %s=%s", m.ns(), strings.ToLower(kind), name, container, key, value)
 	return a
@@ -275,7 +279,7 @@ func (m *Model) envAction(in Install, check, container, key, value string) Actio
 // owner reverts change c, and gives c's snippet for that owner.
 func setOwner(a *Action, in Install, c workloadChange) {
 	switch in.Method {
-	case "operator":
+	case MethodOperator:
 		a.Owner = fmt.Sprintf("%s %s is managed by the RHACS operator (%s): its next reconcile reverts this change. Make it permanent in the SecuredCluster resource instead", c.kind, c.name, in.Owner)
 		a.Snippet = c.operatorSnippet
 	case "helm":
@@ -375,12 +379,7 @@ func Apply(ctx context.Context, c Clients, p Plan, timeout time.Duration, progre
 }
 
 func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(ss, s)
 }
 
 type resourceClient interface {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 	"github.com/sensorprobe/sensorprobe/internal/status"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
 // Fetcher reads the /status report of one probe pod. The default goes
@@ -92,7 +93,7 @@ func fetchFleet(ctx context.Context, fetch Fetcher, pods []corev1.Pod) []NodeSta
 // sorts nodes by name within a group.
 func SortFleet(rows []NodeStatus) {
 	sort.SliceStable(rows, func(i, j int) bool {
-		hi, hj := rows[i].Verdict == "healthy", rows[j].Verdict == "healthy"
+		hi, hj := rows[i].Verdict == verdict.Healthy, rows[j].Verdict == verdict.Healthy
 		if hi != hj {
 			return hj
 		}

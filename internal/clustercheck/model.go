@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/sensorprobe/sensorprobe/internal/cni"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubeclient"
 )
@@ -125,9 +126,8 @@ type Options struct {
 	ProbeDaemonSet string
 	// ProbePort is the probe's web port serving /status (default 9818).
 	ProbePort int
-	// CNI overrides the detected network plugin ("ovn-kubernetes",
-	// "cilium", "calico", "other"); "" detects it.
-	CNI string
+	// CNI overrides the detected network plugin; "" detects it.
+	CNI cni.Plugin
 }
 
 func (o Options) withDefaults() Options {
@@ -217,10 +217,10 @@ func Gather(ctx context.Context, c Clients, opts Options, progress Progress) (*M
 				return c.Kube.AppsV1().Deployments(ns).Get(ctx, "central", metav1.GetOptions{})
 			})
 			m.Sensor = get(Rule{"apps", "deployments", "get", ns}, func() (*appsv1.Deployment, error) {
-				return c.Kube.AppsV1().Deployments(ns).Get(ctx, "sensor", metav1.GetOptions{})
+				return c.Kube.AppsV1().Deployments(ns).Get(ctx, kube.SensorDeployment, metav1.GetOptions{})
 			})
 			m.Collector = get(Rule{"apps", "daemonsets", "get", ns}, func() (*appsv1.DaemonSet, error) {
-				return c.Kube.AppsV1().DaemonSets(ns).Get(ctx, "collector", metav1.GetOptions{})
+				return c.Kube.AppsV1().DaemonSets(ns).Get(ctx, kube.CollectorDaemonSet, metav1.GetOptions{})
 			})
 			m.Relay = kube.ReadRelayConfig(m.Collector.Value)
 			m.SensorPods = items(get(Rule{"", "pods", "list", ns}, func() (*corev1.PodList, error) {

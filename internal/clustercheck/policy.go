@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/sensorprobe/sensorprobe/internal/cni"
 )
 
 // HostNetworkNamespaceLabel is the namespace label through which
@@ -39,7 +41,7 @@ type admission struct {
 // admits evaluates the NetworkPolicies (and, on Cilium, the
 // CiliumNetworkPolicies) that select a pod with sensorLabels for ingress
 // to port 8443 ("api") from src.
-func admits(pols []networkingv1.NetworkPolicy, cilium []unstructured.Unstructured, sensorLabels map[string]string, src source, cni string) admission {
+func admits(pols []networkingv1.NetworkPolicy, cilium []unstructured.Unstructured, sensorLabels map[string]string, src source, plugin cni.Plugin) admission {
 	var a admission
 	for _, p := range pols {
 		sel, err := metav1.LabelSelectorAsSelector(&p.Spec.PodSelector)
@@ -51,14 +53,14 @@ func admits(pols []networkingv1.NetworkPolicy, cilium []unstructured.Unstructure
 			if !portMatches(rule.Ports) {
 				continue
 			}
-			if peerMatches(rule.From, src, cni) {
+			if peerMatches(rule.From, src, plugin) {
 				a.admitted = true
 				a.by = fmt.Sprintf("NetworkPolicy %s ingress[%d]", p.Name, i)
 				return a
 			}
 		}
 	}
-	if src.hostNetwork && cni == "cilium" {
+	if src.hostNetwork && plugin == cni.Cilium {
 		for _, cp := range cilium {
 			if ciliumAdmitsHost(cp, sensorLabels) {
 				a.admitted, a.by = true, "CiliumNetworkPolicy "+cp.GetName()
@@ -103,7 +105,7 @@ func portMatches(ports []networkingv1.NetworkPolicyPort) bool {
 	return false
 }
 
-func peerMatches(peers []networkingv1.NetworkPolicyPeer, src source, cni string) bool {
+func peerMatches(peers []networkingv1.NetworkPolicyPeer, src source, plugin cni.Plugin) bool {
 	if len(peers) == 0 {
 		return true // from anywhere
 	}
@@ -116,7 +118,7 @@ func peerMatches(peers []networkingv1.NetworkPolicyPeer, src source, cni string)
 		}
 		if src.hostNetwork {
 			// Only OVN-Kubernetes maps host-network sources to a namespace label.
-			if cni == "ovn-kubernetes" && peer.PodSelector == nil && peer.NamespaceSelector != nil &&
+			if plugin == cni.OVNKubernetes && peer.PodSelector == nil && peer.NamespaceSelector != nil &&
 				selects(peer.NamespaceSelector, map[string]string{HostNetworkNamespaceLabel: ""}) {
 				return true
 			}

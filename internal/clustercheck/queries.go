@@ -7,14 +7,22 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/sensorprobe/sensorprobe/internal/cni"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
+)
+
+// The install methods of Install.Method.
+const (
+	MethodOperator  = "operator"
+	MethodHelm      = "helm"
+	MethodManifests = "manifests"
 )
 
 // Install is how RHACS was installed, which decides how a fix must be made.
 type Install struct {
 	// Version is the RHACS version, "" when unknown.
 	Version string `json:"version"`
-	// Method is "operator", "helm" or "manifests".
+	// Method is MethodOperator, MethodHelm or MethodManifests.
 	Method string `json:"method"`
 	// Owner names the SecuredCluster or Helm release, "" for manifests.
 	Owner string `json:"owner,omitempty"`
@@ -23,7 +31,7 @@ type Install struct {
 // InstallOf reads the install method from the labels and owners of the
 // sensor Deployment or collector DaemonSet.
 func (m *Model) InstallOf() Install {
-	in := Install{Version: m.Relay.Version, Method: "manifests"}
+	in := Install{Version: m.Relay.Version, Method: MethodManifests}
 	var metas []struct {
 		labels, annotations map[string]string
 		owners              []string
@@ -46,15 +54,15 @@ func (m *Model) InstallOf() Install {
 	for _, md := range metas {
 		for _, o := range md.owners {
 			if name, ok := strings.CutPrefix(o, "SecuredCluster/"); ok {
-				return Install{Version: in.Version, Method: "operator", Owner: "SecuredCluster " + name}
+				return Install{Version: in.Version, Method: MethodOperator, Owner: "SecuredCluster " + name}
 			}
 		}
-		if md.labels["app.stackrox.io/managed-by"] == "operator" {
+		if md.labels["app.stackrox.io/managed-by"] == MethodOperator {
 			owner := "SecuredCluster"
 			if m.SecuredClusters.Found() {
 				owner += " " + m.SecuredClusters.Value[0].GetName()
 			}
-			return Install{Version: in.Version, Method: "operator", Owner: owner}
+			return Install{Version: in.Version, Method: MethodOperator, Owner: owner}
 		}
 	}
 	for _, md := range metas {
@@ -63,7 +71,7 @@ func (m *Model) InstallOf() Install {
 			if rel := md.annotations["meta.helm.sh/release-name"]; rel != "" {
 				owner = "Helm release " + rel + ", chart " + chart
 			}
-			return Install{Version: in.Version, Method: "helm", Owner: owner}
+			return Install{Version: in.Version, Method: MethodHelm, Owner: owner}
 		}
 	}
 	return in
@@ -81,32 +89,26 @@ func ownerNames(refs []metav1.OwnerReference) []string {
 // CNI names the cluster's network plugin: the --cni override, else
 // Network.config's networkType, else a Cilium policy CRD, else Calico
 // annotations on the nodes, else "other".
-func (m *Model) CNI() string {
+func (m *Model) CNI() cni.Plugin {
 	if m.Options.CNI != "" {
 		return m.Options.CNI
 	}
 	if m.NetworkConfig.Found() {
-		t := networkType(m.NetworkConfig.Value)
-		switch strings.ToLower(t) {
-		case "ovnkubernetes":
-			return "ovn-kubernetes"
-		case "cilium":
-			return "cilium"
-		case "calico":
-			return "calico"
+		if p := cni.FromNetworkType(networkType(m.NetworkConfig.Value)); p != cni.Other {
+			return p
 		}
 	}
 	if m.CiliumPolicies.Access.OK() {
-		return "cilium"
+		return cni.Cilium
 	}
 	for _, n := range m.Nodes.Value {
 		for k := range n.Annotations {
 			if strings.HasPrefix(k, "projectcalico.org/") {
-				return "calico"
+				return cni.Calico
 			}
 		}
 	}
-	return "other"
+	return cni.Other
 }
 
 // networkType is the networkType of a Network.config: its status, else its spec.
@@ -137,8 +139,12 @@ func flagOf(spec corev1.PodSpec, container string) string {
 	return "no container " + container
 }
 
-// isTrue reports whether a feature-flag value turns the flag on.
-func isTrue(v string) bool { return v == "true" || v == "1" || v == "True" || v == "TRUE" }
+// isTrue reports whether a feature-flag value turns the flag on, as RHACS
+// reads it (kube.FeatureFlag: "true" in any case; "1" leaves it off).
+func isTrue(v string) bool {
+	b := kube.FeatureFlag(v)
+	return b != nil && *b
+}
 
 // FlagState is ROX_VIRTUAL_MACHINES per component; "" when the component was not read.
 func (m *Model) FlagState() map[string]string {
@@ -147,7 +153,7 @@ func (m *Model) FlagState() map[string]string {
 		out["central"] = flagOf(m.Central.Value.Spec.Template.Spec, "central")
 	}
 	if m.Sensor.Found() {
-		out["sensor"] = flagOf(m.Sensor.Value.Spec.Template.Spec, "sensor")
+		out[kube.SensorDeployment] = flagOf(m.Sensor.Value.Spec.Template.Spec, kube.SensorDeployment)
 	}
 	if m.Collector.Found() {
 		out["compliance"] = flagOf(m.Collector.Value.Spec.Template.Spec, kube.ComplianceContainer)
@@ -211,11 +217,11 @@ func (m *Model) NodesWithoutSensor() []string {
 
 // PolicyAdmission evaluates whether the relay's real sources reach sensor:8443.
 func (m *Model) PolicyAdmission() admission {
-	sensorLabels := map[string]string{"app": "sensor"}
+	sensorLabels := map[string]string{"app": kube.SensorDeployment}
 	if m.Sensor.Found() {
 		sensorLabels = m.Sensor.Value.Spec.Template.Labels
 	}
-	src := source{podLabels: map[string]string{"app": "collector", "service": "collector"}, nsLabels: m.Namespaces.Value[m.ns()]}
+	src := source{podLabels: map[string]string{"app": kube.CollectorDaemonSet, "service": kube.CollectorDaemonSet}, nsLabels: m.Namespaces.Value[m.ns()]}
 	if m.Collector.Found() {
 		src.podLabels = m.Collector.Value.Spec.Template.Labels
 	}

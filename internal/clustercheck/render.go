@@ -6,12 +6,14 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/sensorprobe/sensorprobe/internal/cni"
 )
 
 // Report is the output of `probe check --cluster`.
 type Report struct {
 	Install Install      `json:"install"`
-	CNI     string       `json:"cni"`
+	CNI     cni.Plugin   `json:"cni"`
 	Checks  []Result     `json:"checks"`
 	Fleet   []NodeStatus `json:"fleet"`
 	// Failed counts the failed checks; NotPermitted those it could not read.

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
 
+	"github.com/sensorprobe/sensorprobe/internal/cni"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/status"
 )
@@ -84,7 +85,7 @@ func TestAdmits(t *testing.T) {
 		name string
 		pols []networkingv1.NetworkPolicy
 		src  source
-		cni  string
+		cni  cni.Plugin
 		want bool
 	}{
 		{name: "no policy", src: hostSrc, cni: "other", want: true},
@@ -128,15 +129,16 @@ func TestPolicyActionPerCNI(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Name: "w1"}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.11"}}}},
 	}
 	tests := []struct {
-		cni, kind string
-		contains  []string
+		cni      cni.Plugin
+		kind     string
+		contains []string
 	}{
 		{cni: "ovn-kubernetes", kind: "NetworkPolicy", contains: []string{`policy-group.network.openshift.io/host-network: ""`}},
 		{cni: "cilium", kind: "CiliumNetworkPolicy", contains: []string{"- fromEntities:\n    - host\n    - remote-node", "endpointSelector"}},
 		{cni: "calico", kind: "NetworkPolicy", contains: []string{"cidr: 10.244.0.1/32", "cidr: 192.0.2.10/32", "cidr: 192.0.2.11/32"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.cni, func(t *testing.T) {
+		t.Run(string(tt.cni), func(t *testing.T) {
 			m := &Model{Options: Options{Namespace: "stackrox", CNI: tt.cni}, Nodes: Read[[]corev1.Node]{Value: nodes}}
 			a := m.policyAction()
 			if a.Object.GetKind() != tt.kind {
@@ -216,5 +218,24 @@ func TestEvaluateEmptyModel(t *testing.T) {
 	}
 	if p := PlanFix(m, ""); len(p.Actions) != 0 {
 		t.Errorf("plan = %+v, want nothing to apply without RHACS", p.Actions)
+	}
+}
+
+// ROX_VIRTUAL_MACHINES counts as on only as RHACS reads it: "1" or "t"
+// leave the feature off (pkg/features), so the check fails on them.
+func TestFeatureFlagAsRHACSReadsIt(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  Status
+	}{{"true", Pass}, {"TRUE", Pass}, {"1", Fail}, {"t", Fail}, {"false", Fail}} {
+		t.Run(tt.value, func(t *testing.T) {
+			env := []corev1.EnvVar{{Name: "ROX_VIRTUAL_MACHINES", Value: tt.value}}
+			sensor := &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "sensor", Env: env}}}}}}
+			m := &Model{Options: Options{Namespace: "stackrox"}, Sensor: Read[*appsv1.Deployment]{Value: sensor}}
+			if r := m.checkFlags(); r.Status != tt.want {
+				t.Errorf("ROX_VIRTUAL_MACHINES=%s: %s (%s), want %s", tt.value, r.Status, r.Evidence, tt.want)
+			}
+		})
 	}
 }

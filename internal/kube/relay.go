@@ -14,6 +14,11 @@ import (
 
 // Names of RHACS objects that other packages use too.
 const (
+	// SensorDeployment is sensor's Deployment, its container and its pods'
+	// app label.
+	SensorDeployment = "sensor"
+	// CollectorDaemonSet is collector's DaemonSet and its first container.
+	CollectorDaemonSet = "collector"
 	// ComplianceContainer is the collector pod's container that runs the VM relay.
 	ComplianceContainer = "compliance"
 	// CollectorPodSelector selects the collector DaemonSet's pods.
@@ -24,11 +29,11 @@ const (
 // the stackrox sources (tags 4.9.0 to 4.11.2) and its Helm chart name them;
 // docs/kubernetes.md lists what each is for.
 const (
-	sensorService        = "sensor"
+	sensorService        = SensorDeployment
 	webhookService       = "sensor-webhook"
-	collectorDaemonSet   = "collector"
-	collectorContainer   = "collector"
-	sensorContainer      = "sensor"
+	collectorDaemonSet   = CollectorDaemonSet
+	collectorContainer   = CollectorDaemonSet
+	sensorContainer      = SensorDeployment
 	versionLabel         = "app.kubernetes.io/version"
 	sensorPodLabel       = "app=sensor"
 	defaultVSOCKPort     = 818

@@ -1,5 +1,7 @@
 package verdict
 
+import "github.com/sensorprobe/sensorprobe/internal/cni"
+
 // VSOCK is what is known about the VM relay's VSOCK port on this node.
 type VSOCK struct {
 	// RelayListening is true when a socket listens on the relay port.
@@ -69,9 +71,8 @@ type Cluster struct {
 	// ComplianceVirtualMachines and SensorVirtualMachines are the
 	// ROX_VIRTUAL_MACHINES flags of compliance and sensor; nil when not set.
 	ComplianceVirtualMachines, SensorVirtualMachines *bool
-	// CNI names the node's network plugin when recognised: "ovn-kubernetes",
-	// "cilium", "calico", or "".
-	CNI string
+	// CNI is the node's network plugin; the zero value reads as cni.Other.
+	CNI cni.Plugin
 }
 
 func (c *Cluster) namespace() string {

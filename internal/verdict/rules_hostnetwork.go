@@ -3,6 +3,7 @@ package verdict
 import (
 	"fmt"
 
+	"github.com/sensorprobe/sensorprobe/internal/cni"
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 )
 
@@ -103,17 +104,17 @@ func networkPolicyFix(cl *Cluster) string {
 // hostNetworkPolicy names the separate NetworkPolicy that admits
 // host-network sources to sensor:8443 on the node's CNI.
 func hostNetworkPolicy(cl *Cluster) string {
-	cni := ""
+	var plugin cni.Plugin
 	if cl != nil {
-		cni = cl.CNI
+		plugin = cl.CNI
 	}
 	admit := `on OVN-Kubernetes a namespaceSelector policy-group.network.openshift.io/host-network: "", on Cilium a CiliumNetworkPolicy with fromEntities [host, remote-node], elsewhere an ipBlock per node address (on overlays such as Calico's, the node's tunnel address is the source)`
-	switch cni {
-	case "ovn-kubernetes":
+	switch plugin {
+	case cni.OVNKubernetes:
 		admit = `a namespaceSelector policy-group.network.openshift.io/host-network: ""`
-	case "cilium":
+	case cni.Cilium:
 		admit = "a CiliumNetworkPolicy with fromEntities [host, remote-node] (CIDR rules do not match host-network sources on Cilium)"
-	case "calico":
+	case cni.Calico:
 		admit = "an ipBlock per node address including each node's tunnel address (Calico's overlay uses it as the source)"
 	}
 	return fmt.Sprintf("a separate NetworkPolicy in %s (sensor's own is reverted by the operator or Helm) admitting host-network sources to sensor port 8443: %s",
