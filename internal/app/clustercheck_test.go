@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
-	"github.com/sensorprobe/sensorprobe/internal/clustercheck/cctest"
+	"github.com/sensorprobe/sensorprobe/internal/clustercheck/testcluster"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
 	"github.com/sensorprobe/sensorprobe/internal/status"
@@ -74,17 +74,17 @@ func TestTroubleshootingWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cctest.CreateNodes(t.Context(), t, admin)
-	cctest.CRDs(t.Context(), t, d)
-	cctest.Virtualization(t.Context(), t, admin, d, true, "OVNKubernetes")
+	testcluster.CreateNodes(t.Context(), t, admin)
+	testcluster.CRDs(t.Context(), t, d)
+	testcluster.Virtualization(t.Context(), t, admin, d, true, "OVNKubernetes")
 	f := kubetest.NewFixture(t, admin, "stackrox")
-	cctest.RHACS(f, kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet, SensorVMs: "true",
+	testcluster.RHACS(f, kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet, SensorVMs: "true",
 		SensorNode: "worker-0", SensorIP: "10.128.0.5", SensorHostIP: "192.0.2.10", ClusterIP: "10.96.1.1", WebhookIP: "10.96.2.1"})
 	// The probes stand-in: nodes other than sensor's report the blocked
 	// host network until a policy admits it (a real probe sees that within
 	// one probe interval).
-	broken := cctest.Fetcher(map[string]string{"worker-0": "healthy", "worker-1": "networkpolicy_blocks_host_network", "worker-2": "networkpolicy_blocks_host_network"})
-	healthy := cctest.Fetcher(map[string]string{"worker-0": "healthy", "worker-1": "healthy", "worker-2": "healthy"})
+	broken := testcluster.Fetcher(map[string]string{"worker-0": "healthy", "worker-1": "networkpolicy_blocks_host_network", "worker-2": "networkpolicy_blocks_host_network"})
+	healthy := testcluster.Fetcher(map[string]string{"worker-0": "healthy", "worker-1": "healthy", "worker-2": "healthy"})
 	probes := func(ctx context.Context, pod corev1.Pod) (status.Report, error) {
 		_, err := k.NetworkingV1().NetworkPolicies("stackrox").Get(ctx, clustercheck.HostNetworkPolicyName, metav1.GetOptions{})
 		if err == nil {
@@ -156,7 +156,7 @@ func TestTroubleshootingWalkthrough(t *testing.T) {
 
 	// The rollout that never ends, with the exit-code path of --apply.
 	f2 := kubetest.NewFixture(t, admin, "stuck")
-	cctest.RHACS(f2, kubetest.Install{HostNetwork: true, SensorVMs: "true",
+	testcluster.RHACS(f2, kubetest.Install{HostNetwork: true, SensorVMs: "true",
 		SensorNode: "worker-0", SensorIP: "10.128.0.6", SensorHostIP: "192.0.2.10", ClusterIP: "10.96.1.2", WebhookIP: "10.96.2.2"})
 	stuck, err := ParseFix([]string{"--apply", "--namespace", "stuck", "--timeout", "1s"}, &bytes.Buffer{})
 	if err != nil {
@@ -193,11 +193,11 @@ func TestOncallRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cctest.CreateNodes(t.Context(), t, admin)
-	cctest.CRDs(t.Context(), t, d)
-	cctest.Virtualization(t.Context(), t, admin, d, true, "OVNKubernetes")
+	testcluster.CreateNodes(t.Context(), t, admin)
+	testcluster.CRDs(t.Context(), t, d)
+	testcluster.Virtualization(t.Context(), t, admin, d, true, "OVNKubernetes")
 	f := kubetest.NewFixture(t, admin, "stackrox")
-	cctest.RHACS(f, kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet, SensorVMs: "true",
+	testcluster.RHACS(f, kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet, SensorVMs: "true",
 		SensorNode: "worker-0", SensorIP: "10.128.0.5", SensorHostIP: "192.0.2.10", ClusterIP: "10.96.1.1", WebhookIP: "10.96.2.1"})
 
 	raw, err := os.ReadFile("../../docs/oncall-rbac.yaml")
@@ -231,7 +231,7 @@ func TestOncallRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := clustercheck.Clients{Kube: k, Dynamic: sd, Fetch: cctest.Fetcher(map[string]string{"worker-0": "healthy", "worker-1": "healthy", "worker-2": "healthy"})}
+	c := clustercheck.Clients{Kube: k, Dynamic: sd, Fetch: testcluster.Fetcher(map[string]string{"worker-0": "healthy", "worker-1": "healthy", "worker-2": "healthy"})}
 	var r clustercheck.Report
 	// RBAC takes effect asynchronously: poll until the bindings are in force.
 	testsupport.Eventually(t, 20*time.Second, func() (bool, string) {

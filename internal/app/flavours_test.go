@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
-	"github.com/sensorprobe/sensorprobe/internal/clustercheck/cctest"
+	"github.com/sensorprobe/sensorprobe/internal/clustercheck/testcluster"
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
@@ -272,7 +272,7 @@ func TestNodeAndClusterAgree(t *testing.T) {
 			in.ClusterIP, in.WebhookIP = fmt.Sprintf("10.96.13.%d", 10+i), fmt.Sprintf("10.96.81.%d", 10+i)
 			f.ApplyInstall(in)
 			f.SensorDeployment(in)
-			cctest.SensorPolicy(f)
+			testcluster.SensorPolicy(f)
 
 			m, err := clustercheck.Gather(t.Context(), clustercheck.Clients{Kube: k, Dynamic: d, Fetch: noFleet},
 				clustercheck.Options{Namespace: ns}, nil)

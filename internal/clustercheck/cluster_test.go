@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
-	"github.com/sensorprobe/sensorprobe/internal/clustercheck/cctest"
+	"github.com/sensorprobe/sensorprobe/internal/clustercheck/testcluster"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
 )
@@ -74,12 +74,12 @@ var allHealthy = map[string]string{"worker-0": "healthy", "worker-1": "healthy",
 func TestClusterCheck(t *testing.T) {
 	env := kubetest.StartForTest(t)
 	admin := env.AdminClient(t)
-	ac := clients(t, env.Admin, cctest.Fetcher(allHealthy))
-	cctest.CreateNodes(t.Context(), t, admin)
+	ac := clients(t, env.Admin, testcluster.Fetcher(allHealthy))
+	testcluster.CreateNodes(t.Context(), t, admin)
 
 	t.Run("KubeVirt and OpenShift CRDs absent mean not installed", func(t *testing.T) {
 		f := kubetest.NewFixture(t, admin, "nocrds")
-		cctest.RHACS(f, kubetest.Install{SensorVMs: "true", ClusterIP: "10.96.0.20", WebhookIP: "10.96.0.21", SensorNode: "worker-0", SensorIP: "10.128.0.5", SensorHostIP: "192.0.2.10"})
+		testcluster.RHACS(f, kubetest.Install{SensorVMs: "true", ClusterIP: "10.96.0.20", WebhookIP: "10.96.0.21", SensorNode: "worker-0", SensorIP: "10.128.0.5", SensorHostIP: "192.0.2.10"})
 		m := gather(t, ac, "nocrds")
 		expect(t, clustercheck.Evaluate(m), map[string]clustercheck.Status{
 			clustercheck.CheckVirtualization: clustercheck.Fail,
@@ -90,8 +90,8 @@ func TestClusterCheck(t *testing.T) {
 		})
 	})
 
-	cctest.CRDs(t.Context(), t, dynamicOf(t, env.Admin))
-	cctest.Virtualization(t.Context(), t, admin, dynamicOf(t, env.Admin), true, "OVNKubernetes")
+	testcluster.CRDs(t.Context(), t, dynamicOf(t, env.Admin))
+	testcluster.Virtualization(t.Context(), t, admin, dynamicOf(t, env.Admin), true, "OVNKubernetes")
 
 	base := func(in kubetest.Install, i int) kubetest.Install {
 		in.SensorNode, in.SensorIP, in.SensorHostIP = "worker-0", "10.128.0.5", "192.0.2.10"
@@ -102,7 +102,7 @@ func TestClusterCheck(t *testing.T) {
 
 	t.Run("stock install passes everything", func(t *testing.T) {
 		f := kubetest.NewFixture(t, admin, "stock")
-		cctest.RHACS(f, base(kubetest.Install{Version: "4.11.2"}, 1))
+		testcluster.RHACS(f, base(kubetest.Install{Version: "4.11.2"}, 1))
 		m := gather(t, ac, "stock")
 		rs := clustercheck.Evaluate(m)
 		if n := clustercheck.Failed(rs); n != 0 {
@@ -121,8 +121,8 @@ func TestClusterCheck(t *testing.T) {
 
 	t.Run("customised host network: check, fix, apply, idempotent", func(t *testing.T) {
 		f := kubetest.NewFixture(t, admin, "custom")
-		cctest.RHACS(f, base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet}, 2))
-		c := clients(t, env.Admin, cctest.Fetcher(map[string]string{"worker-0": "healthy", "worker-1": "networkpolicy_blocks_host_network", "worker-2": "networkpolicy_blocks_host_network"}))
+		testcluster.RHACS(f, base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet}, 2))
+		c := clients(t, env.Admin, testcluster.Fetcher(map[string]string{"worker-0": "healthy", "worker-1": "networkpolicy_blocks_host_network", "worker-2": "networkpolicy_blocks_host_network"}))
 		m := gather(t, c, "custom")
 		expect(t, clustercheck.Evaluate(m), map[string]clustercheck.Status{
 			clustercheck.CheckPolicy:       clustercheck.Fail,
@@ -152,7 +152,7 @@ func TestClusterCheck(t *testing.T) {
 		}
 		// After the fix the policy admits the host network; the node
 		// verdicts are the probes' to change (faked here as healthy).
-		m2 := gather(t, clients(t, env.Admin, cctest.Fetcher(allHealthy)), "custom")
+		m2 := gather(t, clients(t, env.Admin, testcluster.Fetcher(allHealthy)), "custom")
 		if n := clustercheck.Failed(clustercheck.Evaluate(m2)); n != 0 {
 			t.Errorf("after the fix: %d failed", n)
 		}
@@ -171,7 +171,7 @@ func TestClusterCheck(t *testing.T) {
 		f := kubetest.NewFixture(t, admin, "operator")
 		in := base(kubetest.Install{Operator: true, HostNetwork: true}, 3) // dnsPolicy ClusterFirst
 		in.SensorVMs = ""                                                  // feature flag mismatch
-		cctest.RHACS(f, in)
+		testcluster.RHACS(f, in)
 		m := gather(t, ac, "operator")
 		expect(t, clustercheck.Evaluate(m), map[string]clustercheck.Status{
 			clustercheck.CheckDNSPolicy:    clustercheck.Fail,
@@ -205,7 +205,7 @@ func TestClusterCheck(t *testing.T) {
 
 	t.Run("rollout that never becomes ready: bounded wait", func(t *testing.T) {
 		f := kubetest.NewFixture(t, admin, "stuck")
-		cctest.RHACS(f, base(kubetest.Install{HostNetwork: true}, 4)) // dnsPolicy ClusterFirst
+		testcluster.RHACS(f, base(kubetest.Install{HostNetwork: true}, 4)) // dnsPolicy ClusterFirst
 		m := gather(t, ac, "stuck")
 		p := clustercheck.PlanFix(m, "")
 		var progress bytes.Buffer
@@ -232,9 +232,9 @@ func TestClusterCheck(t *testing.T) {
 	})
 
 	t.Run("cilium: a CiliumNetworkPolicy, applied once", func(t *testing.T) {
-		cctest.CRD(t.Context(), t, dynamicOf(t, env.Admin), clustercheck.GVRCiliumPolicy, "CiliumNetworkPolicy", false)
+		testcluster.CRD(t.Context(), t, dynamicOf(t, env.Admin), clustercheck.GVRCiliumPolicy, "CiliumNetworkPolicy", false)
 		f := kubetest.NewFixture(t, admin, "cilium")
-		cctest.RHACS(f, base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet}, 6))
+		testcluster.RHACS(f, base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet}, 6))
 		opts := clustercheck.Options{Namespace: "cilium", CNI: "cilium"}
 		m, err := clustercheck.Gather(t.Context(), ac, opts, nil)
 		if err != nil {
@@ -260,7 +260,7 @@ func TestClusterCheck(t *testing.T) {
 
 	t.Run("pod-network strategy returns collector to the pod network", func(t *testing.T) {
 		f := kubetest.NewFixture(t, admin, "podnet")
-		cctest.RHACS(f, base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet}, 7))
+		testcluster.RHACS(f, base(kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet}, 7))
 		m := gather(t, ac, "podnet")
 		p := clustercheck.PlanFix(m, clustercheck.StrategyPodNetwork)
 		// No DaemonSet controller here: the wait ends at its bound.
@@ -289,7 +289,7 @@ func TestClusterCheck(t *testing.T) {
 
 	t.Run("partial permissions: not permitted, with the rule", func(t *testing.T) {
 		f := kubetest.NewFixture(t, admin, "narrow")
-		cctest.RHACS(f, base(kubetest.Install{}, 5))
+		testcluster.RHACS(f, base(kubetest.Install{}, 5))
 		_, err := admin.CoreV1().ServiceAccounts("narrow").Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "oncall"}}, metav1.CreateOptions{})
 		f.Must("sa", err)
 		_, err = admin.RbacV1().Roles("narrow").Create(t.Context(), &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "oncall"},
@@ -299,7 +299,7 @@ func TestClusterCheck(t *testing.T) {
 			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "oncall"},
 			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "oncall", Namespace: "narrow"}}}, metav1.CreateOptions{})
 		f.Must("rolebinding", err)
-		nc := clients(t, env.ServiceAccountConfig(t.Context(), t, "narrow", "oncall"), cctest.Fetcher(allHealthy))
+		nc := clients(t, env.ServiceAccountConfig(t.Context(), t, "narrow", "oncall"), testcluster.Fetcher(allHealthy))
 		var m *clustercheck.Model
 		// RBAC takes effect asynchronously; wait until the Role is in force.
 		deadline := time.Now().Add(20 * time.Second)

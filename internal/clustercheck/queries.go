@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sensorprobe/sensorprobe/internal/cni"
+	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 )
 
@@ -173,7 +174,7 @@ func endpointOrDefault(m *Model) string {
 // RelayLoopback reports whether the relay dials a loopback address (the
 // hostPort workaround).
 func (m *Model) RelayLoopback() bool {
-	return kube.RelayPath(m.Relay.Endpoint(), m.ns(), nil) == "hostport"
+	return kube.RelayPath(m.Relay.Endpoint(), m.ns(), nil) == dial.PathHostPort
 }
 
 // SensorHostPort returns the hostPort of sensor's api port in the

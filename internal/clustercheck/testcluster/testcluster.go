@@ -1,11 +1,11 @@
 //go:build linux
 
-// Package cctest builds the clusters the clustercheck tests run against in
+// Package testcluster builds the clusters the clustercheck tests run against in
 // a real kube-apiserver: minimal KubeVirt and OpenShift CRDs of its own
 // making, nodes, the RHACS objects of an install flavour, sensor's chart
 // NetworkPolicy and the probe DaemonSet, and a fake /status fetcher (a test
 // API server has no kubelet to proxy to).
-package cctest
+package testcluster
 
 import (
 	"context"
@@ -25,8 +25,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
+	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
+	"github.com/sensorprobe/sensorprobe/internal/state"
 	"github.com/sensorprobe/sensorprobe/internal/status"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
 // Nodes are the test cluster's nodes and their InternalIPs.
@@ -206,12 +209,12 @@ func Fetcher(verdicts map[string]string) clustercheck.Fetcher {
 		r := status.Report{Node: pod.Spec.NodeName, Verdict: status.Verdict{Name: v, Severity: "none"},
 			Kubernetes: &status.Kubernetes{RelayPath: "dns", RelayHostNetwork: &hn},
 			VSOCK:      &status.VSOCK{RelayPort: 818, RelayListening: true, ReportsSentRecent: 3}}
-		r.Paths = []status.PathStatus{{Name: "webhook", State: "up", Up: true, Consumer: "none"}}
-		if v != "healthy" {
+		r.Paths = []status.PathStatus{{Name: dial.PathWebhook, State: status.StateUp, Up: true, Consumer: string(state.ConsumerNone)}}
+		if v != verdict.Healthy {
 			r.Verdict.Severity = "critical"
 			r.VSOCK.ReportsSentRecent, r.VSOCK.SendErrorsRecent = 0, 4
-			r.Paths = append(r.Paths, status.PathStatus{Name: "dns", State: "down", Reason: "timeout", Consumer: "relay"},
-				status.PathStatus{Name: "clusterip", State: "down", Reason: "timeout", Consumer: "none"})
+			r.Paths = append(r.Paths, status.PathStatus{Name: dial.PathDNS, State: status.StateDown, Reason: string(dial.ReasonConnectTimeout), Consumer: string(state.ConsumerRelay)},
+				status.PathStatus{Name: dial.PathClusterIP, State: status.StateDown, Reason: string(dial.ReasonConnectTimeout), Consumer: string(state.ConsumerNone)})
 		}
 		return r, nil
 	}
