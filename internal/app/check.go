@@ -73,7 +73,7 @@ func RunCheck(ctx context.Context, cfg *CheckConfig, out io.Writer) (healthy boo
 	}
 	targets, uses, cluster := cfg.Targets, state.Uses{}, (*monitor.ClusterFacts)(nil)
 	if cfg.Kube {
-		targets, uses, cluster, err = discoverOnce(ctx, &cfg.Config)
+		targets, uses, cluster, err = discoverOnce(ctx, &cfg.Config, p)
 		if err != nil {
 			return false, err
 		}

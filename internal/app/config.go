@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/trust"
 )
 
@@ -42,6 +43,9 @@ type Config struct {
 	Kubeconfig string
 	Namespace  string
 	Node       string
+	// KubeVirtNamespace is where virt-handler runs (--kubevirt.namespace),
+	// read on the RHACS 4.12 line; "" means kube.DefaultKubeVirtNamespace.
+	KubeVirtNamespace string
 }
 
 // dialConfig is the prober configuration with the TLS material.
@@ -115,6 +119,7 @@ type commonFlags struct {
 	timeout                          durationFlag
 	kube                             bool
 	kubeconfig, namespace, node      string
+	kubevirtNamespace                string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -132,6 +137,7 @@ func (c *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.kubeconfig, "kubeconfig", getenv("KUBECONFIG"), "kubeconfig file for running outside a cluster")
 	fs.StringVar(&c.namespace, "namespace", "stackrox", "namespace of sensor and collector")
 	fs.StringVar(&c.node, "node", getenv("NODE_NAME"), "this node's name (default $NODE_NAME, from the downward API)")
+	fs.StringVar(&c.kubevirtNamespace, "kubevirt.namespace", kube.DefaultKubeVirtNamespace, "namespace of KubeVirt's virt-handler pods, read on the RHACS 4.12 line (OpenShift Virtualization: openshift-cnv)")
 }
 
 func (c *commonFlags) resolve(p *problems, cfg *Config) {
@@ -195,6 +201,7 @@ func (c *commonFlags) resolve(p *problems, cfg *Config) {
 		p.add("--log.format: %q is not one of text, json", c.logFmt)
 	}
 	cfg.Kube, cfg.Kubeconfig, cfg.Namespace, cfg.Node = c.kube, c.kubeconfig, c.namespace, c.node
+	cfg.KubeVirtNamespace = c.kubevirtNamespace
 	if c.namespace == "" {
 		p.add("--namespace: must not be empty")
 	}

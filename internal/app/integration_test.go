@@ -184,7 +184,7 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 		k := rep.Kubernetes
 		want := &status.Kubernetes{
 			DiscoveryUp: true, SensorOnThisNode: new(true), SensorPod: ns + "/sensor-1", SensorNode: e2eNode,
-			RelayEndpoint: svc + ":443", RelayPath: "dns", RelayHostNetwork: new(true), SensorReady: new(true),
+			RelayEndpoint: svc + ":443", RelayPath: "dns", RelayHostNetwork: new(true), SensorReady: new(true), VMTransport: "push",
 		}
 		if diff := cmp.Diff(want, k); diff != "" {
 			t.Errorf("/status kubernetes (-want +got):\n%s", diff)

@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sensorprobe/sensorprobe/internal/cni"
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
@@ -61,8 +63,10 @@ func addKube(ctx context.Context, e *Engine, cfg *DaemonConfig, w *vsockwatch.Wa
 		return nil, err
 	}
 	if client == nil {
-		if err := e.Register(metrics.NewKubeCollector(nil, nil)); err != nil {
-			return nil, err
+		for _, c := range []prometheus.Collector{metrics.NewKubeCollector(nil, nil), metrics.NewPullCollector(noPullFacts)} {
+			if err := e.Register(c); err != nil {
+				return nil, err
+			}
 		}
 		targets, err := staticTargets(&cfg.Config)
 		if err != nil {
@@ -76,11 +80,24 @@ func addKube(ctx context.Context, e *Engine, cfg *DaemonConfig, w *vsockwatch.Wa
 	}
 
 	addFleetWatch(e, cfg, client)
+	var pull *pullPart
+	pullFacts := noPullFacts
+	if cfg.Node != "" {
+		pull = newPullPart(client, &cfg.Config, e.Prober.Connect, e)
+		e.Add(pull.Run)
+		pullFacts = pull.facts
+	}
+	if err := e.Register(metrics.NewPullCollector(pullFacts)); err != nil {
+		return nil, err
+	}
 	kcfg := cfg.kubeConfig()
 	kcfg.OnChange = func(s kube.Snapshot) {
 		e.SetTargets(s.Targets, s.Uses)
 		if s.RelayVSOCKPort != 0 {
 			w.SetRelayPort(s.RelayVSOCKPort)
+		}
+		if pull != nil && s.Transport == kube.TransportPull {
+			pull.Start()
 		}
 	}
 	// Probe the static paths (dns, hostport, overrides) until the informers answer.
@@ -104,7 +121,13 @@ func addKube(ctx context.Context, e *Engine, cfg *DaemonConfig, w *vsockwatch.Wa
 		e.Add(func(ctx context.Context) error { return w.FollowRelayLog(ctx, open) })
 	}
 	plugin := cni.Detect()
-	return func() *monitor.ClusterFacts { return clusterFactsOf(d.Snapshot(), cfg.Namespace, plugin) }, nil
+	return func() *monitor.ClusterFacts {
+		f := clusterFactsOf(d.Snapshot(), cfg.Namespace, plugin)
+		if pull != nil && f.Transport == string(kube.TransportPull) {
+			f.VMs = pull.facts()
+		}
+		return f
+	}, nil
 }
 
 // addFleetWatch shares the sensor budget by the probe DaemonSet's desired
@@ -155,6 +178,7 @@ func clusterFactsOf(s kube.Snapshot, namespace string, plugin cni.Plugin) *monit
 			ComplianceVirtualMachines: s.ComplianceVirtualMachines,
 			SensorVirtualMachines:     s.SensorVirtualMachines,
 			CNI:                       plugin,
+			Transport:                 string(s.Transport),
 		},
 		DiscoveryUp: s.DiscoveryUp,
 		SensorPod:   s.SensorPod,
@@ -209,7 +233,9 @@ func relayLogOpener(client kubeclient.Interface, namespace, node string) func(ct
 
 // discoverOnce returns the paths to check: discovered ones when a cluster
 // answers, with --target overrides, else the --target paths alone.
-func discoverOnce(ctx context.Context, cfg *Config) ([]dial.Target, state.Uses, *monitor.ClusterFacts, error) {
+// In pull mode it lists this node's VMIs and virt-handler and connects to
+// the virt-handler once with p.
+func discoverOnce(ctx context.Context, cfg *Config, p *dial.Prober) ([]dial.Target, state.Uses, *monitor.ClusterFacts, error) {
 	client, err := kubeClient(cfg)
 	if err != nil {
 		return nil, state.Uses{}, nil, err
@@ -222,5 +248,9 @@ func discoverOnce(ctx context.Context, cfg *Config) ([]dial.Target, state.Uses, 
 	if err != nil && len(s.Targets) == 0 {
 		return nil, state.Uses{}, nil, fmt.Errorf("discover sensor's paths: %w", err)
 	}
-	return s.Targets, s.Uses, clusterFactsOf(s, cfg.Namespace, cni.Detect()), nil
+	f := clusterFactsOf(s, cfg.Namespace, cni.Detect())
+	if s.Transport == kube.TransportPull && cfg.Node != "" {
+		f.VMs = pullOnce(ctx, client, cfg, p)
+	}
+	return s.Targets, s.Uses, f, nil
 }

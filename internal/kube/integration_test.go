@@ -164,6 +164,7 @@ func TestDiscoveryFollowsTheCluster(t *testing.T) {
 		},
 		RelayVSOCKPort:            1818,
 		ComplianceVirtualMachines: new(true),
+		Transport:                 TransportPush,
 		Relay: RelayConfig{
 			Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet",
 			AdvertisedEndpoint: "sensor.follow.svc:443", GRPCServer: "sensor.follow.svc:443", SNIHostname: sn,

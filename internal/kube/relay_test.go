@@ -246,3 +246,28 @@ func TestBooleanSetting(t *testing.T) {
 		}
 	}
 }
+
+func TestTransportOf(t *testing.T) {
+	yes, no := true, false
+	tests := []struct {
+		name                  string
+		rc                    RelayConfig
+		compliance, sensorVMs *bool
+		want                  Transport
+	}{
+		{name: "no collector", want: TransportUnknown},
+		{name: "4.11 relay on", rc: RelayConfig{Found: true, Version: "4.11.2"}, compliance: &yes, want: TransportPush},
+		{name: "4.11 relay off", rc: RelayConfig{Found: true, Version: "4.11.2"}, compliance: &no, sensorVMs: &yes, want: TransportOff},
+		{name: "version unknown counts as released", rc: RelayConfig{Found: true}, compliance: &yes, want: TransportPush},
+		{name: "4.12 nightly, sensor on", rc: RelayConfig{Found: true, Version: "4.12.x-nightly-20260813"}, sensorVMs: &yes, want: TransportPull},
+		{name: "4.12, compliance on but sensor not", rc: RelayConfig{Found: true, Version: "4.12.0"}, compliance: &yes, want: TransportOff},
+		{name: "4.12, flag unset", rc: RelayConfig{Found: true, Version: "4.12.0"}, want: TransportOff},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := TransportOf(tt.rc, tt.compliance, tt.sensorVMs); got != tt.want {
+				t.Errorf("TransportOf = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

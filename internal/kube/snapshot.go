@@ -59,7 +59,11 @@ type Snapshot struct {
 	// NodeTakesWorkloads tells whether this node accepts pods that tolerate
 	// no taint (TakesWorkloads); nil when the node cannot be read.
 	NodeTakesWorkloads *bool
-	// Uses says which path the relay uses and who depends on each path.
+	// Transport is how VM index reports reach sensor (TransportOf).
+	Transport Transport
+	// Uses says which probed path the relay's endpoint names
+	// (Uses.RelayPath, "" if none or no collector DaemonSet) and who depends
+	// on each path.
 	Uses state.Uses
 	// DiscoveryUp is true while every informer is synced and its latest list or
 	// watch call succeeded.
@@ -193,6 +197,7 @@ func build(namespace, nodeName string, overrides map[string]string, objs objects
 		skips, takes := relay.SkipsNode(objs.node), TakesWorkloads(objs.node)
 		snap.RelaySkipsNode, snap.NodeTakesWorkloads = &skips, &takes
 	}
+	snap.Transport = TransportOf(relay, vms, sp.virtualMachines)
 	if relay.Found {
 		hn := relay.HostNetwork
 		snap.Uses = state.Uses{RelayPath: relayPath, RelayHostNetwork: &hn, NoRelay: relay.PullMode()}

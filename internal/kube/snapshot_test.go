@@ -79,12 +79,12 @@ func TestBuild(t *testing.T) {
 	}{
 		{
 			name: "nothing known",
-			want: Snapshot{Targets: static},
+			want: Snapshot{Transport: TransportUnknown, Targets: static},
 		},
 		{
 			name:      "nothing known, overrides",
 			overrides: map[string]string{"dns": "sensor.example:443", "extra": "10.0.0.9:8443"},
-			want: Snapshot{Targets: []dial.Target{
+			want: Snapshot{Transport: TransportUnknown, Targets: []dial.Target{
 				{Name: "dns", Addr: "sensor.example:443", ServerName: "sensor.stackrox.svc"},
 				{Name: "extra", Addr: "10.0.0.9:8443"},
 			}},
@@ -93,7 +93,7 @@ func TestBuild(t *testing.T) {
 			name: "everything, sensor on this node",
 			node: "node-a",
 			objs: full,
-			want: Snapshot{
+			want: Snapshot{Transport: TransportOff,
 				Targets:        fullTargets,
 				RelayVSOCKPort: 818,
 				Relay:          RelayConfig{Found: true, HostNetwork: true, DNSPolicy: "ClusterFirstWithHostNet", AdvertisedEndpoint: "localhost:8443"},
@@ -107,7 +107,7 @@ func TestBuild(t *testing.T) {
 			node:      "node-x",
 			overrides: map[string]string{"hostport": "127.0.0.1:18443", "clusterip": "localhost:8443"},
 			objs:      full,
-			want: Snapshot{
+			want: Snapshot{Transport: TransportOff,
 				Targets: []dial.Target{
 					{Name: "clusterip", Addr: "localhost:8443", ServerName: "sensor.stackrox.svc"},
 					fullTargets[1],
@@ -129,7 +129,7 @@ func TestBuild(t *testing.T) {
 				slices: []*discoveryv1.EndpointSlice{testSlice("https", 8443, testEndpoint("10.244.2.9", &no, false))},
 				pods:   []*corev1.Pod{testPod("sensor-a", "node-a", corev1.PodRunning, true)},
 			},
-			want: Snapshot{
+			want: Snapshot{Transport: TransportUnknown,
 				Targets: []dial.Target{
 					{Name: "dns", Addr: "sensor.stackrox.svc:8444", ServerName: "sensor.stackrox.svc"},
 				},
@@ -147,7 +147,7 @@ func TestBuild(t *testing.T) {
 				}(),
 				podsSynced: true,
 			},
-			want: Snapshot{
+			want: Snapshot{Transport: TransportUnknown,
 				Targets:   []dial.Target{static[0], {Name: "hostport", Addr: "127.0.0.1:18443", ServerName: "sensor.stackrox.svc"}},
 				SensorPod: "stackrox/sensor-a", SensorNode: "node-a", SensorHostIP: "192.0.2.a", SensorOnThisNode: &no,
 				SensorReady: &yes, SensorHostPort: 18443,
@@ -170,7 +170,7 @@ func TestBuild(t *testing.T) {
 				}(),
 				node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a", Labels: map[string]string{"node-role.kubernetes.io/master": ""}}},
 			},
-			want: Snapshot{
+			want: Snapshot{Transport: TransportPush,
 				Targets:                   []dial.Target{fullTargets[0], fullTargets[1], fullTargets[3], fullTargets[4]},
 				RelayVSOCKPort:            818,
 				ComplianceVirtualMachines: &yes,
@@ -191,7 +191,7 @@ func TestBuild(t *testing.T) {
 					return ds
 				}(),
 			},
-			want: Snapshot{
+			want: Snapshot{Transport: TransportOff,
 				Targets:        static,
 				RelayVSOCKPort: 818,
 				Relay: RelayConfig{Found: true, DNSPolicy: "ClusterFirstWithHostNet",

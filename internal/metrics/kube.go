@@ -23,7 +23,7 @@ type KubeCollector struct {
 	discovery KubeSource
 	events    EventSource
 
-	up, onNode, errors, emitted, hostNetwork *prometheus.Desc
+	up, onNode, errors, emitted, hostNetwork, transport *prometheus.Desc
 }
 
 // NewKubeCollector returns a collector over discovery and events. Either may
@@ -43,12 +43,14 @@ func NewKubeCollector(discovery KubeSource, events EventSource) *KubeCollector {
 			"Kubernetes Events emitted.", nil, nil),
 		hostNetwork: prometheus.NewDesc(Namespace+"_relay_host_network",
 			"1 if the VM relay is on the host network.", nil, nil),
+		transport: prometheus.NewDesc(Namespace+"_vm_transport_info",
+			"How VM index reports reach sensor: push (relay), pull (sensor scrapes), off, unknown.", []string{"mode"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *KubeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.onNode, c.errors, c.emitted, c.hostNetwork} {
+	for _, d := range []*prometheus.Desc{c.up, c.onNode, c.errors, c.emitted, c.hostNetwork, c.transport} {
 		ch <- d
 	}
 }
@@ -69,6 +71,9 @@ func (c *KubeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if hn := s.Uses.RelayHostNetwork; hn != nil {
 		ch <- prometheus.MustNewConstMetric(c.hostNetwork, prometheus.GaugeValue, boolFloat(*hn))
+	}
+	if s.Transport != "" {
+		ch <- prometheus.MustNewConstMetric(c.transport, prometheus.GaugeValue, 1, string(s.Transport))
 	}
 	ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(s.Errors))
 	ch <- prometheus.MustNewConstMetric(c.emitted, prometheus.CounterValue, float64(emitted))

@@ -123,5 +123,25 @@ func (f *ClusterFacts) report() *status.Kubernetes {
 		on := *f.SensorOnThisNode
 		k.SensorOnThisNode = &on
 	}
+	k.VMTransport = f.Transport
+	k.VMs = vmsReport(f.VMs)
 	return k
+}
+
+// vmsReport returns the pull facts in their status-report form; nil when vms is nil.
+func vmsReport(vms *verdict.NodeVMs) *status.VMs {
+	if vms == nil {
+		return nil
+	}
+	r := &status.VMs{Listed: vms.VMIsKnown, Running: append([]string{}, vms.Running...),
+		WithoutVSOCK: append([]string{}, vms.WithoutVSOCK...)}
+	if vms.VirtHandlerKnown {
+		vh := &status.VirtHandler{Pod: vms.VirtHandlerPod, Ready: vms.VirtHandlerReady, Error: vms.VirtHandlerError}
+		if vms.VirtHandlerReachable != nil {
+			up := *vms.VirtHandlerReachable
+			vh.Reachable = &up
+		}
+		r.VirtHandler = vh
+	}
+	return r
 }

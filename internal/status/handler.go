@@ -29,6 +29,7 @@ func Handler(get func(ctx context.Context) Report) http.Handler {
 		"ago":     ago,
 		"upper":   strings.ToUpper,
 		"deref":   func(b *bool) bool { return b != nil && *b },
+		"join":    strings.Join,
 		"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"date":    func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
 		"phases":  dial.Phases,

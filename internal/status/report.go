@@ -202,6 +202,38 @@ type Kubernetes struct {
 	SensorLastTermination string `json:"sensor_last_termination"`
 	// Error is the latest discovery error, "" if none.
 	Error string `json:"error"`
+	// VMTransport is how VM index reports reach sensor: push (the relay,
+	// 4.9 to 4.11), pull (sensor scrapes through KubeVirt, the 4.12 line),
+	// off or unknown.
+	VMTransport string `json:"vm_transport"`
+	// VMs is this node's part of the pull path; null outside pull mode.
+	VMs *VMs `json:"vms"`
+}
+
+// VMs is this node's part of the pull path: the VMIs sensor scrapes here
+// and the virt-handler it scrapes them through.
+type VMs struct {
+	// Listed is false while the VMIs could not be listed (Error says why).
+	Listed bool `json:"listed"`
+	// Running are the Running VMIs on this node (namespace/name); never null.
+	Running []string `json:"running"`
+	// WithoutVSOCK are those of them without a VSOCK device; never null.
+	WithoutVSOCK []string `json:"without_vsock"`
+	// VirtHandler is this node's virt-handler; null while not listed.
+	VirtHandler *VirtHandler `json:"virt_handler"`
+}
+
+// VirtHandler is this node's virt-handler pod.
+type VirtHandler struct {
+	// Pod is namespace/name, "" when none runs on the node.
+	Pod string `json:"pod"`
+	// Ready is the pod's Ready condition.
+	Ready bool `json:"ready"`
+	// Reachable tells whether its port 8186 accepted a TCP connection at the
+	// latest try; null before one.
+	Reachable *bool `json:"reachable"`
+	// Error is that try's error, "" if none.
+	Error string `json:"error"`
 }
 
 // New builds a report from the state of every path and the verdict. VSOCK,

@@ -159,6 +159,16 @@ func kubeLine(k *Kubernetes) string {
 	if k.Version != "" {
 		parts = append(parts, "RHACS "+k.Version)
 	}
+	if k.VMTransport != "" {
+		parts = append(parts, "VM transport "+k.VMTransport)
+	}
+	if vms := k.VMs; vms != nil && vms.Listed {
+		s := fmt.Sprintf("%d Running VMIs here, %d without VSOCK", len(vms.Running), len(vms.WithoutVSOCK))
+		if vh := vms.VirtHandler; vh != nil {
+			s += ", " + virtHandlerText(vh)
+		}
+		parts = append(parts, s)
+	}
 	if k.SensorRestarts > 0 {
 		s := fmt.Sprintf("sensor restarted %d times", k.SensorRestarts)
 		if k.SensorLastTermination != "" {
@@ -229,4 +239,19 @@ func (e *errWriter) Write(p []byte) (int, error) {
 
 func (e *errWriter) printf(format string, args ...any) {
 	fmt.Fprintf(e, format, args...)
+}
+
+// virtHandlerText says in a few words how this node's virt-handler is.
+func virtHandlerText(vh *VirtHandler) string {
+	switch {
+	case vh.Pod == "":
+		return "no virt-handler"
+	case !vh.Ready:
+		return "virt-handler " + vh.Pod + " not ready"
+	case vh.Reachable == nil:
+		return "virt-handler " + vh.Pod + " ready"
+	case !*vh.Reachable:
+		return "virt-handler " + vh.Pod + " refuses 8186: " + vh.Error
+	}
+	return "virt-handler " + vh.Pod + " up"
 }

@@ -73,6 +73,39 @@ type Cluster struct {
 	ComplianceVirtualMachines, SensorVirtualMachines *bool
 	// CNI is the node's network plugin; the zero value reads as cni.Other.
 	CNI cni.Plugin
+	// Transport is how VM index reports reach sensor: "push" (the relay,
+	// 4.9 to 4.11), "pull" (sensor scrapes through KubeVirt, the 4.12 line),
+	// "off" or "unknown"; "" when not known.
+	Transport string
+	// VMs is this node's part of the pull path; nil outside pull mode or
+	// while not known.
+	VMs *NodeVMs
+}
+
+// TransportPull is Cluster.Transport on the 4.12 line with VM scanning on.
+const TransportPull = "pull"
+
+// NodeVMs is what the pull path needs on this node: sensor scrapes every
+// Running VMI through the virt-handler of the VMI's node.
+type NodeVMs struct {
+	// Running are the Running VMIs on this node (namespace/name); WithoutVSOCK
+	// those of them without a VSOCK device and CID. nil while not listed.
+	Running, WithoutVSOCK []string
+	// VMIsKnown is true once the VMIs were listed.
+	VMIsKnown bool
+	// KubeVirtNamespace is where virt-handler runs, named in fixes.
+	KubeVirtNamespace string
+	// VirtHandlerKnown is true once the virt-handler pods were listed;
+	// VirtHandlerPod is this node's (namespace/name), "" when none runs here.
+	VirtHandlerKnown bool
+	VirtHandlerPod   string
+	VirtHandlerReady bool
+	// VirtHandlerReachable tells whether its port 8186 accepted a TCP
+	// connection at the latest try (a control: virt-api dials it from the
+	// pod network); nil before the first try. VirtHandlerError is that
+	// try's error.
+	VirtHandlerReachable *bool
+	VirtHandlerError     string
 }
 
 func (c *Cluster) namespace() string {

@@ -315,6 +315,28 @@ func TestDecideRealAttempts(t *testing.T) {
 				Reasons: map[string]dial.Reason{"clusterip": "connect_timeout", "podip": "connect_timeout", "webhook": "ok"}},
 		},
 		{
+			name: "pull mode: a Running VMI on this node has no VSOCK",
+			targets: map[string]string{dial.PathClusterIP: l.sensor, dial.PathPodIP: l.sensor,
+				dial.PathWebhook: l.webhook},
+			cluster: &verdict.Cluster{Transport: verdict.TransportPull, NoRelay: true, RelayHostNetwork: new(false),
+				VMs: &verdict.NodeVMs{VMIsKnown: true, VirtHandlerKnown: true, VirtHandlerPod: "kubevirt/virt-handler-1", VirtHandlerReady: true,
+					Running: []string{"vms/fedora"}, WithoutVSOCK: []string{"vms/fedora"}}},
+			want: want{Name: verdict.VMsWithoutVSOCK, Reasons: map[string]dial.Reason{
+				"clusterip": "ok", "podip": "ok", "webhook": "ok"}},
+			wantCause: "vms/fedora",
+		},
+		{
+			name: "pull mode: this node's virt-handler refuses its port",
+			targets: map[string]string{dial.PathClusterIP: l.sensor, dial.PathPodIP: l.sensor,
+				dial.PathWebhook: l.webhook},
+			cluster: &verdict.Cluster{Transport: verdict.TransportPull, NoRelay: true, RelayHostNetwork: new(false),
+				VMs: &verdict.NodeVMs{VMIsKnown: true, VirtHandlerKnown: true, VirtHandlerPod: "kubevirt/virt-handler-1", VirtHandlerReady: true,
+					VirtHandlerReachable: new(false), VirtHandlerError: "connect: connection refused", Running: []string{"vms/rhel9"}}},
+			want: want{Name: verdict.VirtHandlerDown, Reasons: map[string]dial.Reason{
+				"clusterip": "ok", "podip": "ok", "webhook": "ok"}},
+			wantCause: "port 8186",
+		},
+		{
 			name: "one path reset, no pattern",
 			targets: map[string]string{dial.PathClusterIP: l.sensor, dial.PathPodIP: l.reset,
 				dial.PathWebhook: l.webhook},

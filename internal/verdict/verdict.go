@@ -17,7 +17,8 @@
 //     explains it; otherwise failures of control paths become notes
 //     (consumers.go);
 //  4. the relay's own evidence, then the escalation when VMs are connecting
-//     (relay_facts.go).
+//     (relay_facts.go); on the 4.12 line, where sensor pulls reports, this
+//     node's VMs and virt-handler instead (pull_facts.go).
 //
 // docs/status.md ("How the verdict is decided") states the rules for the
 // on-call engineer; TestRulesDocumented keeps its order and this package's
@@ -42,6 +43,8 @@ const (
 	NodeNetworkBroken          = "node_network_broken"
 	RelayNotStarted            = "relay_not_started"
 	ReportsRejected            = "reports_rejected"
+	VirtHandlerDown            = "virt_handler_down"
+	VMsWithoutVSOCK            = "vms_without_vsock"
 	Degraded                   = "degraded"
 	Unknown                    = "unknown"
 )
@@ -52,7 +55,7 @@ func Names() []string {
 	return []string{
 		Healthy, NetworkPolicyBlocks, ServiceUnreachable, DNSBroken, SensorUnavailable,
 		TLSTrust, HostPortNotOnThisNode, RelayPathDownVMsConnecting, NodeNetworkBroken,
-		RelayNotStarted, ReportsRejected, Degraded, Unknown,
+		RelayNotStarted, ReportsRejected, VirtHandlerDown, VMsWithoutVSOCK, Degraded, Unknown,
 	}
 }
 
@@ -80,11 +83,11 @@ func SeverityOf(name string) Severity {
 	switch name {
 	case Healthy:
 		return SeverityOK
-	case Degraded, RelayNotStarted:
+	case Degraded, RelayNotStarted, VMsWithoutVSOCK:
 		return SeverityWarning
 	case NetworkPolicyBlocks, ServiceUnreachable, SensorUnavailable, TLSTrust,
 		RelayPathDownVMsConnecting, DNSBroken, HostPortNotOnThisNode, NodeNetworkBroken,
-		ReportsRejected:
+		ReportsRejected, VirtHandlerDown:
 		return SeverityCritical
 	}
 	return SeverityUnknown
@@ -125,8 +128,12 @@ type Verdict struct {
 func Decide(in Input) Verdict {
 	p := look(in)
 	v := explain(p)
-	v = relayFacts(v, p)
-	v = escalate(v, p)
+	if p.pull() {
+		v = pullFacts(v, p)
+	} else {
+		v = relayFacts(v, p)
+		v = escalate(v, p)
+	}
 	v.Severity = SeverityOf(v.Name)
 	return v
 }

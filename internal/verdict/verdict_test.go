@@ -145,7 +145,7 @@ func contains(t *testing.T, field, s string, want, not []string) {
 // allCases are the tables of every family.
 func allCases() []decideCase {
 	return slices.Concat(basicCases(), sensorCases(), tlsCases(), hostNetworkCases(), hostPortCases(),
-		degradedCases(), consumerCases(), relayPathCases(), relayCases())
+		degradedCases(), consumerCases(), relayPathCases(), relayCases(), pullCases())
 }
 
 // TestEveryVerdictTested checks that some case of some family expects each verdict.
@@ -161,11 +161,11 @@ func TestEveryVerdictTested(t *testing.T) {
 	}
 }
 
-// TestNames checks that Names lists thirteen distinct verdicts, each with a severity.
+// TestNames checks that Names lists fifteen distinct verdicts, each with a severity.
 func TestNames(t *testing.T) {
 	names := Names()
-	if len(names) != 13 {
-		t.Errorf("len(Names()) = %d, want 13", len(names))
+	if len(names) != 15 {
+		t.Errorf("len(Names()) = %d, want 15", len(names))
 	}
 	seen := map[string]bool{}
 	for _, n := range names {

@@ -35,6 +35,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
 )
@@ -114,6 +115,8 @@ type Interface interface {
 	NetworkingV1() NetworkingV1
 	AuthorizationV1() AuthorizationV1
 	EventsV1() EventsV1
+	// Dynamic reads custom resources (KubeVirt's VMIs) as unstructured objects.
+	Dynamic() dynamic.Interface
 	// ServerVersion is the API server's GET /version.
 	ServerVersion(ctx context.Context) (*version.Info, error)
 }
@@ -146,6 +149,7 @@ var schemeCodecs = sync.OnceValue(func() codecs {
 // NewForConfig; it is safe for concurrent use and holds no goroutines.
 type Clientset struct {
 	core, apps, discovery, networking, authorization, events rest.Interface
+	dynamic                                                  dynamic.Interface
 }
 
 var _ Interface = (*Clientset)(nil)
@@ -193,6 +197,9 @@ func NewForConfig(cfg *rest.Config) (*Clientset, error) {
 			return nil, fmt.Errorf("kubernetes client %s: %w", g.gv, err)
 		}
 	}
+	if cs.dynamic, err = dynamic.NewForConfigAndClient(&c, hc); err != nil {
+		return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
+	}
 	return &cs, nil
 }
 
@@ -227,6 +234,9 @@ func (c *Clientset) AuthorizationV1() AuthorizationV1 { return authorizationV1{c
 
 // EventsV1 returns the events.k8s.io group's client.
 func (c *Clientset) EventsV1() EventsV1 { return eventsV1{c.events} }
+
+// Dynamic returns the client for custom resources.
+func (c *Clientset) Dynamic() dynamic.Interface { return c.dynamic }
 
 // ServerVersion returns the API server's version (GET /version).
 func (c *Clientset) ServerVersion(ctx context.Context) (*version.Info, error) {
