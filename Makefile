@@ -60,6 +60,7 @@ FUZZ_TARGETS := \
 	./internal/vsockwatch:FuzzParseSocket \
 	./internal/vsockwatch:FuzzPing \
 	./internal/relaylog:FuzzMatchLine \
+	./internal/scraperlog:FuzzParse \
 	./internal/kube:FuzzRelayPath \
 	./test/e2e/nfqueue:FuzzPacketID \
 	./test/e2e/promrules:FuzzCompressExpr
