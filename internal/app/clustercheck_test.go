@@ -136,7 +136,7 @@ func TestTroubleshootingWalkthrough(t *testing.T) {
 		t.Fatalf("json check: %d failed, %v", failed, err)
 	}
 	var rep clustercheck.Report
-	if err := json.Unmarshal(js.Bytes(), &rep); err != nil || len(rep.Checks) != 17 || len(rep.Fleet) != 3 || rep.Install.Method != "helm" || rep.CNI != "ovn-kubernetes" {
+	if err := json.Unmarshal(js.Bytes(), &rep); err != nil || len(rep.Checks) != 22 || len(rep.Fleet) != 3 || rep.Install.Method != "helm" || rep.CNI != "ovn-kubernetes" {
 		t.Errorf("json report: %v\n%s", err, js.String())
 	}
 
@@ -150,7 +150,7 @@ func TestTroubleshootingWalkthrough(t *testing.T) {
 		t.Fatalf("json fix: %d failed, %v", failed, err)
 	}
 	var fr FixReport
-	if err := json.Unmarshal(js.Bytes(), &fr); err != nil || len(fr.Plan.Actions) != 0 || len(fr.Before) != 17 || fr.FailedBefore != 0 {
+	if err := json.Unmarshal(js.Bytes(), &fr); err != nil || len(fr.Plan.Actions) != 0 || len(fr.Before) != 22 || fr.FailedBefore != 0 {
 		t.Errorf("json fix report: %v\n%s", err, js.String())
 	}
 

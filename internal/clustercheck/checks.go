@@ -79,8 +79,9 @@ func Evaluate(m *Model) []Result {
 	out := []Result{{Name: CheckReachable, Status: Pass, Evidence: "API server " + m.ServerVersion.Value}}
 	out = append(out, m.checkCentral(), m.checkSensor(), m.checkCollector(), m.checkVersion(), m.checkFlags(),
 		m.checkCollectorNet(), m.checkDNSPolicy(), m.checkHostPort(), m.checkPolicy(), m.checkControlPlane(),
-		m.checkProbeCoverage(), m.checkNodeVerdicts(), m.checkVirtualization(), m.checkVSOCKGate(), m.checkVMs(),
-		m.checkNetworkType())
+		m.checkProbeCoverage(), m.checkNodeVerdicts(), m.checkVirtualization(), m.checkVSOCKGate(), m.checkVMs())
+	out = append(out, m.pullChecks()...)
+	out = append(out, m.checkNetworkType())
 	return out
 }
 
@@ -179,7 +180,8 @@ func (m *Model) checkFlags() Result {
 	var ev, off []string
 	for _, k := range slices.Sorted(maps.Keys(flags)) {
 		ev = append(ev, k+"="+flags[k])
-		if !isTrue(flags[k]) {
+		// On the 4.12 line compliance carries no VM reports: its flag does not matter.
+		if !isTrue(flags[k]) && (k != complianceContainer || !m.pullLine()) {
 			off = append(off, k)
 		}
 	}
@@ -238,6 +240,9 @@ func (m *Model) checkHostPort() Result {
 			return denied(CheckHostPort, m.Sensor.Access)
 		}
 		return Result{Name: CheckHostPort, Status: NotApplicable, Evidence: "no sensor Deployment"}
+	}
+	if m.pullLine() {
+		return Result{Name: CheckHostPort, Status: NotApplicable, Evidence: "no push relay on the 4.12 line: nothing dials sensor's hostPort for VMs"}
 	}
 	hp := m.SensorHostPort()
 	loop := m.RelayLoopback()
@@ -417,6 +422,9 @@ func (m *Model) checkVMs() Result {
 		return readErr(CheckVMs, m.VMIs.Access)
 	case len(m.VMIs.Value) == 0:
 		return Result{Name: CheckVMs, Status: NotApplicable, Evidence: "no VirtualMachineInstances running"}
+	}
+	if m.pullMode() {
+		return m.checkVMsPull()
 	}
 	vms := vsockVMs(m.VMIs.Value)
 	if len(vms) == 0 {

@@ -160,6 +160,7 @@ func PlanFix(m *Model, strategy string) Plan {
 	if failed(CheckControlPlane) {
 		p.Actions = append(p.Actions, m.envAction(in, CheckControlPlane, complianceContainer, "ROX_VIRTUAL_MACHINES_RELAY_ENABLED_ON_MASTER_NODES", "true"))
 	}
+	m.planPull(&p, in, failed)
 	return p
 }
 
@@ -358,7 +359,7 @@ func Apply(ctx context.Context, c Clients, p Plan, timeout time.Duration, progre
 		if err != nil {
 			return out, fmt.Errorf("server-side dry run of %s %s: %w", a.Object.GetKind(), a.Object.GetName(), err)
 		}
-		if cur != nil && equality.Semantic.DeepEqual(cur.Object["spec"], dry.Object["spec"]) {
+		if cur != nil && sameObject(cur, dry) {
 			out = append(out, Outcome{Action: a.Summary})
 			continue
 		}
@@ -471,4 +472,18 @@ func WriteBeforeAfter(w io.Writer, before, after []Result) error {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
+}
+
+// sameObject reports whether b is a as far as an apply can change it: the
+// same content but for the server's bookkeeping (managed fields, resource
+// version, generation).
+func sameObject(a, b *unstructured.Unstructured) bool {
+	clean := func(u *unstructured.Unstructured) map[string]any {
+		c := u.DeepCopy()
+		for _, f := range []string{"managedFields", "resourceVersion", "generation"} {
+			unstructured.RemoveNestedField(c.Object, "metadata", f)
+		}
+		return c.Object
+	}
+	return equality.Semantic.DeepEqual(clean(a), clean(b))
 }

@@ -128,6 +128,9 @@ type Options struct {
 	ProbePort int
 	// CNI overrides the detected network plugin; "" detects it.
 	CNI cni.Plugin
+	// KubeVirtNamespace is where virt-handler runs when no KubeVirt
+	// resource says (default kube.DefaultKubeVirtNamespace).
+	KubeVirtNamespace string
 }
 
 func (o Options) withDefaults() Options {
@@ -142,6 +145,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ProbePort == 0 {
 		o.ProbePort = 9818
+	}
+	if o.KubeVirtNamespace == "" {
+		o.KubeVirtNamespace = kube.DefaultKubeVirtNamespace
 	}
 	return o
 }
@@ -197,6 +203,8 @@ type Model struct {
 	Fleet Read[[]NodeStatus]
 	// FleetErr is why the probe pods could not even be selected.
 	FleetErr error
+	// Pull is the pull path, read in pull mode only (the 4.12 line).
+	Pull Pull
 }
 
 // Progress is told the name of each step as Gather starts it; nil is silent.
@@ -264,6 +272,7 @@ func Gather(ctx context.Context, c Clients, opts Options, progress Progress) (*M
 			})
 			m.SecuredClusters = listDynamic(ctx, c.Dynamic, GVRSecuredCluster, ns)
 		}},
+		{"the pull path (RHACS 4.12)", func() { m.gatherPull(ctx, c) }},
 		{"node verdicts through the pod proxy", func() { m.gatherFleet(ctx, c) }},
 	}
 	n := len(steps) + 1

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/sensorprobe/sensorprobe/internal/cni"
 )
@@ -16,6 +18,11 @@ type Report struct {
 	CNI     cni.Plugin   `json:"cni"`
 	Checks  []Result     `json:"checks"`
 	Fleet   []NodeStatus `json:"fleet"`
+	// Transport is how VM index reports reach sensor: push, pull, off, unknown.
+	Transport string `json:"vm_transport"`
+	// VMs is the VM table in pull mode: every Running VMI and sensor's
+	// latest scrape of it; null in push mode.
+	VMs []VMRow `json:"vms"`
 	// Failed counts the failed checks; NotPermitted those it could not read.
 	Failed       int `json:"failed"`
 	NotPermitted int `json:"not_permitted"`
@@ -27,6 +34,7 @@ func NewReport(m *Model) Report {
 	r := Report{Checks: checks, Fleet: m.Fleet.Value, Failed: Failed(checks)}
 	if m.ServerVersion.Access.OK() {
 		r.Install, r.CNI = m.InstallOf(), m.CNI()
+		r.Transport, r.VMs = string(m.Transport()), m.VMTable()
 	}
 	if r.Fleet == nil {
 		r.Fleet = []NodeStatus{}
@@ -82,10 +90,52 @@ func WriteText(w io.Writer, r Report) error {
 			return fmt.Errorf("write table: %w", err)
 		}
 	}
+	if err := writeVMs(&b, r.VMs); err != nil {
+		return err
+	}
 	fmt.Fprintf(&b, "\n%d checks: %d failed, %d not permitted\n", len(r.Checks), r.Failed, r.NotPermitted)
 	_, err := io.WriteString(w, b.String())
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
+}
+
+// writeVMs writes the pull-mode VM table.
+func writeVMs(b *strings.Builder, vms []VMRow) error {
+	if len(vms) == 0 {
+		return nil
+	}
+	b.WriteString("\nVMs (pull mode: sensor's latest scrape of each Running VMI, from its log):\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VM\tNODE\tCID\tVSOCK\tLAST OUTCOME\tAT\tNEXT")
+	for _, v := range vms {
+		cid, vsock := "-", "no"
+		if v.CID != 0 {
+			cid = strconv.FormatUint(uint64(v.CID), 10)
+		}
+		if v.VSOCK {
+			vsock = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.VM, orUnknown(v.Node), cid, vsock, orDash(v.Outcome), clock(v.At), clock(v.Next))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// clock is t as 15:04:05 UTC, "-" when nil.
+func clock(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format("15:04:05")
 }

@@ -193,20 +193,23 @@ type Line struct {
 	At     time.Time
 }
 
+// agentOn begins the messages about one VM's agent.
+const agentOn = "VMScraper: roxagent on "
+
 // The message prefixes and what they mean, as sensor writes them (Info,
 // Warn or Error level; the format string in the comment).
 var causes = []struct {
 	prefix, after string
 	status        Status
 }{
-	{"VMScraper: dialing roxagent on ", " timed out: ", Timeout},                         // Warn "VMScraper: dialing roxagent on %q timed out: %v"
-	{"VMScraper: dialing roxagent on ", " failed: ", DialError},                          // Warn "VMScraper: dialing roxagent on %q failed: %v"
-	{"VMScraper: reading report from ", " timed out: ", Timeout},                         // Warn "VMScraper: reading report from %q timed out: %v"
-	{"VMScraper: roxagent on ", " is busy with another request: ", Busy},                 // Info "VMScraper: roxagent on %q is busy with another request: %v"
-	{"VMScraper: roxagent on ", " does not support the GetReport method", UnknownMethod}, // Warn
-	{"VMScraper: roxagent on ", " reported an internal error: ", ReadError},              // Warn "... reported an internal error: %v"
-	{"VMScraper: protocol error for ", " (possible version mismatch): ", ReadError},      // Warn "VMScraper: protocol error for %q (possible version mismatch): %v"
-	{"VMScraper: sending ", " report to Central failed: ", SendError},                    // Error "VMScraper: sending %q report to Central failed: %v"
+	{"VMScraper: dialing roxagent on ", " timed out: ", Timeout},                    // Warn "VMScraper: dialing roxagent on %q timed out: %v"
+	{"VMScraper: dialing roxagent on ", " failed: ", DialError},                     // Warn "VMScraper: dialing roxagent on %q failed: %v"
+	{"VMScraper: reading report from ", " timed out: ", Timeout},                    // Warn "VMScraper: reading report from %q timed out: %v"
+	{agentOn, " is busy with another request: ", Busy},                              // Info "VMScraper: roxagent on %q is busy with another request: %v"
+	{agentOn, " does not support the GetReport method", UnknownMethod},              // Warn
+	{agentOn, " reported an internal error: ", ReadError},                           // Warn "... reported an internal error: %v"
+	{"VMScraper: protocol error for ", " (possible version mismatch): ", ReadError}, // Warn "VMScraper: protocol error for %q (possible version mismatch): %v"
+	{"VMScraper: sending ", " report to Central failed: ", SendError},               // Error "VMScraper: sending %q report to Central failed: %v"
 }
 
 // Parse reads one log line; ok is false for a line that is not the scraper's.

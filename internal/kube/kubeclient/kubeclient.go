@@ -89,9 +89,16 @@ type SelfSubjectAccessReviews interface {
 	Create(ctx context.Context, review *authorizationv1.SelfSubjectAccessReview, opts metav1.CreateOptions) (*authorizationv1.SelfSubjectAccessReview, error)
 }
 
+// SubjectAccessReviews asks the API server what another user (a
+// ServiceAccount) may do.
+type SubjectAccessReviews interface {
+	Create(ctx context.Context, review *authorizationv1.SubjectAccessReview, opts metav1.CreateOptions) (*authorizationv1.SubjectAccessReview, error)
+}
+
 // AuthorizationV1 is the authorization.k8s.io group, version v1.
 type AuthorizationV1 interface {
 	SelfSubjectAccessReviews() SelfSubjectAccessReviews
+	SubjectAccessReviews() SubjectAccessReviews
 }
 
 // Events writes events.k8s.io Events: create a new one, patch one to count
@@ -309,6 +316,11 @@ type authorizationV1 struct{ c rest.Interface }
 func (g authorizationV1) SelfSubjectAccessReviews() SelfSubjectAccessReviews {
 	return typed[*authorizationv1.SelfSubjectAccessReview, *metav1.Status]{c: g.c, resource: "selfsubjectaccessreviews",
 		newObj: func() *authorizationv1.SelfSubjectAccessReview { return &authorizationv1.SelfSubjectAccessReview{} }}
+}
+
+func (g authorizationV1) SubjectAccessReviews() SubjectAccessReviews {
+	return typed[*authorizationv1.SubjectAccessReview, *metav1.Status]{c: g.c, resource: "subjectaccessreviews",
+		newObj: func() *authorizationv1.SubjectAccessReview { return &authorizationv1.SubjectAccessReview{} }}
 }
 
 type eventsV1 struct{ c rest.Interface }
