@@ -144,3 +144,29 @@ func TestHelmValuesDoc(t *testing.T) {
 	t.Errorf("%s: the values table differs from values.yaml; run go test ./test/deploy -run TestHelmValuesDoc -update (-values.yaml +doc):\n%s",
 		valuesDocFile, cmp.Diff(want, got))
 }
+
+// TestHelmInstallCommands checks the README's install section and docs/install.md give the
+// Helm commands beside the kustomize ones, the commands TestHelmInstall and
+// TestHelmInstallOpenShift run.
+func TestHelmInstallCommands(t *testing.T) {
+	install := "helm install " + releaseName + " " + chartDir + " -n " + releaseNamespace
+	readme := string(readRepoFile(t, "README.md"))
+	start := strings.Index(readme, "## Install on a cluster\n")
+	end := strings.Index(readme[max(start, 0):], "\n## ")
+	if start < 0 || end < 0 {
+		t.Fatal("README.md has no section \"Install on a cluster\"")
+	}
+	section := readme[start : start+end]
+	guide := string(readRepoFile(t, valuesDocFile))
+	for _, want := range []string{install, "-f " + chartOpenShiftFile, "kubectl apply -k deploy/overlays/kubernetes", "oc apply -k deploy/overlays/openshift"} {
+		if !strings.Contains(section, want) {
+			t.Errorf("README.md's install section lacks %q", want)
+		}
+	}
+	for _, want := range []string{install + "\n", install + " -f " + chartOpenShiftFile + "\n",
+		"helm upgrade " + releaseName + " " + chartDir + " -n " + releaseNamespace, "helm uninstall " + releaseName + " -n " + releaseNamespace + "\n"} {
+		if !strings.Contains(guide, want) {
+			t.Errorf("%s lacks %q", valuesDocFile, want)
+		}
+	}
+}
