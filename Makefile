@@ -24,6 +24,10 @@ help: ## list the targets
 build: ## build bin/probe (static, version injected)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/probe ./cmd/probe
 
+# The chart tests run the helm named by HELM: by default the one make helm cached, when it has.
+HELM ?= $(wildcard $(shell hack/helm.sh --print-path))
+export HELM
+
 test: ## run every test with the race detector (tests needing a missing tool skip and say which)
 	$(GO) test -race -count=1 ./...
 
