@@ -222,7 +222,11 @@ func TestHelmLint(t *testing.T) {
 		{"-f", chartOpenShiftFile},
 		{"--set", "monitoring.scrape.kind=ServiceMonitor", "--set", "monitoring.prometheusRBAC.enabled=true"},
 	} {
-		t.Run(strings.Join(append([]string{"defaults"}, args...), " "), func(t *testing.T) {
+		name := strings.Join(args, " ")
+		if name == "" {
+			name = "defaults"
+		}
+		t.Run(name, func(t *testing.T) {
 			r := runHelm(t, "", slices.Concat([]string{"lint", "--strict", chartDir}, args)...)
 			if !r.OK || !strings.Contains(r.Stdout, "1 chart(s) linted, 0 chart(s) failed") {
 				t.Errorf("helm lint --strict %v failed:\n%s%s", args, r.Stdout, r.Stderr)
