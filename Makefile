@@ -16,13 +16,17 @@ LDFLAGS   := -s -w \
 	-X $(PKG_VERSION).BuildUser=sensorprobe \
 	-X $(PKG_VERSION).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: help build binaries test test-short e2e bench bench-short bench-micro lint fuzz demo image generate dashboards kube-assets clean
+.PHONY: help build binaries test test-short e2e bench bench-short bench-micro lint helm-lint fuzz demo image generate dashboards kube-assets helm clean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/probe (static, version injected)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/probe ./cmd/probe
+
+# The chart tests run the helm named by HELM: by default the one make helm cached, when it has.
+HELM ?= $(wildcard $(shell hack/helm.sh --print-path))
+export HELM
 
 test: ## run every test with the race detector (tests needing a missing tool skip and say which)
 	$(GO) test -race -count=1 ./...
@@ -74,6 +78,13 @@ lint: ## gofmt, go vet, and golangci-lint pinned in tools/lint/go.mod (errcheck,
 	$(GO) vet -tags e2e ./test/e2e/
 	$(GO) tool -modfile=tools/lint/go.mod golangci-lint run --build-tags e2e ./...
 
+# The chart's lint; the helm binary is $$HELM, else hack/helm.sh's cached build.
+CHART := deploy/helm/sensorprobe
+helm-lint: ## helm lint --strict deploy/helm/sensorprobe with its defaults and with values-openshift.yaml (helm from HELM or hack/helm.sh)
+	@set -e; helm="$${HELM:-$$(hack/helm.sh | tail -n1)}"; \
+	echo "$$helm lint --strict $(CHART)"; "$$helm" lint --strict $(CHART); \
+	echo "$$helm lint --strict $(CHART) -f $(CHART)/values-openshift.yaml"; "$$helm" lint --strict $(CHART) -f $(CHART)/values-openshift.yaml
+
 demo: ## run the demo: stand-ins on loopback, the real probe loop, metrics on :9090
 	$(GO) run ./cmd/probe demo
 
@@ -94,13 +105,16 @@ image: binaries ## multi-arch manifest list $(IMAGE) for PLATFORMS with podman (
 	done
 	podman manifest inspect $(IMAGE) | grep '"architecture"'
 
-generate: ## regenerate rules, PrometheusRule and dashboards from mixin/ (the one source)
+generate: ## regenerate rules, PrometheusRule and dashboards from mixin/ (the one source), and the Helm chart's copies
 	$(GO) run ./hack/gen-monitoring
 
 dashboards: generate ## same as generate
 
 kube-assets: ## build and cache kube-apiserver, etcd (integration tests) and kube-proxy (e2e)
 	hack/kube-assets.sh
+
+helm: ## build and cache helm from tools/helm; the chart tests run the binary named by HELM (hack/helm.sh prints its path)
+	hack/helm.sh
 
 clean: ## remove build output
 	rm -rf bin artifacts

@@ -12,14 +12,19 @@ import (
 
 // The generated files, relative to the repository root.
 const (
-	RulesFile             = "deploy/rules/sensorprobe-rules.yaml"
-	PrometheusRuleFile    = "deploy/components/monitoring/prometheusrule.yaml"
-	GrafanaDashboardFile  = "dashboards/sensorprobe.json"
-	ConsoleDashboardFile  = "deploy/openshift-console/configmap.yaml"
-	consoleDashboardName  = "sensorprobe.json"
-	consoleNamespace      = "openshift-config-managed"
-	regenerate            = "make generate"
-	generatedHeaderFormat = "GENERATED from %s by %s; DO NOT EDIT."
+	RulesFile            = "deploy/rules/sensorprobe-rules.yaml"
+	PrometheusRuleFile   = "deploy/components/monitoring/prometheusrule.yaml"
+	GrafanaDashboardFile = "dashboards/sensorprobe.json"
+	ConsoleDashboardFile = "deploy/openshift-console/configmap.yaml"
+	// The Helm chart's copies: a chart reads only files inside its directory, so the rule
+	// file and both dashboards are written there too, byte for byte the same.
+	ChartRulesFile            = "deploy/helm/sensorprobe/files/sensorprobe-rules.yaml"
+	ChartGrafanaDashboardFile = "deploy/helm/sensorprobe/files/sensorprobe.json"
+	ChartConsoleDashboardFile = "deploy/helm/sensorprobe/files/openshift-console-sensorprobe.json"
+	consoleDashboardName      = "sensorprobe.json"
+	consoleNamespace          = "openshift-config-managed"
+	regenerate                = "make generate"
+	generatedHeaderFormat     = "GENERATED from %s by %s; DO NOT EDIT."
 )
 
 // Generate evaluates the mixin in root with the default configuration and renders the files.
@@ -45,6 +50,7 @@ Prometheus rule file: recording rules, then one alert per fault domain. Tests: d
 		return nil, err
 	}
 	files[RulesFile] = rules
+	files[ChartRulesFile] = rules
 
 	pr, err := encodeYAML(mapping(
 		"apiVersion", str("monitoring.coreos.com/v1"),
@@ -68,6 +74,7 @@ Prometheus rule file: recording rules, then one alert per fault domain. Tests: d
 	if files[GrafanaDashboardFile], err = indentJSON(grafana); err != nil {
 		return nil, fmt.Errorf("grafana dashboard: %w", err)
 	}
+	files[ChartGrafanaDashboardFile] = files[GrafanaDashboardFile]
 
 	console, err := indentJSON(m.ConsoleDashboards["sensorprobe.json"])
 	if err != nil {
@@ -93,6 +100,7 @@ Prometheus rule file: recording rules, then one alert per fault domain. Tests: d
 		return nil, err
 	}
 	files[ConsoleDashboardFile] = cm
+	files[ChartConsoleDashboardFile] = console
 	return files, nil
 }
 

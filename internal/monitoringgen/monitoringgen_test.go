@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
 )
 
 // repoFS returns the repository root as an fs.FS.
@@ -83,17 +84,33 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// TestFilesShape checks what Files renders from the default configuration: the four files,
-// a header that says where they come from, and YAML that keeps PromQL as written.
+// TestFilesShape checks what Files renders from the default configuration: the four files and
+// the chart's copies of three of them, a header that says where they come from, and YAML that
+// keeps PromQL as written.
 func TestFilesShape(t *testing.T) {
 	_, r := repoFS(t)
 	files, err := Generate(r.FS())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{ConsoleDashboardFile, PrometheusRuleFile, GrafanaDashboardFile, RulesFile}
+	want := []string{ConsoleDashboardFile, PrometheusRuleFile, GrafanaDashboardFile, RulesFile,
+		ChartRulesFile, ChartGrafanaDashboardFile, ChartConsoleDashboardFile}
 	if diff := cmp.Diff(slices.Sorted(slices.Values(want)), Paths(files)); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
+	}
+	for chart, orig := range map[string]string{ChartRulesFile: RulesFile, ChartGrafanaDashboardFile: GrafanaDashboardFile} {
+		if string(files[chart]) != string(files[orig]) {
+			t.Errorf("%s is not a copy of %s", chart, orig)
+		}
+	}
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(files[ConsoleDashboardFile], &cm); err != nil {
+		t.Fatalf("%s: %v", ConsoleDashboardFile, err)
+	}
+	if cm.Data[consoleDashboardName] != string(files[ChartConsoleDashboardFile]) {
+		t.Errorf("%s is not the dashboard of %s", ChartConsoleDashboardFile, ConsoleDashboardFile)
 	}
 	for _, p := range []string{RulesFile, PrometheusRuleFile, ConsoleDashboardFile} {
 		if !strings.HasPrefix(string(files[p]), "# GENERATED from mixin/ by make generate; DO NOT EDIT.\n") {

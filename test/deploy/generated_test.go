@@ -26,6 +26,10 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 		monitoringgen.PrometheusRuleFile,
 		monitoringgen.GrafanaDashboardFile,
 		monitoringgen.RulesFile,
+		// The Helm chart's copies (deploy/helm/sensorprobe/files).
+		monitoringgen.ChartRulesFile,
+		monitoringgen.ChartGrafanaDashboardFile,
+		monitoringgen.ChartConsoleDashboardFile,
 	}
 	if diff := cmp.Diff(sortedCopy(want), monitoringgen.Paths(files)); diff != "" {
 		t.Errorf("generated files (-want +got):\n%s", diff)
