@@ -458,7 +458,7 @@ func foreignQuery(expr string) bool {
 // TestDashboard checks the Grafana dashboard's shape: current schema, the datasource,
 // cluster, namespace, job and node variables, every query filtered by them, unique panel
 // IDs, a fleet row on top, failing node × path pairs in a table rather than one timeline row
-// per node × path, and the panels issues 6 and 12 ask for.
+// per node × path, and the panels issues 6, 12 and 20 ask for.
 func TestDashboard(t *testing.T) {
 	d := loadDashboard(t)
 	if d.UID == "" || d.Title == "" {
@@ -540,6 +540,9 @@ func TestDashboard(t *testing.T) {
 		"sensorprobe_tls_cert_not_after_timestamp_seconds", "sensorprobe_build_info",
 		"sensorprobe_kube_discovery_up", "sensorprobe_vsock_relay_send_errors_total",
 		relayMetricPrefix + "index_reports_received_total",
+		// The pull-mode row (issue 20).
+		"sensorprobe_vm_transport_info", "sensorprobe_vmis_running", "sensorprobe_vmis_without_vsock",
+		"sensorprobe_virt_handler_up", "rox_sensor_vsock_pull_requests_total", "rox_sensor_vsock_pull_tracked_vms",
 	} {
 		if !used[m] {
 			t.Errorf("no panel shows %s", m)
