@@ -96,8 +96,6 @@ local p = import 'lib/promql.libsonnet';
       'for': p.words(c.pullFor),
       window: p.words(c.pullWindow),
       recent: p.words(c.pullRecentWindow),
-      share: pct(c.pullFailureShare),
-      critical: pct(c.pullCriticalShare),
       statuses: statusShares,
       tracked: tracked,
     },
