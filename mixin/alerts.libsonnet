@@ -4,6 +4,13 @@
 // the host network depends on (sensorprobe_path_info{consumer!="none"}): on a stock install,
 // where collector runs in the pod network, sensor's NetworkPolicy blocking the host network is
 // expected and silent. Every alert keeps the cluster label, namespace and job.
+//
+// RHACS 4.12 pull mode has alerts of its own (the last five): on sensor's VM scrapes
+// (rox_sensor_vsock_pull_requests_total, by kind of failure: one alert each for the path to
+// the agents, the agents, Central) and on what the probes see of the path (VMIs without
+// VSOCK, virt-handler down). While the probes see why sensor's dials fail, dial_error belongs
+// to the probes' alert that names the cause. Joins between sensor's series and the probes'
+// match on the cluster label and namespace and ignore job: they are two jobs.
 local p = import 'lib/promql.libsonnet';
 
 {
@@ -41,6 +48,58 @@ local p = import 'lib/promql.libsonnet';
     local certImpact = 'When it expires, collector, admission control and the VM relay stop talking to sensor: VM scanning and runtime data stop cluster-wide.',
     local urgent = 'Critical: page the on-call engineer and act now.',
     local soon = 'Warning: fix within a working day; no page.',
+
+    // Pull mode. Sensor's VM scrapes of some statuses over window w, recorded by status.
+    local ss = c.sensorSelector,
+    local requests(w, status) = 'sum by (%s) (%s{status=%s})' % [g, p.pullRequests(w), std.escapeStringJson(status)],
+    local allRequests(w) = 'sum by (%s) (%s)' % [g, p.pullRequests(w)],
+    // The failures on the path to the agents: timeouts and protocol errors, and dial_error
+    // unless the probes see its cause (VMIs without VSOCK, virt-handler down).
+    local pathFailures(w) = |||
+      sum by (%(g)s) (
+        %(r)s{status=~"timeout|invalid_report|unknown_method"}
+        or
+        (
+          %(r)s{status="dial_error"}
+          unless ignoring (job, status) job:sensorprobe_nodes_explaining_vm_dial_errors:count
+        )
+      )
+    ||| % { g: g, r: p.pullRequests(w) },
+    // The share of failing among all of sensor's VM scrapes over pullWindow, when above low
+    // (and not above high), with some of them within pullRecentWindow (recent).
+    local trimmed(e) = std.rstripChars(e, '\n'),
+    local pullShare(failing, recent, low, high=null) =
+      '%s\n/ %s\n> %s%s\nand on (%s)\n%s > 0\n' % [
+        trimmed(failing),
+        allRequests(c.pullWindow),
+        p.num(low),
+        if high == null then '' else ' <= ' + p.num(high),
+        g,
+        trimmed(recent),
+      ],
+    local statusShares = p.list(
+      c,
+      'sum by (status) (%(r)s{SCOPE, status!~"success|unchanged"}) / scalar(sum(%(r)s{SCOPE})) > 0' % { r: p.pullRequests(c.pullWindow) },
+      'status',
+      withValue=true,
+      percent=true,
+      max=10,
+    ),
+    local tracked = p.value(c, 'sum(rox_sensor_vsock_pull_tracked_vms{SCOPE})', none='unknown'),
+    local sensorDialErrors = p.value(
+      c,
+      'sum(%(r)s{NSSEL, %(ss)s, status="dial_error"}) / sum(%(r)s{NSSEL, %(ss)s})' % { r: p.pullRequests(c.pullWindow), ss: ss },
+      none='unknown (sensor\'s metrics are not scraped)',
+      percent=true,
+    ),
+    local pullWords = {
+      'for': p.words(c.pullFor),
+      window: p.words(c.pullWindow),
+      recent: p.words(c.pullRecentWindow),
+      statuses: statusShares,
+      tracked: tracked,
+    },
+    local scrapesFailingDescription = 'For %(for)s, {{ $value | humanizePercentage }} of sensor\'s VM scrapes in namespace {{ $labels.namespace }} over the last %(window)s have failed on the pull path to the agents (sensor → kube-apiserver → virt-api → virt-handler → VSOCK → roxagent) with dial_error, timeout, invalid_report or unknown_method, and some within the last %(recent)s. Statuses other than success and unchanged (share of all requests): %(statuses)s. Tracked VMs: %(tracked)s. dial_error counts only while sensorprobe sees no cause for it (a VMI without VSOCK, a virt-handler down: their alerts own it); read_error and send_error have alerts of their own. The share is of requests, not of VMs: a failing VM is retried every 10 s doubling up to 30 minutes, a healthy one asked once per poll interval.' % pullWords,
 
     groups+: [
       {
@@ -279,6 +338,76 @@ local p = import 'lib/promql.libsonnet';
             },
             'None on VM scanning itself; sensorprobe\'s view may go stale and its path alerts may fire for paths nothing uses.',
             soon,
+          ),
+          alert(
+            'SensorProbeVMsWithoutVSOCK',
+            'warning',
+            'sum by (%s) (node:sensorprobe_vmis_without_vsock:pull)\n' % g,
+            c.vmsWithoutVSOCKFor,
+            '{{ $value }} Running VMI(s) have no VSOCK: sensor cannot scan them.',
+            'For %(for)s, sensorprobe in namespace {{ $labels.namespace }} has counted {{ $value }} Running VMI(s) without VSOCK (no spec.domain.devices.autoattachVSOCK, or no status.VSOCKCID) on nodes in pull mode (nodes (VMIs): %(nodes)s). Sensor pulls every Running VMI over the vsock path all the same, and virt-api answers it 400 "VSOCK is not attached.": sensor counts dial_error for these VMs on every retry, forever. Sensor\'s dial_error share over the last %(window)s: %(dial)s.' % {
+              'for': p.words(c.vmsWithoutVSOCKFor),
+              nodes: p.list(c, 'node:sensorprobe_vmis_without_vsock:pull{SCOPE}', 'node', withValue=true),
+              window: p.words(c.pullWindow),
+              dial: sensorDialErrors,
+            },
+            'These VMs are never scanned: Central has no vulnerability results for them, and sensor keeps retrying them (backing off to every 30 minutes at most).',
+            soon,
+          ),
+          alert(
+            'SensorProbeVirtHandlerDown',
+            'critical',
+            'count by (%s) (node:sensorprobe_vmis_behind_virt_handler_down:pull)\n' % g,
+            c.virtHandlerDownFor,
+            'virt-handler is down on {{ $value }} node(s) with Running VMIs: sensor cannot scan the VMs there.',
+            'For %(for)s, on {{ $value }} node(s) in pull mode that run VMIs, seen by sensorprobe in namespace {{ $labels.namespace }}, virt-handler has not been Ready or its port 8186 has refused TCP connections (nodes (Running VMIs): %(nodes)s). Sensor\'s pull path to a VM runs kube-apiserver → virt-api → virt-handler on the VM\'s node → VSOCK, so virt-api answers 500 "dialing virt-handler" and sensor counts dial_error for every VM there. Sensor\'s dial_error share over the last %(window)s: %(dial)s.' % {
+              'for': p.words(c.virtHandlerDownFor),
+              nodes: p.list(c, 'node:sensorprobe_vmis_behind_virt_handler_down:pull{SCOPE}', 'node', withValue=true),
+              window: p.words(c.pullWindow),
+              dial: sensorDialErrors,
+            },
+            'The VMs on these nodes are not scanned until virt-handler is back, and their vulnerability results go stale; KubeVirt\'s own operations on those VMs (start, stop, migrate) fail too.',
+            urgent,
+          ),
+          alert(
+            'SensorProbeVMScrapesFailing',
+            'warning',
+            pullShare(pathFailures(c.pullWindow), pathFailures(c.pullRecentWindow), c.pullFailureShare, c.pullCriticalShare),
+            c.pullFor,
+            '{{ $value | humanizePercentage }} of sensor\'s VM scrapes fail on the way to the agents.',
+            scrapesFailingDescription,
+            'The VMs whose scrapes fail are not scanned and their vulnerability results go stale; the rest are. It turns critical above %s.' % pct(c.pullCriticalShare),
+            soon,
+          ),
+          alert(
+            'SensorProbeVMScrapesFailing',
+            'critical',
+            pullShare(pathFailures(c.pullWindow), pathFailures(c.pullRecentWindow), c.pullCriticalShare),
+            c.pullFor,
+            '{{ $value | humanizePercentage }} of sensor\'s VM scrapes fail on the way to the agents.',
+            scrapesFailingDescription,
+            'Most VMs are not scanned: VM vulnerability results go stale cluster-wide until sensor reaches the agents again.',
+            urgent,
+          ),
+          alert(
+            'SensorProbeVMAgentsNotAnswering',
+            'warning',
+            pullShare(requests(c.pullWindow, 'read_error'), requests(c.pullRecentWindow, 'read_error'), c.pullFailureShare),
+            c.pullFor,
+            '{{ $value | humanizePercentage }} of sensor\'s VM scrapes find no agent answering in the VM.',
+            'For %(for)s, {{ $value | humanizePercentage }} of sensor\'s VM scrapes in namespace {{ $labels.namespace }} over the last %(window)s have ended in read_error, and some within the last %(recent)s: the pull path up to the VM works (the vsock subresource opened), but the agent closed the connection at once. roxagent does not run in those VMs, or they still run the push agent of RHACS 4.11 (roxagent --daemon), which serves nothing. Statuses other than success and unchanged (share of all requests): %(statuses)s. Tracked VMs: %(tracked)s. Sensor logs these at debug level only ("connection closed (agent may be down or restarting)").' % pullWords,
+            'The VMs whose agent does not answer are not scanned and their vulnerability results go stale. Nothing in the cluster is broken: the fix is inside the VMs.',
+            soon,
+          ),
+          alert(
+            'SensorProbeVMReportsNotReachingCentral',
+            'critical',
+            pullShare(requests(c.pullWindow, 'send_error'), requests(c.pullRecentWindow, 'send_error'), c.pullFailureShare),
+            c.pullFor,
+            'Sensor reads VM index reports but cannot send {{ $value | humanizePercentage }} of them to Central.',
+            'For %(for)s, {{ $value | humanizePercentage }} of sensor\'s VM scrapes in namespace {{ $labels.namespace }} over the last %(window)s have ended in send_error, and some within the last %(recent)s: the pull path to the VMs works and their reports arrive, but sensor cannot send them on to Central. Statuses other than success and unchanged (share of all requests): %(statuses)s. Tracked VMs: %(tracked)s.' % pullWords,
+            'VM index reports are read but not delivered: VM vulnerability results in Central go stale cluster-wide until sensor reaches Central again (it retries). Unchanged reports are not sent, so the share grows as reports change.',
+            urgent,
           ),
         ],
       },

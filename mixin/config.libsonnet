@@ -46,6 +46,37 @@
     probeUpShare: 0.9,
     probeUpWindow: '15m',
 
+    // RHACS 4.12 pull mode: sensor pulls each VM's index report through KubeVirt's vsock
+    // subresource (sensor → kube-apiserver → virt-api → virt-handler on the VM's node → VSOCK
+    // → roxagent). Label matchers that select sensor's own series (rox_sensor_*), scraped
+    // from its monitoring port (docs/install.md, "Sensor's metrics"): the alerts on sensor's
+    // VM scrapes read nothing else.
+    sensorSelector: 'job="sensor"',
+
+    // The window of the shares of sensor's VM scrapes by status. Sensor asks each VM once per
+    // poll interval (5m by default, 4h once a pending RHACS change lands; at least 1m), so a
+    // window as long as the longest interval sees every VM at least once.
+    pullWindow: '4h',
+    // A VM that keeps failing is retried at least every 30 minutes (after 10 s, doubling up to
+    // min(poll interval, 30m)), so it fails again within this window. The alerts on sensor's
+    // scrapes also want a failure in it, and so clear within it once the fault is gone rather
+    // than when the old failures leave pullWindow.
+    pullRecentWindow: '1h',
+    // How long those alerts' conditions must hold: not shorter than pullRecentWindow, so that
+    // one failed request, which stays in pullRecentWindow for that long, pages nobody.
+    pullFor: '1h',
+    // From this share of sensor's VM scrapes over pullWindow, a kind of failure alerts
+    // (dial/timeout/protocol, read_error, send_error; each its own alert);
+    // SensorProbeVMScrapesFailing turns critical from pullCriticalShare on.
+    pullFailureShare: 0.1,
+    pullCriticalShare: 0.5,
+
+    // SensorProbeVMsWithoutVSOCK: a VMI just started may lack its VSOCK CID for a moment.
+    vmsWithoutVSOCKFor: '15m',
+    // SensorProbeVirtHandlerDown: a virt-handler restarting during a KubeVirt update is back
+    // well within this.
+    virtHandlerDownFor: '5m',
+
     // Dashboards.
     dashboardUID: 'sensorprobe',
     dashboardTitle: 'sensorprobe: sensor reachability from the host network',

@@ -15,6 +15,8 @@ local p = import 'lib/promql.libsonnet';
     local sel = s + ', ' + f.vars,
     local ksm = std.join(', ', [c.kubeStateMetricsSelector, c.daemonSetSelector, f.ksmVars]),
     local relay = f.relayVars,
+    // Sensor's own series (RHACS 4.12 pull mode): sensor is one pod, so no node or job variable.
+    local ss = c.sensorSelector + ', ' + f.sensorVars,
     local gn = p.by(c, ['node']),
     local gnp = p.by(c, ['node', 'path']),
     local t = dash.target,
@@ -22,7 +24,7 @@ local p = import 'lib/promql.libsonnet';
 
     uid: c.dashboardUID,
     title: c.dashboardTitle,
-    description: "Whether every node's host network reaches RHACS sensor, why not, and what the VM relay is doing meanwhile. Runbooks: " + c.runbooksURL,
+    description: "Whether every node's host network reaches RHACS sensor, why not, what the VM relay is doing meanwhile, and, on the RHACS 4.12 line, how sensor's pulls of VM reports fare. Runbooks: " + c.runbooksURL,
     tags: c.dashboardTags,
     refresh: c.dashboardRefresh,
     timeFrom: c.dashboardTimeFrom,
@@ -179,6 +181,61 @@ local p = import 'lib/promql.libsonnet';
         ],
       },
       {
+        title: 'VM pull mode (RHACS 4.12)',
+        lines: [
+          [
+            dash.bars('Nodes per VM transport mode', t('count by (mode) (sensorprobe_vm_transport_info{%s})' % sel, '{{mode}}'), 4, 5,
+                      description='push: RHACS 4.9 to 4.11, VMs send to the compliance relay. pull: the 4.12 line, sensor pulls from each Running VMI through KubeVirt (the rest of this row). off, unknown: VM scanning off, or cannot tell.'),
+            dash.stat('VMs', [
+              t('sum(rox_sensor_vsock_pull_tracked_vms{%s})' % ss, 'tracked by sensor'),
+              t('sum(sensorprobe_vmis_running{%s})' % sel, 'Running VMIs'),
+              t('sum(sensorprobe_vmis_without_vsock{%s})' % sel, 'without VSOCK'),
+            ], 12, 5, description="The VMs sensor's scraper tracks (from sensor's metrics: no value when sensor's monitoring port is not scraped, docs/install.md), and the Running VMIs the probes count on their nodes, with those lacking VSOCK, which sensor scrapes and fails on forever."),
+            dash.stat('virt-handler', [
+              t('count(sensorprobe_virt_handler_up{%s} == 0)' % sel, 'nodes down'),
+              t('count(sensorprobe_virt_handler_up{%s})' % sel, 'nodes watched'),
+            ], 8, 5, noValue='0', description="Nodes whose virt-handler is not Ready or refuses TCP on 8186, of the nodes in pull mode where the probe can tell. Sensor reaches a VM through the virt-handler of the VM's node."),
+          ],
+          [
+            dash.timeseries("Sensor's VM scrapes by status, per hour", [
+              t('sum by (status) (increase(rox_sensor_vsock_pull_requests_total{%s}[1h]))' % ss, '{{status}}'),
+            ], 12, 8, unit='short', description='Requests of the last hour, by outcome: success and unchanged are answers; not_ready (no report yet) and busy pass by themselves; dial_error, read_error, timeout, invalid_report, unknown_method and send_error are failures (docs/runbooks.md, "Pull mode"). Per hour, because sensor asks each VM once per poll interval (5m by default, up to 4h) and retries failures from 10 s up to 30 minutes apart.'),
+            dash.timeseries("Share of sensor's VM scrapes by status over 4 hours (what the alerts read)", [
+              t('sum by (status) (increase(rox_sensor_vsock_pull_requests_total{%(ss)s, status!~"success|unchanged"}[4h])) / ignoring (status) group_left () sum(increase(rox_sensor_vsock_pull_requests_total{%(ss)s}[4h]))' % { ss: ss }, '{{status}}'),
+            ], 12, 8, unit='percentunit', description='A kind of failure alerts above 10 % (SensorProbeVMScrapesFailing also above 50 %). A share of requests, not of VMs: a failing VM is retried more often than a healthy one is polled.'),
+          ],
+          [
+            dash.timeseries('Tracked VMs and Running VMIs', [
+              t('sum(rox_sensor_vsock_pull_tracked_vms{%s})' % ss, 'tracked by sensor'),
+              t('sum(sensorprobe_vmis_running{%s})' % sel, 'Running VMIs'),
+              t('sum(sensorprobe_vmis_without_vsock{%s})' % sel, 'without VSOCK'),
+            ], 8, 8, unit='none'),
+            dash.table(
+              'VMIs without VSOCK, by node',
+              t('max by (%s) (sensorprobe_vmis_without_vsock{%s}) > 0' % [gn, sel]),
+              [col('node')],
+              'Running VMIs without VSOCK',
+              8, 8,
+              description='Only the nodes that have any.',
+            ),
+            dash.table(
+              'virt-handler up, by node',
+              t('max by (%s) (sensorprobe_virt_handler_up{%s})' % [gn, sel]),
+              [col('node')],
+              'virt-handler up (1 yes, 0 no)',
+              8, 8,
+              description='Nodes in pull mode where the probe can read it.',
+            ),
+          ],
+          [
+            dash.timeseries("Sensor's VM scrape times, p90 over the last hour", [
+              t('histogram_quantile(0.9, sum by (le) (rate(rox_sensor_vsock_pull_%s_duration_seconds_bucket{%s}[1h])))' % [phase, ss], phase)
+              for phase in ['dial', 'read', 'total']
+            ], 24, 7, unit='s', description='dial: opening the vsock subresource (through kube-apiserver, virt-api and virt-handler); read: reading the report from the agent; total: one scrape. Sensor gives up on a VM after 30 s (timeout).'),
+          ],
+        ],
+      },
+      {
         title: 'Sensor certificate',
         lines: [
           [
@@ -210,6 +267,7 @@ local p = import 'lib/promql.libsonnet';
       vars: '%s=~"$cluster", namespace=~"$namespace", job=~"$job", node=~"$node"' % cl,
       ksmVars: '%s=~"$cluster", namespace=~"$namespace"' % cl,
       relayVars: '%s=~"$cluster", namespace=~"$namespace", node=~"$node"' % cl,
+      sensorVars: '%s=~"$cluster", namespace=~"$namespace"' % cl,
       variables: [
         variable(cl, 'Cluster', 'label_values(sensorprobe_build_info{%s}, %s)' % [s, cl]),
         variable('namespace', 'Namespace', 'label_values(sensorprobe_build_info{%s, %s=~"$%s"}, namespace)' % [s, cl, cl]),
@@ -226,6 +284,7 @@ local p = import 'lib/promql.libsonnet';
       vars: 'namespace=~"$namespace", job=~"$job", node=~"$node"',
       ksmVars: 'namespace=~"$namespace"',
       relayVars: 'namespace=~"$namespace", node=~"$node"',
+      sensorVars: 'namespace=~"$namespace"',
       variables: [
         variable('namespace', 'Namespace', 'label_values(sensorprobe_build_info{%s}, namespace)' % s),
         variable('job', 'Job', 'label_values(sensorprobe_build_info{%s, namespace=~"$namespace"}, job)' % s),

@@ -77,6 +77,46 @@ local p = import 'lib/promql.libsonnet';
               max by (%(npp)s) (quantile_over_time(0.9, sensorprobe_phase_duration_seconds{%(s)s, phase="tls"}[10m]))
             ||| % { s: s, np: p.by(c, ['node', 'path']), npl: p.by(c, ['node', 'path', 'le']), npp: p.by(c, ['node', 'path', 'phase']) },
           },
+
+          // RHACS 4.12 pull mode (sensor pulls VM index reports over KubeVirt's vsock
+          // subresource). Nothing below exists on a push cluster (4.9 to 4.11): the probe's VM
+          // series say mode="push" there, and sensor has no rox_sensor_vsock_pull_* series.
+          {
+            // Running VMIs without VSOCK per node, on the nodes in pull mode, where sensor
+            // scrapes them all the same and fails forever; absent where there are none.
+            record: 'node:sensorprobe_vmis_without_vsock:pull',
+            expr: |||
+              max by (%(n)s) (sensorprobe_vmis_without_vsock{%(s)s}) > 0
+              and on (%(n)s) sensorprobe_vm_transport_info{%(s)s, mode="pull"}
+            ||| % { s: s, n: p.by(c, ['node']) },
+          },
+          {
+            // Running VMIs per node on the nodes in pull mode whose virt-handler is down (not
+            // Ready, or its port 8186 refuses connections): sensor's pulls to them fail at
+            // virt-api. Absent on nodes without Running VMIs.
+            record: 'node:sensorprobe_vmis_behind_virt_handler_down:pull',
+            expr: |||
+              max by (%(n)s) (sensorprobe_vmis_running{%(s)s}) > 0
+              and on (%(n)s) max by (%(n)s) (sensorprobe_virt_handler_up{%(s)s}) == 0
+              and on (%(n)s) sensorprobe_vm_transport_info{%(s)s, mode="pull"}
+            ||| % { s: s, n: p.by(c, ['node']) },
+          },
+          {
+            // Nodes on which sensorprobe sees why sensor's dials to VMs fail (either of the two
+            // above). While there is one, sensor's dial_error belongs to the alert that names
+            // the cause, not to SensorProbeVMScrapesFailing.
+            record: 'job:sensorprobe_nodes_explaining_vm_dial_errors:count',
+            expr: 'count by (%s) (node:sensorprobe_vmis_without_vsock:pull or node:sensorprobe_vmis_behind_virt_handler_down:pull)' % p.by(c),
+          },
+        ] + [
+          {
+            // Sensor's VM scrapes by status (success, unchanged, dial_error, read_error,
+            // invalid_report, send_error, not_ready, unknown_method, timeout, busy) over
+            // pullWindow and over pullRecentWindow.
+            record: p.pullRequests(w),
+            expr: 'sum by (%s) (increase(rox_sensor_vsock_pull_requests_total{%s}[%s]))' % [p.by(c, ['status']), c.sensorSelector, w],
+          }
+          for w in [c.pullWindow, c.pullRecentWindow]
         ],
       },
     ],

@@ -6,39 +6,49 @@
 
   // Matchers and printf arguments for the Go-template queries of annotations. In expr,
   // SCOPE stands for matchers of the alert's own cluster, namespace and job plus the alert
-  // labels named in scope, and PATHSEL for those of cluster, namespace, job and path (for
-  // series without the other scope labels).
+  // labels named in scope, PATHSEL for those of cluster, namespace, job and path (for
+  // series without the other scope labels), and NSSEL for those of cluster and namespace
+  // alone (for another job's series in the same namespace, such as sensor's).
   local scoped(c, expr, scope) =
     local base = [c.clusterLabel, 'namespace', 'job'];
-    local labels = { SCOPE: base + scope, PATHSEL: base + ['path'] };
+    local labels = { SCOPE: base + scope, PATHSEL: base + ['path'], NSSEL: [c.clusterLabel, 'namespace'] };
     local arg(l) = if l == c.clusterLabel then '(index $labels "' + l + '")' else '$labels.' + l;
     local uses = std.sort(
-      [[i, 'SCOPE'] for i in std.findSubstr('SCOPE', expr)] + [[i, 'PATHSEL'] for i in std.findSubstr('PATHSEL', expr)],
+      [[i, k] for k in std.objectFields(labels) for i in std.findSubstr(k, expr)],
       function(u) u[0]
     );
     {
-      format: std.strReplace(
-        std.strReplace(expr, 'SCOPE', std.join(', ', [l + '=%q' for l in labels.SCOPE])),
-        'PATHSEL', std.join(', ', [l + '=%q' for l in labels.PATHSEL])
+      format: std.foldl(
+        function(e, k) std.strReplace(e, k, std.join(', ', [l + '=%q' for l in labels[k]])),
+        std.objectFields(labels),
+        expr
       ),
       args: std.join(' ', [arg(l) for u in uses for l in labels[u[1]]]),
     },
 
+  // How an annotation shows a sample's value: as it is, or as a percentage (of a ratio).
+  local shown(percent) = if percent then '| humanizePercentage ' else '',
+
   // A Go-template pipeline for an annotation: it runs expr (see scoped) and lists the values
   // of label in the result: sorted, separated by commas, at most max of them (then "…").
-  // withValue adds each sample's value in brackets.
-  list(c, expr, label, scope=[], withValue=false, max=5)::
+  // withValue adds each sample's value in brackets, as a percentage with percent.
+  list(c, expr, label, scope=[], withValue=false, max=5, percent=false)::
     local q = scoped(c, expr, scope);
     '{{ range $i, $s := printf `' + q.format + '` ' + q.args +
     ' | query | sortByLabel "' + label + '" }}' +
     '{{ if lt $i ' + max + ' }}{{ if $i }}, {{ end }}{{ $s.Labels.' + label + ' }}' +
-    (if withValue then ' ({{ $s.Value }})' else '') +
+    (if withValue then ' ({{ $s.Value ' + shown(percent) + '}})' else '') +
     '{{ else if eq $i ' + max + ' }}, …{{ end }}{{ end }}',
 
-  // The value of the first sample expr returns (see scoped), or none, as a Go-template pipeline.
-  value(c, expr, scope=[], none='none')::
+  // The value of the first sample expr returns (see scoped), or none, as a Go-template
+  // pipeline; a percentage with percent.
+  value(c, expr, scope=[], none='none', percent=false)::
     local q = scoped(c, expr, scope);
-    '{{ with printf `' + q.format + '` ' + q.args + ' | query }}{{ . | first | value }}{{ else }}' + none + '{{ end }}',
+    '{{ with printf `' + q.format + '` ' + q.args + ' | query }}{{ . | first | value ' + shown(percent) + '}}{{ else }}' + none + '{{ end }}',
+
+  // The recorded increase of sensor's VM scrapes by status over window w (pullWindow or
+  // pullRecentWindow): the rules record it, the alerts read it.
+  pullRequests(w):: 'job_status:rox_sensor_vsock_pull_requests:increase' + w,
 
   // A number as PromQL and people write it: 0.9, not 0.90000000000000002.
   num(x):: '%g' % x,

@@ -75,12 +75,18 @@ func expositionFixtures() []fixture {
 		return l
 	}
 	relay := map[string]string{"job": "compliance", "namespace": "stackrox", "node": "worker-1"}
+	sensor := func(extra map[string]string) map[string]string {
+		l := map[string]string{"job": "sensor", "namespace": "stackrox", "pod": "sensor-6d8f9c7b5-x2k4q"}
+		maps.Copy(l, extra)
+		return l
+	}
+	const pullWhy = "RHACS 4.12 pull mode (issue 20): from the probe's VM watch, which needs a cluster with KubeVirt"
 	withRelay := func(extra map[string]string) map[string]string {
 		l := maps.Clone(relay)
 		maps.Copy(l, extra)
 		return l
 	}
-	return []fixture{
+	fixtures := []fixture{
 		{
 			Name: "kube_daemonset_status_desired_number_scheduled", Values: "1x" + n,
 			Labels: map[string]string{"job": "kube-state-metrics", "namespace": "stackrox", "daemonset": "sensorprobe"},
@@ -98,6 +104,31 @@ func expositionFixtures() []fixture {
 			Name: "sensorprobe_vsock_relay_send_errors_total", Values: "0x" + n, Labels: probe(map[string]string{"code": "resource_exhausted"}),
 			Why: "planned in issue 10 (docs/metrics.md, Planned), not exported yet",
 		},
+		// Values that make the pull-mode row's failing-only queries return data: a VMI without
+		// VSOCK, a virt-handler down.
+		{Name: "sensorprobe_vm_transport_info", Values: "1x" + n, Labels: probe(map[string]string{"mode": "pull"}), Why: pullWhy},
+		{Name: "sensorprobe_vmis_running", Values: "3x" + n, Labels: probe(nil), Why: pullWhy},
+		{Name: "sensorprobe_vmis_without_vsock", Values: "1x" + n, Labels: probe(nil), Why: pullWhy},
+		{Name: "sensorprobe_virt_handler_up", Values: "0x" + n, Labels: probe(nil), Why: pullWhy},
+		{
+			Name: "rox_sensor_vsock_pull_requests_total", Values: "0+2x" + n, Labels: sensor(map[string]string{"status": "unchanged"}),
+			Why: "RHACS sensor's own metrics (the 4.12 line), scraped from its monitoring port",
+		},
+		{
+			Name: "rox_sensor_vsock_pull_requests_total", Values: "0+1x" + n, Labels: sensor(map[string]string{"status": "dial_error"}),
+			Why: "RHACS sensor's own metrics",
+		},
+		{Name: "rox_sensor_vsock_pull_tracked_vms", Values: "3x" + n, Labels: sensor(nil), Why: "RHACS sensor's own metrics"},
+	}
+	for _, phase := range []string{"dial", "read", "total"} {
+		for _, b := range [][2]string{{"0.1", "0+2x" + n}, {"+Inf", "0+3x" + n}} {
+			fixtures = append(fixtures, fixture{
+				Name: "rox_sensor_vsock_pull_" + phase + "_duration_seconds_bucket", Values: b[1],
+				Labels: sensor(map[string]string{"le": b[0]}), Why: "RHACS sensor's own metrics",
+			})
+		}
+	}
+	return append(fixtures, []fixture{
 		{
 			Name: relayMetricPrefix + "index_reports_received_total", Values: "0+2x" + n, Labels: relay,
 			Why: "the RHACS VM relay's own metrics, scraped from collector's compliance container",
@@ -114,7 +145,7 @@ func expositionFixtures() []fixture {
 			Name: relayMetricPrefix + "index_report_send_attempts_total", Values: "0+2x" + n, Labels: withRelay(map[string]string{"result": "success"}),
 			Why: "the RHACS VM relay's own metrics",
 		},
-	}
+	}...)
 }
 
 // runProbe starts the daemon against loopback stand-ins with one failing path and returns

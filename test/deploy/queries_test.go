@@ -37,6 +37,21 @@ func relayMetrics() []string {
 	}
 }
 
+// sensorPullMetrics are RHACS sensor's own metrics of its VM scraper (the 4.12 line, pull
+// mode: sensor/common/virtualmachine/vmscraper at stackrox master bed4a7b2427), scraped from
+// sensor's monitoring port; the pull-mode alerts and the dashboard's pull-mode row read them.
+func sensorPullMetrics() []string {
+	const prefix = "rox_sensor_vsock_pull_"
+	return []string{
+		prefix + "requests_total",
+		prefix + "tracked_vms",
+		prefix + "dial_duration_seconds",
+		prefix + "read_duration_seconds",
+		prefix + "total_duration_seconds",
+		prefix + "tick_duration_seconds",
+	}
+}
+
 // externalMetrics are the few series the rules and dashboards use that other exporters
 // provide: Prometheus' own `up`, and kube-state-metrics' DaemonSet status (shipped with
 // OpenShift monitoring and kube-prometheus-stack).
@@ -381,14 +396,15 @@ func TestMetricNames(t *testing.T) {
 }
 
 // knownMetrics returns every metric name a query may use: docs/metrics.md's, the relay's,
-// the external ones, those the rules file records, and the histograms' series.
+// sensor's VM scraper's, the external ones, those the rules file records, and the
+// histograms' series.
 func knownMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	known := documentedMetrics(string(readRepoFile(t, metricsDoc)))
 	if len(known) < 10 {
 		t.Fatalf("found only %d metric names in %s; has its table format changed?", len(known), metricsDoc)
 	}
-	for _, m := range slices.Concat(relayMetrics(), externalMetrics()) {
+	for _, m := range slices.Concat(relayMetrics(), sensorPullMetrics(), externalMetrics()) {
 		known[m] = true
 	}
 	for _, g := range loadRules(t).Groups {
@@ -409,8 +425,9 @@ func knownMetrics(t *testing.T) map[string]bool {
 }
 
 // TestMetricNamesDocumented checks every metric name used by the alerts and the dashboards
-// is in docs/metrics.md (the exposition's contract), is one of the relay's metrics, is
-// recorded by the rules file, or is one of the few external series the rules rely on.
+// is in docs/metrics.md (the exposition's contract), is one of the relay's or sensor's VM
+// scraper's metrics, is recorded by the rules file, or is one of the few external series the
+// rules rely on.
 func TestMetricNamesDocumented(t *testing.T) {
 	known := knownMetrics(t)
 	used := 0
@@ -418,7 +435,7 @@ func TestMetricNamesDocumented(t *testing.T) {
 		for _, name := range metricNames(q.Expr) {
 			used++
 			if !known[name] {
-				t.Errorf("%s uses %s, which is neither in %s nor a relay or external metric", q.From, name, metricsDoc)
+				t.Errorf("%s uses %s, which is neither in %s nor a relay, sensor or external metric", q.From, name, metricsDoc)
 			}
 		}
 	}
@@ -427,8 +444,8 @@ func TestMetricNamesDocumented(t *testing.T) {
 	}
 }
 
-// usesMetric reports whether a query uses one of the relay's or kube-state-metrics' series
-// rather than sensorprobe's own.
+// foreignQuery reports whether a query uses only other exporters' series (the relay's,
+// sensor's, kube-state-metrics') rather than sensorprobe's own.
 func foreignQuery(expr string) bool {
 	for _, m := range metricNames(expr) {
 		if strings.HasPrefix(m, "sensorprobe_") || m == "up" {
@@ -441,7 +458,7 @@ func foreignQuery(expr string) bool {
 // TestDashboard checks the Grafana dashboard's shape: current schema, the datasource,
 // cluster, namespace, job and node variables, every query filtered by them, unique panel
 // IDs, a fleet row on top, failing node × path pairs in a table rather than one timeline row
-// per node × path, and the panels issues 6 and 12 ask for.
+// per node × path, and the panels issues 6, 12 and 20 ask for.
 func TestDashboard(t *testing.T) {
 	d := loadDashboard(t)
 	if d.UID == "" || d.Title == "" {
@@ -523,6 +540,9 @@ func TestDashboard(t *testing.T) {
 		"sensorprobe_tls_cert_not_after_timestamp_seconds", "sensorprobe_build_info",
 		"sensorprobe_kube_discovery_up", "sensorprobe_vsock_relay_send_errors_total",
 		relayMetricPrefix + "index_reports_received_total",
+		// The pull-mode row (issue 20).
+		"sensorprobe_vm_transport_info", "sensorprobe_vmis_running", "sensorprobe_vmis_without_vsock",
+		"sensorprobe_virt_handler_up", "rox_sensor_vsock_pull_requests_total", "rox_sensor_vsock_pull_tracked_vms",
 	} {
 		if !used[m] {
 			t.Errorf("no panel shows %s", m)

@@ -316,9 +316,11 @@ func TestAlertLabelsAndAnnotations(t *testing.T) {
 
 // TestAggregationsKeepNamespaceAndJob checks every `by (...)` and `on (...)` of every rule
 // keeps the cluster label, namespace and job, so that alerts route by namespace (the
-// kube-prometheus default) and several installations or clusters never merge.
+// kube-prometheus default) and several installations or clusters never merge. An
+// `ignoring (...)` may leave out job (a join of sensor's series with the probes', which are
+// two jobs) and other labels, never the cluster label or namespace.
 func TestAggregationsKeepNamespaceAndJob(t *testing.T) {
-	clause := regexp.MustCompile(`\b(by|on)\s*\(([^)]*)\)`)
+	clause := regexp.MustCompile(`\b(by|on|ignoring)\s*\(([^)]*)\)`)
 	for _, g := range loadRules(t).Groups {
 		for _, r := range g.Rules {
 			name := r.Alert + r.Record
@@ -330,6 +332,14 @@ func TestAggregationsKeepNamespaceAndJob(t *testing.T) {
 				var labels []string
 				for l := range strings.SplitSeq(m[2], ",") {
 					labels = append(labels, strings.TrimSpace(l))
+				}
+				if m[1] == "ignoring" {
+					for _, l := range []string{"cluster", "namespace"} {
+						if slices.Contains(labels, l) {
+							t.Errorf("%s: ignoring (%s) drops %s", name, m[2], l)
+						}
+					}
+					continue
 				}
 				for _, w := range want {
 					if !slices.Contains(labels, w) {
@@ -429,13 +439,20 @@ func TestOnePagePerFault(t *testing.T) {
 		"a crash-looping probe",
 		"sensor certificate expires",
 		"hostPort workaround on the nodes without sensor",
+		// RHACS 4.12 pull mode.
+		"a VM without VSOCK",
+		"agents down, read_error",
+		"virt-handler down on a node",
+		"central unreachable, send_error",
+		"sensor may not open the vsock subresource",
 	})
 }
 
 // TestSilentScenarios checks the shape of the "silent:" promtool tests: at the last
-// evaluation every alert is named and none is expected; the stock install is among them.
+// evaluation every alert is named and none is expected; the stock install, a healthy
+// pull-mode cluster and a push cluster without pull metrics are among them.
 func TestSilentScenarios(t *testing.T) {
-	checkScenarios(t, "silent:", 0, []string{"stock install"})
+	checkScenarios(t, "silent:", 0, []string{"stock install", "healthy pull cluster", "push cluster, pull metrics absent"})
 }
 
 // markdownAnchors returns the anchors GitHub gives the headings of a
