@@ -373,6 +373,10 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		{name: "openshift", kustomize: []kustomizeSource{{Dir: "deploy/overlays/openshift"}}, args: []string{"-f", chartOpenShiftFile}},
 		{name: "kube-prometheus-stack", kustomize: []kustomizeSource{{Dir: "deploy/overlays/kube-prometheus-stack"}}, args: []string{"--set", kpsRelease}},
 		{name: "kube-prometheus", kustomize: []kustomizeSource{{Dir: "deploy/overlays/kube-prometheus"}}, args: []string{"--set", "monitoring.prometheusRBAC.enabled=true"}},
+		{name: "kubernetes with the virt-handler reader", kustomize: []kustomizeSource{{Dir: "deploy/overlays/kubernetes"}, {Dir: "deploy/kubevirt"}},
+			args: []string{"--set", "kubevirt.virtHandlerReader=true"}},
+		{name: "openshift with the virt-handler reader", kustomize: []kustomizeSource{{Dir: "deploy/overlays/openshift"}, {Dir: "deploy/openshift-virtualization"}},
+			args: []string{"-f", chartOpenShiftFile, "--set", "kubevirt.virtHandlerReader=true"}},
 		{
 			name:      "kube-prometheus-stack with the Grafana dashboard",
 			kustomize: []kustomizeSource{{Dir: "deploy/overlays/kube-prometheus-stack"}, {Dir: "deploy/grafana", Namespace: "monitoring"}},

@@ -38,6 +38,8 @@ func TestRenderedObjects(t *testing.T) {
 		"PriorityClass sensorprobe",
 		"ClusterRole sensorprobe-node-reader",
 		"ClusterRoleBinding sensorprobe-node-reader",
+		"ClusterRole sensorprobe-vmi-reader",
+		"ClusterRoleBinding sensorprobe-vmi-reader",
 		"DaemonSet stackrox/sensorprobe",
 	}
 	monitoring := []string{
@@ -67,6 +69,8 @@ func TestRenderedObjects(t *testing.T) {
 		{name: "grafana", dir: "deploy/grafana", want: []string{"ConfigMap sensorprobe-dashboard"}},
 		{name: "grafana-operator", dir: "deploy/grafana-operator", want: []string{"ConfigMap sensorprobe-dashboard", "GrafanaDashboard sensorprobe"}},
 		{name: "openshift-console", dir: "deploy/openshift-console", want: []string{"ConfigMap openshift-config-managed/sensorprobe-dashboard"}},
+		{name: "kubevirt", dir: "deploy/kubevirt", want: []string{"ClusterRole sensorprobe-virt-handler-reader", "RoleBinding kubevirt/sensorprobe-virt-handler-reader"}},
+		{name: "openshift-virtualization", dir: "deploy/openshift-virtualization", want: []string{"ClusterRole sensorprobe-virt-handler-reader", "RoleBinding openshift-cnv/sensorprobe-virt-handler-reader"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,6 +236,8 @@ func TestDaemonSet(t *testing.T) {
 	}
 	wantOpenShift := want
 	wantOpenShift.Annotations = map[string]string{"openshift.io/required-scc": "sensorprobe"}
+	// OpenShift Virtualization runs virt-handler in openshift-cnv.
+	wantOpenShift.Args = append(slices.Clone(want.Args), "--kubevirt.namespace=openshift-cnv")
 
 	tests := []struct {
 		name string

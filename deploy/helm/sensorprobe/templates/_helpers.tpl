@@ -66,6 +66,9 @@ deploy/overlays/kubernetes.
 {{- with .Values.logLevel }}
 - --log.level={{ . }}
 {{- end }}
+{{- if ne .Values.kubevirt.namespace "kubevirt" }}
+- --kubevirt.namespace={{ .Values.kubevirt.namespace }}
+{{- end }}
 {{- if .Values.webConfig.secretName }}
 - --web.config.file=/etc/sensorprobe/web/{{ .Values.webConfig.key }}
 {{- end }}
