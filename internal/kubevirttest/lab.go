@@ -329,6 +329,10 @@ func (l *Lab) Config() *rest.Config { return rest.CopyConfig(l.env.Admin) }
 // process that reads --kubeconfig.
 func (l *Lab) Kubeconfig() string { return l.kubeconfig }
 
+// Net returns the lab's network namespace, for a test that needs an address
+// or a listener of its own there (Net.AddAddress, Net.Listen).
+func (l *Lab) Net() *Net { return l.net }
+
 // Env returns the etcd and kube-apiserver underneath.
 func (l *Lab) Env() *kubetest.Env { return l.env }
 
