@@ -98,6 +98,16 @@ type Options struct {
 	// APIServerArgs are added to kube-apiserver's flags, e.g.
 	// --advertise-address in a network namespace without a default route.
 	APIServerArgs []string
+	// Aggregation turns on what an aggregated API server and kubelets need
+	// (see aggregation.go): a front-proxy CA and client certificate for the
+	// aggregation layer (--requestheader-*, --proxy-client-*,
+	// --enable-aggregator-routing=true, so APIServices are reached at their
+	// Service's EndpointSlice addresses) and a kubelet client certificate
+	// (--kubelet-client-*, InternalIP first) for pods/log, exec and the
+	// like. The API server refuses loopback backends and nodes: they must
+	// listen on other addresses (internal/kubevirttest makes some in a
+	// network namespace).
+	Aggregation bool
 }
 
 // Env is a running etcd and kube-apiserver. Create it with Start; Stop it
@@ -117,6 +127,7 @@ type Env struct {
 	etcd, apiserver  *exec.Cmd
 	etcdLog, apiLog  *testsupport.LockedBuffer
 	apiDone, etcdEnd chan struct{}
+	ca               *standin.CA // the cluster CA of ca.crt, for Options.Aggregation
 }
 
 // StartForTest is Start for one test: it skips or fails t when the assets are
@@ -147,6 +158,11 @@ func StartWithOptions(ctx context.Context, assets, dir string, opts Options) (*E
 	e := &Env{dir: dir, assets: assets, opts: opts, etcdLog: &testsupport.LockedBuffer{}, apiLog: &testsupport.LockedBuffer{}}
 	if err := e.writeCerts(); err != nil {
 		return nil, err
+	}
+	if opts.Aggregation {
+		if err := e.writeAggregationCerts(); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.startEtcd(ctx); err != nil {
 		return nil, err
@@ -254,6 +270,9 @@ func (e *Env) StartAPIServer(ctx context.Context) error {
 		// Without a default route the API server cannot pick an advertise
 		// address for the kubernetes Service's endpoints.
 		args = append(args, "--endpoint-reconciler-type=none")
+	}
+	if e.opts.Aggregation {
+		args = append(args, e.aggregationArgs()...)
 	}
 	args = append(args, e.opts.APIServerArgs...)
 	cmd := exec.Command(filepath.Join(e.assets, "kube-apiserver"), args...)
@@ -376,6 +395,7 @@ func (e *Env) writeCerts() error {
 	if err != nil {
 		return err
 	}
+	e.ca = ca
 	if err := os.WriteFile(filepath.Join(e.dir, "ca.crt"), ca.PEM(), 0o600); err != nil {
 		return fmt.Errorf("write ca.crt: %w", err)
 	}
