@@ -57,7 +57,8 @@ type NodeStatus struct {
 	// (consumer relay or unknown), as name(reason).
 	FailingPaths []string `json:"failing_paths"`
 	// Relay is the relay evidence: relay path and network, listening,
-	// connections, sends and send errors.
+	// connections, sends and send errors; in pull mode, the node's VMIs
+	// and virt-handler instead.
 	Relay string `json:"relay"`
 	// Error is why the status could not be read, "" when it was.
 	Error string `json:"error,omitempty"`
@@ -106,6 +107,11 @@ func SortFleet(rows []NodeStatus) {
 
 func relayEvidence(r status.Report) string {
 	var parts []string
+	if k := r.Kubernetes; k != nil && k.VMs != nil {
+		// Pull mode: no relay; the node's part of the path is its VMIs and
+		// its virt-handler.
+		return k.VMs.Summary()
+	}
 	if k := r.Kubernetes; k != nil {
 		net := "unknown network"
 		if k.RelayHostNetwork != nil {

@@ -123,6 +123,15 @@ func (m *Model) checkVirtHandler() Result {
 	case !a.Access.OK():
 		return readErr(CheckVirtHandler, a.Access)
 	}
+	// A Ready pod can still refuse virt-api on its port (the process
+	// restarting, a firewall or NetworkPolicy before port 8186): sensor's
+	// latest scrapes say so.
+	unreachable := map[string]string{}
+	for _, r := range m.VMTable() {
+		if strings.HasSuffix(r.Outcome, "/"+string(scraperlog.CauseHandler)) && unreachable[r.Node] == "" {
+			unreachable[r.Node] = r.VM
+		}
+	}
 	var nodes, bad []string
 	for _, v := range m.runningVMIs() {
 		if !v.HasVSOCK() || v.Node == "" || slices.Contains(nodes, v.Node) {
@@ -134,6 +143,8 @@ func (m *Model) checkVirtHandler() Result {
 			bad = append(bad, v.Node+" (none)")
 		case !ready:
 			bad = append(bad, v.Node+" ("+pod+" not ready)")
+		case unreachable[v.Node] != "":
+			bad = append(bad, v.Node+" ("+pod+" ready, but sensor's latest scrape of "+unreachable[v.Node]+" could not reach it)")
 		}
 	}
 	slices.Sort(nodes)
@@ -145,7 +156,7 @@ func (m *Model) checkVirtHandler() Result {
 		return Result{Name: CheckVirtHandler, Status: Pass, Evidence: fmt.Sprintf("virt-handler ready on the %d nodes with Running VMIs with VSOCK (%s)", len(nodes), strings.Join(nodes, ", "))}
 	}
 	return Result{Name: CheckVirtHandler, Status: Fail,
-		Evidence: "virt-handler not ready on nodes with Running VMIs with VSOCK: " + strings.Join(bad, ", ") + "; virt-api answers their scrapes with 500 dialing virt-handler",
+		Evidence: "virt-handler not serving nodes with Running VMIs with VSOCK: " + strings.Join(bad, ", ") + "; virt-api answers their scrapes with 500 dialing virt-handler",
 		Fix:      "kubectl -n " + m.Pull.KubeVirtNamespace + " get pods -l " + kubevirt.VirtHandlerSelector + " -o wide; look at the events and logs of those pods (the probe on each such node names it too)"}
 }
 

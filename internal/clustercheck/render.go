@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sensorprobe/sensorprobe/internal/cni"
+	"github.com/sensorprobe/sensorprobe/internal/kube"
 )
 
 // Report is the output of `probe check --cluster`.
@@ -74,7 +75,11 @@ func WriteText(w io.Writer, r Report) error {
 	if len(r.Fleet) > 0 {
 		b.WriteString("\nNode verdicts (grouped by verdict):\n")
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "VERDICT\tNODE\tFAILING PATHS\tRELAY EVIDENCE")
+		evidence := "RELAY EVIDENCE"
+		if r.Transport == string(kube.TransportPull) {
+			evidence = "PULL PATH ON THE NODE"
+		}
+		fmt.Fprintln(tw, "VERDICT\tNODE\tFAILING PATHS\t"+evidence)
 		for _, n := range r.Fleet {
 			paths := strings.Join(n.FailingPaths, ", ")
 			if paths == "" {

@@ -70,7 +70,11 @@ func causeOf(err string) Cause {
 	case strings.Contains(err, `"virtualmachineinstances/vsock"`) && strings.Contains(err, "forbidden"),
 		strings.Contains(err, "forbidden") && strings.Contains(err, "subresources.kubevirt.io"):
 		return CauseRBAC
-	case strings.Contains(err, "dialing virt-handler"):
+	case strings.Contains(err, "dialing virt-handler"), strings.Contains(err, "No virt-handler on node"),
+		strings.Contains(err, ":8186: "):
+		// virt-api: 500 "Internal error occurred: dialing virt-handler: …" (the
+		// newest KubeVirt drops the prefix: the pod address, port 8186, stays),
+		// 400 "No virt-handler on node … found".
 		return CauseHandler
 	case strings.Contains(err, "Unable to connect to VirtualMachineInstance because phase is"):
 		return CauseNotRunning

@@ -163,11 +163,7 @@ func kubeLine(k *Kubernetes) string {
 		parts = append(parts, "VM transport "+k.VMTransport)
 	}
 	if vms := k.VMs; vms != nil && vms.Listed {
-		s := fmt.Sprintf("%d Running VMIs here, %d without VSOCK", len(vms.Running), len(vms.WithoutVSOCK))
-		if vh := vms.VirtHandler; vh != nil {
-			s += ", " + virtHandlerText(vh)
-		}
-		parts = append(parts, s)
+		parts = append(parts, vms.Summary())
 	}
 	if k.SensorRestarts > 0 {
 		s := fmt.Sprintf("sensor restarted %d times", k.SensorRestarts)
@@ -242,6 +238,19 @@ func (e *errWriter) printf(format string, args ...any) {
 }
 
 // virtHandlerText says in a few words how this node's virt-handler is.
+// Summary is one line on this node's part of the pull path: "2 Running
+// VMIs here, 1 without VSOCK, virt-handler kubevirt/virt-handler-x up".
+func (v *VMs) Summary() string {
+	if !v.Listed {
+		return "VMIs not listed"
+	}
+	s := fmt.Sprintf("%d Running VMIs here, %d without VSOCK", len(v.Running), len(v.WithoutVSOCK))
+	if vh := v.VirtHandler; vh != nil {
+		s += ", " + virtHandlerText(vh)
+	}
+	return s
+}
+
 func virtHandlerText(vh *VirtHandler) string {
 	switch {
 	case vh.Pod == "":
