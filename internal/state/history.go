@@ -90,7 +90,8 @@ type Span struct {
 	From, To time.Time
 	State    SpanState
 	// Reason is the failure reason of a down span: of each of its buckets,
-	// the reason the path was down for longest in it (adjacent buckets
+	// the reason the path was down for most of its down time, or, when no
+	// reason had more than half, one of the later ones (adjacent buckets
 	// merge only when it is the same).
 	Reason dial.Reason
 }
@@ -305,8 +306,8 @@ type openSpan struct {
 }
 
 // bucket is one step of a ring: how long the path was up and down in it,
-// in microseconds, the reason it was down for longest, and the outages that
-// began in it. slot is the bucket's number since the epoch; a bucket whose
+// in microseconds, the reason it was down for (a vote: reasonDown is the
+// winner's margin), and the outages that began in it. slot is the bucket's number since the epoch; a bucket whose
 // slot is not the one asked for is empty.
 type bucket struct {
 	slot                 int64
@@ -322,11 +323,16 @@ func (b *bucket) add(d time.Duration, up bool, reason uint8) {
 		return
 	}
 	b.down += us
+	// A majority vote weighted by time (Boyer and Moore's): a reason the
+	// path was down for more than half of the bucket's down time wins;
+	// without one, one of the later reasons does.
 	switch {
-	case b.reasonDown == 0 || b.reason == reason:
+	case b.reason == reason || b.reasonDown == 0:
 		b.reason, b.reasonDown = reason, b.reasonDown+us
 	case us > b.reasonDown:
-		b.reason, b.reasonDown = reason, us
+		b.reason, b.reasonDown = reason, us-b.reasonDown
+	default:
+		b.reasonDown -= us
 	}
 }
 
