@@ -52,22 +52,18 @@ func ParseCheck(args []string, stdout io.Writer, getenv func(string) string) (*C
 }
 
 // CheckRound makes one attempt on every target at once and returns the
-// report, whose history is that round's. uses says which path the relay uses and who depends on each; f
+// report. One round has no history: RunCheck adds a running probe's. uses says which path the relay uses and who depends on each; f
 // is what else is known.
 func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, uses state.Uses, node string, f monitor.Facts) status.Report {
 	store := state.New()
 	store.SetTargets(targets, uses)
-	start := time.Now()
 	var wg sync.WaitGroup
 	for _, t := range targets {
 		wg.Go(func() { store.Record(p.Probe(ctx, t)) })
 	}
 	wg.Wait()
 	paths := store.Snapshot()
-	now := time.Now()
-	r := monitor.StatusReport(node, version.Version, now, paths, monitor.Decide(paths, f), f)
-	r.SetHistory(store.History(now), nil, start)
-	return r
+	return monitor.StatusReport(node, version.Version, time.Now(), paths, monitor.Decide(paths, f), f)
 }
 
 // RunCheck runs `probe check`: one round, with the outage history of the

@@ -95,17 +95,15 @@ func mergeHistory(r *status.Report, d status.Report, source string) {
 	r.History = &h
 }
 
-// withHistory merges the history at addr into r; when it cannot be read, r
-// keeps its own round's and says why.
+// withHistory merges the history at addr into r; when it cannot be read,
+// r's history says why.
 func withHistory(ctx context.Context, r *status.Report, addr string) {
 	if addr == "" {
 		return
 	}
 	d, err := readHistory(ctx, addr)
 	if err != nil {
-		if r.History != nil {
-			r.History.Error = err.Error() + "; the outages are this round's only"
-		}
+		r.History = &status.History{Source: addr, Error: err.Error(), VerdictChanges: []status.VerdictChange{}}
 		return
 	}
 	mergeHistory(r, d, addr)

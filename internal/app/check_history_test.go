@@ -55,7 +55,7 @@ func TestWithHistory(t *testing.T) {
 				Outages: []status.Outage{{Start: since, Ongoing: true, StartReason: "connect_timeout"}}},
 			{Name: "podip", Target: "10.0.0.9:8443", OutagesLastHour: 2, Outages: []status.Outage{{Start: since}}},
 		},
-		History: &status.History{StartedAt: started, VerdictChanges: []status.VerdictChange{{At: since, From: "healthy", To: "degraded"}}},
+		History: &status.History{StartedAt: &started, VerdictChanges: []status.VerdictChange{{At: since, From: "healthy", To: "degraded"}}},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/status" {
@@ -70,7 +70,6 @@ func TestWithHistory(t *testing.T) {
 			{Name: "clusterip", Target: "172.30.0.10:443", State: status.StateDown, Outages: []status.Outage{}},
 			{Name: "podip", Target: "10.0.0.5:8443", State: status.StateUp, Up: true, Outages: []status.Outage{}},
 		}}
-		r.History = &status.History{StartedAt: now, VerdictChanges: []status.VerdictChange{}}
 		return r
 	}
 
@@ -82,13 +81,16 @@ func TestWithHistory(t *testing.T) {
 	if p := r.Paths[1]; p.OutagesLastHour != 0 || len(p.Outages) != 0 {
 		t.Errorf("podip, another target in the daemon: %+v, want the round's own", p)
 	}
-	if h := r.History; h.Source != srv.URL+"/status" || !h.StartedAt.Equal(started) || len(h.VerdictChanges) != 1 || h.Error != "" {
+	if h := r.History; h == nil || h.Source != srv.URL+"/status" || h.StartedAt == nil || !h.StartedAt.Equal(started) || len(h.VerdictChanges) != 1 || h.Error != "" {
 		t.Errorf("history = %+v, want the daemon's, with its source", h)
 	}
 
 	r = round()
 	withHistory(context.Background(), &r, srv.URL+"/nothing")
-	if h := r.History; h.Source != "" || !strings.Contains(h.Error, "404 Not Found") || !strings.Contains(h.Error, "this round's only") {
-		t.Errorf("history after a failed read = %+v, want the round's, with the error", h)
+	if h := r.History; h == nil || h.StartedAt != nil || h.Source != srv.URL+"/nothing" || !strings.Contains(h.Error, "404 Not Found") {
+		t.Errorf("history after a failed read = %+v, want none, with the error", h)
+	}
+	if p := r.Paths[0]; p.DownSince != nil || len(p.Outages) != 0 {
+		t.Errorf("clusterip after a failed read = %+v, want no history", p)
 	}
 }

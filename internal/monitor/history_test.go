@@ -80,7 +80,7 @@ func TestStatusHistory(t *testing.T) {
 		t.Errorf("podip, always up: %+v", r.Paths[1])
 	}
 
-	if r.History == nil || !r.History.StartedAt.Equal(t0.Add(time.Hour)) || r.History.Source != "" {
+	if r.History == nil || r.History.StartedAt == nil || !r.History.StartedAt.Equal(t0.Add(time.Hour)) || r.History.Source != "" {
 		t.Fatalf("history = %+v, want kept by this process since the monitor began", r.History)
 	}
 	var changes []string

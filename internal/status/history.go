@@ -46,13 +46,14 @@ type VerdictChange struct {
 // History says whose memory the report's outages and verdict changes come
 // from, and holds the verdict changes.
 type History struct {
-	// StartedAt is when the process that kept the history started.
-	StartedAt time.Time `json:"started_at"`
+	// StartedAt is when the process that kept the history started; null
+	// when `probe check --history` could not read one (Error says why).
+	StartedAt *time.Time `json:"started_at"`
 	// Source is "" when the history is this report's own process's, else
 	// the /status address it was read from (`probe check --history`).
 	Source string `json:"source"`
 	// Error is why the history named by `probe check --history` could not
-	// be read, "" otherwise; the report then has this process's own.
+	// be read, "" otherwise.
 	Error string `json:"error"`
 	// VerdictChanges are the last changes of the node's verdict, newest
 	// first; never null.
@@ -92,7 +93,7 @@ const (
 // more than an hour; before, it would only repeat the hour's.
 func (r *Report) SetHistory(paths map[string]state.PathHistory, changes []VerdictChange, startedAt time.Time) {
 	now := r.GeneratedAt
-	h := &History{StartedAt: startedAt, VerdictChanges: make([]VerdictChange, 0, len(changes))}
+	h := &History{StartedAt: &startedAt, VerdictChanges: make([]VerdictChange, 0, len(changes))}
 	for _, c := range slices.Backward(changes) {
 		h.VerdictChanges = append(h.VerdictChanges, c)
 	}
@@ -142,17 +143,23 @@ func timelineOf(window string, tl state.Timeline) Timeline {
 // since 14:02:11 (3m12s), 4 outages in the last hour"; "" when there is
 // nothing to say (an up path without outages in the hour, no history).
 func historyLine(p PathStatus, h *History, now time.Time) string {
-	if h == nil {
+	if h == nil || h.StartedAt == nil {
 		return ""
 	}
-	count := outagesPhrase(p.OutagesLastHour, h.StartedAt, now)
+	count := outagesPhrase(p.OutagesLastHour, h.started(), now)
+	// With a daemon's history (`probe check --history`), this round and
+	// the daemon's latest attempt may disagree for a moment.
 	switch {
-	case p.DownSince != nil:
-		return fmt.Sprintf("down since %s (%s), %s", clock(*p.DownSince, now), length(now.Sub(*p.DownSince)), count)
-	case p.Up && p.OutagesLastHour > 0 && len(p.Outages) > 0:
+	case p.State == StateDown && p.DownSince != nil:
+		return fmt.Sprintf("down since %s (%s), %s", clock(*p.DownSince, now), Length(now.Sub(*p.DownSince)), count)
+	case p.State == StateDown:
+		return "down now, up at the probe's latest attempt, " + count
+	case p.Up && p.DownSince != nil:
+		return fmt.Sprintf("up now, down since %s at the probe's latest attempt, %s", clock(*p.DownSince, now), count)
+	case p.Up && p.OutagesLastHour > 0 && len(p.Outages) > 0 && p.Outages[0].End != nil:
 		last := p.Outages[0]
 		return fmt.Sprintf("up, %s; the last %s–%s (%s, %s)", count, clock(last.Start, now), clock(*last.End, now),
-			length(seconds2d(last.DurationSeconds)), last.StartReason)
+			Length(seconds2d(last.DurationSeconds)), last.StartReason)
 	}
 	return ""
 }
@@ -165,7 +172,7 @@ func outagesPhrase(n int, started, now time.Time) string {
 		s = "1 outage"
 	}
 	if !started.IsZero() && now.Sub(started) < time.Hour {
-		return s + " since the probe started " + length(now.Sub(started)) + " ago"
+		return s + " since the probe started " + Length(now.Sub(started)) + " ago"
 	}
 	return s + " in the last hour"
 }
@@ -173,7 +180,13 @@ func outagesPhrase(n int, started, now time.Time) string {
 // historyText is the HISTORY line of `probe check`: whose memory the
 // outages are, and since when.
 func historyText(h *History, now time.Time) string {
-	s := fmt.Sprintf("kept since %s (%s ago)", clock(h.StartedAt, now), length(now.Sub(h.StartedAt)))
+	if h == nil {
+		return "none: this round only (--history URL reads a running probe's: since when, how often)"
+	}
+	if h.StartedAt == nil {
+		return "none: " + h.Error
+	}
+	s := fmt.Sprintf("kept since %s (%s ago)", clock(*h.StartedAt, now), Length(now.Sub(*h.StartedAt)))
 	if h.Source != "" {
 		s += " by the probe at " + h.Source
 	} else {
@@ -185,6 +198,14 @@ func historyText(h *History, now time.Time) string {
 	return s
 }
 
+// started is StartedAt, zero when not known.
+func (h *History) started() time.Time {
+	if h == nil || h.StartedAt == nil {
+		return time.Time{}
+	}
+	return *h.StartedAt
+}
+
 // clock formats t as a time of day in UTC, with the date when t is a day
 // or more before now.
 func clock(t, now time.Time) string {
@@ -194,9 +215,9 @@ func clock(t, now time.Time) string {
 	return t.UTC().Format(time.TimeOnly)
 }
 
-// length formats a duration for people in at most two units: 3.2s, 12s,
+// Length formats a duration for people in at most two units: 3.2s, 12s,
 // 3m12s, 2h05m, 3d4h.
-func length(d time.Duration) string {
+func Length(d time.Duration) string {
 	d = max(d, 0)
 	const day = 24 * time.Hour
 	switch {
@@ -219,9 +240,9 @@ func outageTitle(path string, o Outage, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s down %s", path, clock(o.Start, now))
 	if o.End != nil {
-		fmt.Fprintf(&b, " – %s (%s)", clock(*o.End, now), length(seconds2d(o.DurationSeconds)))
+		fmt.Fprintf(&b, " – %s (%s)", clock(*o.End, now), Length(seconds2d(o.DurationSeconds)))
 	} else {
-		fmt.Fprintf(&b, ", ongoing (%s)", length(seconds2d(o.DurationSeconds)))
+		fmt.Fprintf(&b, ", ongoing (%s)", Length(seconds2d(o.DurationSeconds)))
 	}
 	b.WriteString(": " + o.StartReason)
 	if o.EndReason != "" && o.EndReason != o.StartReason {

@@ -121,7 +121,8 @@ func TestWriteTable(t *testing.T) {
 		report Report
 		file   string
 	}{
-		{name: "networkpolicy with a VM connecting", report: sampleReport(), file: "check.txt"},
+		// As `probe check` prints it in the probe's pod, with the daemon's history.
+		{name: "networkpolicy with a VM connecting", report: fromDaemon(sampleReport()), file: "check.txt"},
 		{name: "nothing configured", report: New("", fixtureNow(), nil, verdict.Decide(verdict.Input{})),
 			file: "check-empty.txt"},
 	}
@@ -134,6 +135,15 @@ func TestWriteTable(t *testing.T) {
 			golden(t, tt.file, buf.Bytes())
 		})
 	}
+}
+
+// fromDaemon is r as `probe check --history` shows it: the history read
+// from the daemon in the pod.
+func fromDaemon(r Report) Report {
+	h := *r.History
+	h.Source = "http://127.0.0.1:9818/status"
+	r.History = &h
+	return r
 }
 
 type failingWriter struct{}

@@ -191,17 +191,13 @@ func legend(paths []PathStatus) []legendEntry {
 // pathSummary is the line beside a path's strips: "down since 14:02:11
 // (3m12s) · 4 outages in the last hour".
 func pathSummary(p PathStatus, h *History, now time.Time) string {
-	var started time.Time
-	if h != nil {
-		started = h.StartedAt
-	}
-	count := outagesPhrase(p.OutagesLastHour, started, now)
+	count := outagesPhrase(p.OutagesLastHour, h.started(), now)
 	if p.OutagesLastHour == 0 {
 		count = "no outage" + count[len("0 outages"):]
 	}
 	switch {
 	case p.DownSince != nil:
-		return fmt.Sprintf("down since %s (%s) · %s", clock(*p.DownSince, now), length(now.Sub(*p.DownSince)), count)
+		return fmt.Sprintf("down since %s (%s) · %s", clock(*p.DownSince, now), Length(now.Sub(*p.DownSince)), count)
 	case p.State == StatePending:
 		return "pending"
 	}

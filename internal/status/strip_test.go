@@ -92,8 +92,8 @@ func TestLength(t *testing.T) {
 		2*time.Hour + 5*time.Minute:    "2h05m",
 		50 * time.Hour:                 "2d2h",
 	} {
-		if got := length(d); got != want {
-			t.Errorf("length(%v) = %q, want %q", d, got, want)
+		if got := Length(d); got != want {
+			t.Errorf("Length(%v) = %q, want %q", d, got, want)
 		}
 	}
 }
@@ -102,22 +102,28 @@ func TestHistoryLine(t *testing.T) {
 	now := fixtureNow()
 	since := now.Add(-3*time.Minute - 12*time.Second)
 	end := now.Add(-10 * time.Minute)
-	old := &History{StartedAt: now.Add(-2 * time.Hour)}
-	young := &History{StartedAt: now.Add(-12 * time.Minute)}
+	twoHours, twelveMinutes := now.Add(-2*time.Hour), now.Add(-12*time.Minute)
+	old := &History{StartedAt: &twoHours}
+	young := &History{StartedAt: &twelveMinutes}
 	tests := []struct {
 		name string
 		p    PathStatus
 		h    *History
 		want string
 	}{
-		{name: "down", p: PathStatus{DownSince: &since, OutagesLastHour: 4}, h: old,
+		{name: "down", p: PathStatus{State: StateDown, DownSince: &since, OutagesLastHour: 4}, h: old,
 			want: "down since 16:36:53 (3m12s), 4 outages in the last hour"},
-		{name: "down, probe younger than an hour", p: PathStatus{DownSince: &since, OutagesLastHour: 1}, h: young,
+		{name: "down, probe younger than an hour", p: PathStatus{State: StateDown, DownSince: &since, OutagesLastHour: 1}, h: young,
 			want: "down since 16:36:53 (3m12s), 1 outage since the probe started 12m00s ago"},
-		{name: "up after outages", p: PathStatus{Up: true, OutagesLastHour: 2, Outages: []Outage{{Start: end.Add(-20 * time.Second), End: &end, DurationSeconds: 20, StartReason: "refused"}}}, h: old,
+		{name: "down, the daemon saw it up", p: PathStatus{State: StateDown, OutagesLastHour: 2}, h: old,
+			want: "down now, up at the probe's latest attempt, 2 outages in the last hour"},
+		{name: "up, the daemon saw it down", p: PathStatus{State: StateUp, Up: true, DownSince: &since, OutagesLastHour: 1}, h: old,
+			want: "up now, down since 16:36:53 at the probe's latest attempt, 1 outage in the last hour"},
+		{name: "up after outages", p: PathStatus{State: StateUp, Up: true, OutagesLastHour: 2, Outages: []Outage{{Start: end.Add(-20 * time.Second), End: &end, DurationSeconds: 20, StartReason: "refused"}}}, h: old,
 			want: "up, 2 outages in the last hour; the last 16:29:45–16:30:05 (20s, refused)"},
-		{name: "up, quiet", p: PathStatus{Up: true}, h: old, want: ""},
-		{name: "no history", p: PathStatus{DownSince: &since}, h: nil, want: ""},
+		{name: "up, quiet", p: PathStatus{State: StateUp, Up: true}, h: old, want: ""},
+		{name: "pending", p: PathStatus{State: StatePending}, h: old, want: ""},
+		{name: "no history", p: PathStatus{State: StateDown, DownSince: &since}, h: nil, want: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,9 +80,7 @@ func WriteTable(w io.Writer, r Report) error {
 	if k := r.Kubernetes; k != nil {
 		ew.printf("CLUSTER   %s\n", kubeLine(k))
 	}
-	if h := r.History; h != nil {
-		ew.printf("HISTORY   %s\n", historyText(h, r.GeneratedAt))
-	}
+	ew.printf("HISTORY   %s\n", historyText(r.History, r.GeneratedAt))
 	name := r.Verdict.Name
 	if r.Verdict.Severity != "" {
 		name += " (" + r.Verdict.Severity + ")"
