@@ -51,7 +51,8 @@ func WriteJSON(w io.Writer, r Report) error {
 
 // WriteText writes one line per check (✓ pass, ✗ fail, – not applicable,
 // ? not permitted) with its evidence, the fix under each ✗, the RBAC rule
-// under each ?, the fleet table grouped by verdict, and the summary.
+// under each ?, the fleet table grouped by verdict (with since when each
+// failing path is down, when the probes keep that), and the summary.
 func WriteText(w io.Writer, r Report) error {
 	var b strings.Builder
 	for _, c := range r.Checks {
@@ -66,7 +67,12 @@ func WriteText(w io.Writer, r Report) error {
 	if len(r.Fleet) > 0 {
 		b.WriteString("\nNode verdicts (grouped by verdict):\n")
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "VERDICT\tNODE\tFAILING PATHS\tRELAY EVIDENCE")
+		history := fleetHasHistory(r.Fleet)
+		if history {
+			fmt.Fprintln(tw, "VERDICT\tNODE\tFAILING PATHS\tDOWN SINCE\tRELAY EVIDENCE")
+		} else {
+			fmt.Fprintln(tw, "VERDICT\tNODE\tFAILING PATHS\tRELAY EVIDENCE")
+		}
 		for _, n := range r.Fleet {
 			paths := strings.Join(n.FailingPaths, ", ")
 			if paths == "" {
@@ -75,6 +81,9 @@ func WriteText(w io.Writer, r Report) error {
 			ev := n.Relay
 			if n.Error != "" {
 				ev = n.Error
+			}
+			if history {
+				paths += "\t" + downText(n)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Verdict, n.Node, paths, ev)
 		}
