@@ -197,16 +197,17 @@ func newPathHistory() *pathHistory {
 // attempt is what the history learns from one result.
 type attempt struct {
 	at     time.Time
-	failed bool   // the attempt itself failed
-	err    string // its error text
-	up     bool   // the path is up after it (PathState.Up)
+	failed bool  // the attempt itself failed
+	err    error // its error
+	up     bool  // the path is up after it (PathState.Up)
 	reason dial.Reason
 	ri     uint8 // reason's index
 }
 
 // observe takes in one attempt and returns the outage it started, continued
-// or ended, nil when the path is up and was up (or unknown) before it.
-func (h *pathHistory) observe(a attempt, maxGap time.Duration) *Outage {
+// or ended, nil when the path is up and was up (or unknown) before it. The
+// outage is the log's own: it is valid until the next observe.
+func (h *pathHistory) observe(a attempt, maxGap time.Duration) *outageRecord {
 	if h.known && a.at.After(h.lastAt) {
 		// The state the previous attempt left held until this one.
 		h.fill(h.lastAt, minTime(a.at, h.lastAt.Add(maxGap)), h.lastUp, h.lastReason)
@@ -232,6 +233,11 @@ func (h *pathHistory) observe(a attempt, maxGap time.Duration) *Outage {
 		h.lastAt = a.at
 	}
 	h.known, h.lastUp, h.lastReason = true, a.up, a.ri
+	return o
+}
+
+// copy returns a copy of o's Outage, nil for nil.
+func (o *outageRecord) copy() *Outage {
 	if o == nil {
 		return nil
 	}
@@ -248,12 +254,15 @@ func (h *pathHistory) start(a attempt) *outageRecord {
 	if len(h.outages) == OutageLimit {
 		h.outages = append(h.outages[:0], h.outages[1:]...)
 	}
-	failed := 0
+	failed, text := 0, ""
 	if a.failed {
 		failed = 1
 	}
+	if a.err != nil {
+		text = a.err.Error()
+	}
 	h.outages = append(h.outages, outageRecord{
-		Outage: Outage{Start: at, StartReason: a.reason, StartError: a.err, EndReason: a.reason, AttemptsFailed: failed},
+		Outage: Outage{Start: at, StartReason: a.reason, StartError: text, EndReason: a.reason, AttemptsFailed: failed},
 		seen:   1,
 	})
 	h.hour.bucket(h.hour.slotOf(at)).starts++

@@ -169,12 +169,13 @@ func (s *Store) Record(r dial.Result) (Transition, bool) {
 		p.ConsecutiveFailures = 0
 	}
 	if h := s.hist[r.Target.Name]; h != nil {
-		a := attempt{at: r.Start, failed: !r.OK(), up: p.Up(), reason: tr.NewReason, ri: s.reasonIndex(tr.NewReason)}
-		if r.Err != nil {
-			a.err = r.Err.Error()
+		a := attempt{at: r.Start, failed: !r.OK(), err: r.Err, up: p.Up(), reason: tr.NewReason, ri: s.reasonIndex(tr.NewReason)}
+		o := h.observe(a, s.gap())
+		if changed {
+			// Only a change is heard; an unchanged result costs no copy and no count.
+			tr.Outage = o.copy()
+			tr.OutagesLastHour = h.lastHour(r.Start)
 		}
-		tr.Outage = h.observe(a, s.gap())
-		tr.OutagesLastHour = h.lastHour(r.Start)
 	}
 	return tr, changed
 }
