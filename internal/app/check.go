@@ -32,11 +32,13 @@ func ParseCheck(args []string, stdout io.Writer, getenv func(string) string) (*C
 	c.register(fs, getenv)
 	cfg := &CheckConfig{}
 	fs.StringVar(&cfg.Output, "output", "table", "output format: table or json")
+	history := fs.String("history", "auto", "the /status `URL` of a running probe whose outage history (since when each path is down, how often) to show with this round's results; auto: "+DefaultHistoryURL+" inside the probe's pod (POD_NAME set), none elsewhere; none: this round's only")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
 	var p problems
 	c.resolve(&p, &cfg.Config)
+	cfg.History = resolveHistory(&p, *history, getenv)
 	if cfg.Output != "table" && cfg.Output != "json" {
 		p.add("--output: %q is not one of table, json", cfg.Output)
 	}
@@ -50,7 +52,7 @@ func ParseCheck(args []string, stdout io.Writer, getenv func(string) string) (*C
 }
 
 // CheckRound makes one attempt on every target at once and returns the
-// report. uses says which path the relay uses and who depends on each; f
+// report. One round has no history: RunCheck adds a running probe's. uses says which path the relay uses and who depends on each; f
 // is what else is known.
 func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, uses state.Uses, node string, f monitor.Facts) status.Report {
 	store := state.New()
@@ -64,8 +66,9 @@ func CheckRound(ctx context.Context, p *dial.Prober, targets []dial.Target, uses
 	return monitor.StatusReport(node, version.Version, time.Now(), paths, monitor.Decide(paths, f), f)
 }
 
-// RunCheck runs `probe check`: one round, a table or JSON on out. It returns
-// whether the verdict is healthy.
+// RunCheck runs `probe check`: one round, with the outage history of the
+// probe at --history when it can be read, as a table or JSON on out. It
+// returns whether the verdict is healthy.
 func RunCheck(ctx context.Context, cfg *CheckConfig, out io.Writer) (healthy bool, err error) {
 	p, err := dial.New(cfg.dialConfig())
 	if err != nil {
@@ -79,6 +82,7 @@ func RunCheck(ctx context.Context, cfg *CheckConfig, out io.Writer) (healthy boo
 		}
 	}
 	r := CheckRound(ctx, p, targets, uses, cfg.Node, monitor.Facts{Cluster: cluster})
+	withHistory(ctx, &r, cfg.History)
 	if cfg.Output == "json" {
 		err = status.WriteJSON(out, r)
 	} else {

@@ -62,6 +62,9 @@ type CheckConfig struct {
 	Config
 	// Output is "table" or "json".
 	Output string
+	// History is the /status address of the probe whose outage history the
+	// report shows (--history), "" for none.
+	History string
 }
 
 // DaemonConfig is the validated configuration of the daemon: Config and

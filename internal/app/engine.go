@@ -101,6 +101,9 @@ func NewEngineWith(ec EngineConfig, logger *slog.Logger) (*Engine, error) {
 	}
 	e := &Engine{Registry: prometheus.NewRegistry(), Store: state.New(), Prober: prober, Log: logger}
 	pc := prober.Config()
+	// Attempts on a path come every interval (up to 5 % early) and take at
+	// most the timeout: a longer silence is a gap in the timeline.
+	e.Store.SetMaxAttemptGap(2*interval + pc.Timeout)
 	e.Metrics, err = metrics.New(e, e.Store, metrics.Options{ServerName: pc.ServerName, Check: pc.Check})
 	if err != nil {
 		return nil, err

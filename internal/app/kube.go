@@ -190,8 +190,20 @@ func clusterFactsOf(s kube.Snapshot, namespace string, plugin cni.Plugin) *monit
 // eventListener turns the monitor's transitions into Kubernetes Events.
 type eventListener struct{ n *kube.Notifier }
 
+var _ monitor.OutageListener = eventListener{}
+
 func (l eventListener) PathChanged(path string, old, new dial.Reason, _ error) {
 	l.n.PathChanged(path, string(old), string(new))
+}
+
+// PathOutageChanged makes the monitor pass the outage: the Event of a path
+// that came back says after how long.
+func (l eventListener) PathOutageChanged(c monitor.PathChange) {
+	o := kube.PathOutage{LastHour: c.OutagesLastHour}
+	if d, ok := c.Back(); ok {
+		o.Down = d
+	}
+	l.n.PathChangedOutage(c.Path, string(c.Old), string(c.New), o)
 }
 
 func (l eventListener) VerdictChanged(old, new verdict.Verdict) {

@@ -62,6 +62,9 @@ type NodeStatus struct {
 	Relay string `json:"relay"`
 	// Error is why the status could not be read, "" when it was.
 	Error string `json:"error,omitempty"`
+	// Down says, for each of FailingPaths, since when it is down and how
+	// often it was in the last hour (fleet_history.go).
+	Down []PathDown `json:"down"`
 }
 
 // Unreadable is the verdict column of a node whose /status could not be read.
@@ -81,6 +84,7 @@ func fetchFleet(ctx context.Context, fetch Fetcher, pods []corev1.Pod) []NodeSta
 		for _, ps := range r.Paths {
 			if !ps.Up && ps.State != "" && ps.State != "pending" && ps.Consumer != "none" {
 				row.FailingPaths = append(row.FailingPaths, fmt.Sprintf("%s(%s)", ps.Name, ps.Reason))
+				row.Down = append(row.Down, downOf(r, ps))
 			}
 		}
 		row.Relay = relayEvidence(r)

@@ -60,7 +60,8 @@ func WriteJSON(w io.Writer, r Report) error {
 
 // WriteText writes one line per check (✓ pass, ✗ fail, – not applicable,
 // ? not permitted) with its evidence, the fix under each ✗, the RBAC rule
-// under each ?, the fleet table grouped by verdict, and the summary.
+// under each ?, the fleet table grouped by verdict (with since when each
+// failing path is down, when the probes keep that), and the summary.
 func WriteText(w io.Writer, r Report) error {
 	var b strings.Builder
 	for _, c := range r.Checks {
@@ -79,7 +80,12 @@ func WriteText(w io.Writer, r Report) error {
 		if r.Transport == string(kube.TransportPull) {
 			evidence = "PULL PATH ON THE NODE"
 		}
-		fmt.Fprintln(tw, "VERDICT\tNODE\tFAILING PATHS\t"+evidence)
+		history := fleetHasHistory(r.Fleet)
+		if history {
+			fmt.Fprintln(tw, "VERDICT\tNODE\tFAILING PATHS\tDOWN SINCE\t"+evidence)
+		} else {
+			fmt.Fprintln(tw, "VERDICT\tNODE\tFAILING PATHS\t"+evidence)
+		}
 		for _, n := range r.Fleet {
 			paths := strings.Join(n.FailingPaths, ", ")
 			if paths == "" {
@@ -88,6 +94,9 @@ func WriteText(w io.Writer, r Report) error {
 			ev := n.Relay
 			if n.Error != "" {
 				ev = n.Error
+			}
+			if history {
+				paths += "\t" + downText(n)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Verdict, n.Node, paths, ev)
 		}

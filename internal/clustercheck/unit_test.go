@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
@@ -237,5 +238,44 @@ func TestFeatureFlagAsRHACSReadsIt(t *testing.T) {
 				t.Errorf("ROX_VIRTUAL_MACHINES=%s: %s (%s), want %s", tt.value, r.Status, r.Evidence, tt.want)
 			}
 		})
+	}
+}
+
+// TestFleetDownSince: the fleet table says, per node and failing path,
+// since when it is down and how many outages the node's last hour saw; a
+// node whose probe keeps no history gets "?".
+func TestFleetDownSince(t *testing.T) {
+	at := time.Date(2026, 12, 7, 6, 26, 5, 0, time.UTC)
+	since := at.Add(-3*time.Minute - 12*time.Second)
+	pods := []corev1.Pod{
+		{ObjectMeta: metav1.ObjectMeta{Name: "p-w1"}, Spec: corev1.PodSpec{NodeName: "w1"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "p-w2"}, Spec: corev1.PodSpec{NodeName: "w2"}},
+	}
+	fetch := func(_ context.Context, p corev1.Pod) (status.Report, error) {
+		r := status.Report{GeneratedAt: at, Verdict: status.Verdict{Name: "degraded"}}
+		dns := status.PathStatus{Name: "dns", State: "down", Reason: "connect_timeout", Consumer: "relay"}
+		if p.Spec.NodeName == "w1" {
+			dns.DownSince, dns.OutagesLastHour = &since, 4
+		}
+		r.Paths = []status.PathStatus{dns}
+		return r, nil
+	}
+	rows := fetchFleet(t.Context(), fetch, pods)
+	want := []PathDown{{Path: "dns", Since: &since, Seconds: 192, OutagesLastHour: 4}}
+	if diff := cmp.Diff(want, rows[0].Down); diff != "" {
+		t.Errorf("w1 down (-want +got):\n%s", diff)
+	}
+	var b strings.Builder
+	if err := WriteText(&b, Report{Fleet: rows}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"VERDICT   NODE  FAILING PATHS         DOWN SINCE                                        RELAY EVIDENCE",
+		"degraded  w1    dns(connect_timeout)  dns 06:22:53 (3m12s), 4 outages in the last hour  -",
+		"degraded  w2    dns(connect_timeout)  dns ?                                             -",
+	} {
+		if !strings.Contains(b.String(), line+"\n") {
+			t.Errorf("fleet table lacks %q:\n%s", line, b.String())
+		}
 	}
 }

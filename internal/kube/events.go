@@ -154,6 +154,23 @@ func (n *Notifier) Emitted() uint64 { return n.emitted.Load() }
 // PathChanged reports that path went from oldReason to newReason (dial
 // reasons such as "ok" or "connect_timeout"; oldReason "" for the first result).
 func (n *Notifier) PathChanged(path, oldReason, newReason string) {
+	n.PathChangedOutage(path, oldReason, newReason, PathOutage{})
+}
+
+// PathOutage is what the probe's outage log says about a change of a path.
+type PathOutage struct {
+	// Down is how long the path was down, when the change brought it back; 0 otherwise.
+	Down time.Duration
+	// LastHour counts the path's outages in the last hour, the one the
+	// change started or ended included.
+	LastHour int
+}
+
+// PathChangedOutage is PathChanged with the outage: the Event of a path that
+// came back says after how long and how many outages the last hour saw
+// ("… is ok (was connect_timeout): back after 3m12s, 1 outage in the last
+// hour"); that of a path going down, how many when more than one.
+func (n *Notifier) PathChangedOutage(path, oldReason, newReason string, o PathOutage) {
 	typ, reason := corev1.EventTypeWarning, ReasonPathFailureChanged
 	switch {
 	case newReason == string(dial.ReasonOK):
@@ -166,7 +183,28 @@ func (n *Notifier) PathChanged(path, oldReason, newReason string) {
 		was = "unknown"
 	}
 	note := fmt.Sprintf("node %s: path %s is %s (was %s)", n.cfg.NodeName, path, newReason, was)
+	switch {
+	case reason == ReasonPathUp && o.Down > 0:
+		note += fmt.Sprintf(": back after %s, %s in the last hour", downFor(o.Down), outages(o.LastHour))
+	case reason == ReasonPathDown && o.LastHour > 1:
+		note += fmt.Sprintf(", %s in the last hour", outages(o.LastHour))
+	}
 	n.emit("path/"+path, typ, reason, "Probe/"+path, note)
+}
+
+// downFor formats how long a path was down: 3m12s, 450ms.
+func downFor(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(10 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+func outages(n int) string {
+	if n == 1 {
+		return "1 outage"
+	}
+	return fmt.Sprintf("%d outages", n)
 }
 
 // VerdictChanged reports that the node's verdict went from old to new;

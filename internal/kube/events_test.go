@@ -47,6 +47,34 @@ func TestNotifierEvents(t *testing.T) {
 			want: []string{"Normal PathUp node node-a: path dns is ok (was dns_error)"},
 		},
 		{
+			name: "path back after an outage",
+			call: func(n *Notifier) {
+				n.PathChangedOutage("clusterip", "connect_timeout", "ok", PathOutage{Down: 3*time.Minute + 12*time.Second + 400*time.Millisecond, LastHour: 1})
+			},
+			want: []string{"Normal PathUp node node-a: path clusterip is ok (was connect_timeout): back after 3m12s, 1 outage in the last hour"},
+		},
+		{
+			name: "path back after a blip",
+			call: func(n *Notifier) {
+				n.PathChangedOutage("podip", "reset", "ok", PathOutage{Down: 456 * time.Millisecond, LastHour: 4})
+			},
+			want: []string{"Normal PathUp node node-a: path podip is ok (was reset): back after 460ms, 4 outages in the last hour"},
+		},
+		{
+			name: "path down again",
+			call: func(n *Notifier) {
+				n.PathChangedOutage("clusterip", "ok", "refused", PathOutage{LastHour: 3})
+			},
+			want: []string{"Warning PathDown node node-a: path clusterip is refused (was ok), 3 outages in the last hour"},
+		},
+		{
+			name: "path down, its first outage of the hour",
+			call: func(n *Notifier) {
+				n.PathChangedOutage("clusterip", "ok", "refused", PathOutage{LastHour: 1})
+			},
+			want: []string{"Warning PathDown node node-a: path clusterip is refused (was ok)"},
+		},
+		{
 			name: "failure changed",
 			call: func(n *Notifier) { n.PathChanged("podip", "refused", "connect_timeout") },
 			want: []string{"Warning PathFailureChanged node node-a: path podip is connect_timeout (was refused)"},

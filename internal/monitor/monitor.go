@@ -49,6 +49,10 @@ type Monitor struct {
 	evaluated time.Time    // when the verdict was last computed
 	facts     func() Facts // nil: nothing known
 	listeners []Listener
+	// started is when the monitor was created; changes are the last
+	// changes of the verdict's name, oldest first (history.go).
+	started time.Time
+	changes []status.VerdictChange
 }
 
 // New returns a Monitor writing into store and m.
@@ -59,6 +63,8 @@ func New(cfg Config, store *state.Store, m *metrics.Metrics, logger *slog.Logger
 	return &Monitor{
 		cfg: cfg, store: store, metrics: m, log: logger,
 		verdict: verdict.Decide(verdict.Input{}),
+		started: cfg.Now(),
+		changes: make([]status.VerdictChange, 0, VerdictChangeLimit),
 	}
 }
 
@@ -103,9 +109,7 @@ func (m *Monitor) Record(r dial.Result) {
 	m.metrics.Observe(r)
 	if changed {
 		m.logPath(tr, r)
-		for _, l := range m.listenersCopy() {
-			l.PathChanged(tr.Path, tr.OldReason, tr.NewReason, r.Err)
-		}
+		m.notifyPath(tr, r)
 	}
 	if changed || m.due() {
 		m.Reevaluate()
@@ -130,7 +134,11 @@ func (m *Monitor) logPath(tr state.Transition, r dial.Result) {
 	attrs := []any{"path", tr.Path, "target", r.Target.Addr, "reason", tr.NewReason}
 	switch {
 	case r.OK() && tr.WasKnown:
-		m.log.Info("path came back", append(attrs, "was", tr.OldReason)...)
+		attrs = append(attrs, "was", tr.OldReason)
+		if o := tr.Outage; o != nil && !o.Ongoing() {
+			attrs = append(attrs, "down_for", o.Duration(o.End).Round(time.Millisecond).String(), "outages_last_hour", tr.OutagesLastHour)
+		}
+		m.log.Info("path came back", attrs...)
 	case r.OK():
 		m.log.Info("path up", attrs...)
 	default:
@@ -155,6 +163,9 @@ func (m *Monitor) Reevaluate() {
 	next := Decide(m.store.Snapshot(), m.factsLocked())
 	old := m.verdict
 	m.verdict, m.evaluated = next, m.cfg.Now()
+	if old.Name != next.Name {
+		m.recordVerdictChange(m.evaluated, old.Name, next.Name, string(next.Severity))
+	}
 	listeners := append([]Listener(nil), m.listeners...)
 	m.mu.Unlock()
 	if old.Name == next.Name {
@@ -186,13 +197,18 @@ func (m *Monitor) Verdict() verdict.Verdict {
 // VerdictName returns the current verdict's name, for the verdict metric.
 func (m *Monitor) VerdictName() string { return m.Verdict().Name }
 
-// Status builds the status report.
+// Status builds the status report, with the history of every path and of
+// the verdict.
 func (m *Monitor) Status(context.Context) status.Report {
 	m.mu.Lock()
 	v := m.verdict
 	f := m.factsLocked()
+	changes := append([]status.VerdictChange(nil), m.changes...)
 	m.mu.Unlock()
-	return StatusReport(m.cfg.Node, m.cfg.Version, m.cfg.Now(), m.store.Snapshot(), v, f)
+	now := m.cfg.Now()
+	r := StatusReport(m.cfg.Node, m.cfg.Version, now, m.store.Snapshot(), v, f)
+	r.SetHistory(m.store.History(now), changes, m.started)
+	return r
 }
 
 // factsLocked reads the current facts. The caller holds m.mu.

@@ -1,8 +1,10 @@
-// Package state keeps the latest result of every path the probe dials.
+// Package state keeps the latest result of every path the probe dials, and
+// a bounded history of each: its last outages and a timeline of the last
+// hour and day (history.go).
 //
 // The scheduler writes into a Store; the metrics collector, the verdict, the
-// status page and the readiness check read Snapshots. A Store is safe for
-// concurrent use.
+// status page and the readiness check read Snapshots, the status report the
+// History. A Store is safe for concurrent use.
 package state
 
 import (
@@ -76,17 +78,28 @@ type Transition struct {
 	WasKnown  bool        // false for the first result of a path
 	OldReason dial.Reason // empty when !WasKnown
 	NewReason dial.Reason
+	// Outage is the outage this result started, continued or ended, as it
+	// stands after the result; nil when the path is up and was not down
+	// before it.
+	Outage *Outage
+	// OutagesLastHour counts the path's outages in the hour before the
+	// result began, Outage included.
+	OutagesLastHour int
 }
 
 // Store holds the latest state of every path. The zero value is not usable; call New.
 type Store struct {
 	mu    sync.RWMutex
 	paths map[string]*PathState
+	// hist is each path's history, kept while the path is configured.
+	hist    map[string]*pathHistory
+	maxGap  time.Duration
+	reasons []dial.Reason // dial.Reasons(), the timeline's reason index
 }
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{paths: map[string]*PathState{}}
+	return &Store{paths: map[string]*PathState{}, hist: map[string]*pathHistory{}, reasons: dial.Reasons()}
 }
 
 // SetTargets replaces the set of paths. Paths not in targets are forgotten;
@@ -104,6 +117,7 @@ func (s *Store) SetTargets(targets []dial.Target, uses Uses) (removed []string) 
 		if !ok {
 			p = &PathState{}
 			s.paths[t.Name] = p
+			s.hist[t.Name] = newPathHistory()
 		}
 		if p.Target != t && ok {
 			p.Latest, p.LatestConnect = nil, nil
@@ -114,6 +128,7 @@ func (s *Store) SetTargets(targets []dial.Target, uses Uses) (removed []string) 
 	for name := range s.paths {
 		if !keep[name] {
 			delete(s.paths, name)
+			delete(s.hist, name)
 			removed = append(removed, name)
 		}
 	}
@@ -122,8 +137,9 @@ func (s *Store) SetTargets(targets []dial.Target, uses Uses) (removed []string) 
 }
 
 // Record stores r as the latest result of its tier (Latest or
-// LatestConnect) and reports whether the path changed state (up↔down or a
-// different failure reason; see PathState.Current). A result for a path that
+// LatestConnect), adds it to the path's history, and reports whether the
+// path changed state (up↔down or a different failure reason; see
+// PathState.Current). A result for a path that
 // is no longer in the target set, or whose target changed since the attempt
 // began, is dropped: the returned Transition then has an empty Path.
 func (s *Store) Record(r dial.Result) (Transition, bool) {
@@ -151,6 +167,15 @@ func (s *Store) Record(r dial.Result) (Transition, bool) {
 	case p.Up():
 		p.LastSuccess = r.Start.Add(r.Duration)
 		p.ConsecutiveFailures = 0
+	}
+	if h := s.hist[r.Target.Name]; h != nil {
+		a := attempt{at: r.Start, failed: !r.OK(), err: r.Err, up: p.Up(), reason: tr.NewReason, ri: s.reasonIndex(tr.NewReason)}
+		o := h.observe(a, s.gap())
+		if changed {
+			// Only a change is heard; an unchanged result costs no copy and no count.
+			tr.Outage = o.copy()
+			tr.OutagesLastHour = h.lastHour(r.Start)
+		}
 	}
 	return tr, changed
 }

@@ -119,6 +119,12 @@ func TestStatusPageTextBrowser(t *testing.T) {
 		regexp.MustCompile(`error: dial tcp 127\.0\.0\.1:8443: connect: connection refused`),
 		regexp.MustCompile(`Relay listening +yes`),
 		regexp.MustCompile(`Sensor on this node +no`),
+		// The history reads as text too: the summary, the outage log, the verdict changes.
+		regexp.MustCompile(`clusterip down since 15:54:05 \(46m00s\) · 3 outages in the last hour`),
+		regexp.MustCompile(`clusterip down 15:48:05 – 15:50:05 \(2m00s\): refused, then reset; 4 attempts failed`),
+		regexp.MustCompile(`clusterip down 15:45:05 – 15:45:35 \(30s\): connect_timeout; a blip \(one attempt\)`),
+		regexp.MustCompile(`Verdict changes: 6, the latest at 15:54:05: healthy → relay_path_down_vms_connecting`),
+		regexp.MustCompile(`15:40:05 to 16:40:05 \(now\)`),
 	} {
 		if !want.MatchString(out) {
 			t.Errorf("text rendering does not match %q; got:\n%s", want, out)
@@ -139,6 +145,13 @@ func healthyReport() Report {
 	up := []state.PathState{clusterIP, podIP, webhook}
 	r := New("worker-0", fixtureNow(), up, verdict.Decide(verdict.Input{Paths: up}))
 	r.Version = "0.1.0"
+	// Up for ten minutes: the hour's strip only; podip never probed.
+	r.SetHistory(historyOf(up, 10*time.Minute, func(path string, _ time.Duration) dial.Reason {
+		if path == dial.PathPodIP {
+			return ""
+		}
+		return dial.ReasonOK
+	}))
 	return r
 }
 
@@ -177,6 +190,10 @@ func TestStatusPageChromium(t *testing.T) {
 				"podip 10.128.2.15:8443 PENDING – – – – – never 0 –",
 				"VSOCK watch is off.",
 				"Kubernetes discovery is off.",
+				// Up ten minutes: the hour's strip only (the tooltips are
+				// text of the DOM too).
+				"clusterip up · no outage since the probe started 10m00s ago last hour not probed 15:40:05 – 16:30:00 up 16:30:00 – 16:40:05 15:40:05 to 16:40:05 (now)",
+				"podip pending last hour not probed 15:40:05 – 16:40:05",
 			},
 		},
 	}

@@ -116,5 +116,73 @@ func sampleReport() Report {
 	r.Version = "0.1.0"
 	r.VSOCK = vs
 	r.Kubernetes = k
+	r.SetHistory(historyOf(paths, 3*time.Hour, sampleReasonAt))
 	return r
+}
+
+// historyOf is a history of paths from a real state.Store fed an attempt
+// every 30 s on each path for the time up before fixtureNow, with the
+// reason reasonAt gives ("": no attempt).
+func historyOf(paths []state.PathState, up time.Duration, reasonAt func(path string, ago time.Duration) dial.Reason) (map[string]state.PathHistory, []VerdictChange, time.Time) {
+	now := fixtureNow()
+	started := now.Add(-up)
+	s := state.New()
+	s.SetMaxAttemptGap(65 * time.Second)
+	targets := make([]dial.Target, 0, len(paths))
+	for _, p := range paths {
+		targets = append(targets, p.Target)
+	}
+	s.SetTargets(targets, state.Uses{})
+	for at := started; !at.After(now.Add(-5 * time.Second)); at = at.Add(30 * time.Second) {
+		for _, t := range targets {
+			r := dial.Result{Target: t, Start: at, Duration: 2 * time.Millisecond, Reason: reasonAt(t.Name, now.Sub(at))}
+			if r.Reason == "" {
+				continue
+			}
+			if !r.OK() {
+				r.FailedPhase = dial.PhaseConnect
+				r.Err = errors.New("dial tcp " + t.Addr + ": " + string(r.Reason))
+			}
+			s.Record(r)
+		}
+	}
+	changes := []VerdictChange{
+		{At: started, From: verdict.Unknown, To: verdict.Healthy, Severity: "ok"},
+		{At: now.Add(-55 * time.Minute), From: verdict.Healthy, To: verdict.RelayPathDownVMsConnecting, Severity: "critical"},
+		{At: now.Add(-54*time.Minute - 30*time.Second), From: verdict.RelayPathDownVMsConnecting, To: verdict.Healthy, Severity: "ok"},
+		{At: now.Add(-52 * time.Minute), From: verdict.Healthy, To: verdict.RelayPathDownVMsConnecting, Severity: "critical"},
+		{At: now.Add(-50 * time.Minute), From: verdict.RelayPathDownVMsConnecting, To: verdict.Healthy, Severity: "ok"},
+		{At: now.Add(-46 * time.Minute), From: verdict.Healthy, To: verdict.RelayPathDownVMsConnecting, Severity: "critical"},
+	}
+	if up < time.Hour {
+		changes = changes[:1]
+	}
+	return s.History(now), changes, started
+}
+
+// sampleReasonAt is the history behind samplePaths: webhook up throughout,
+// hostport refused throughout, and clusterip, dns and podip down with
+// connect_timeout for the last 46 minutes; before that clusterip had a blip
+// (connect_timeout, 55 minutes ago) and a two-minute outage (refused, then
+// reset, 52 minutes ago).
+func sampleReasonAt(path string, ago time.Duration) dial.Reason {
+	switch {
+	case path == dial.PathWebhook:
+		return dial.ReasonOK
+	case path == dial.PathHostPort:
+		return dial.ReasonRefused
+	case path != dial.PathPodIP && path != dial.PathClusterIP && path != dial.PathDNS:
+		return dial.ReasonOK
+	case ago <= 46*time.Minute:
+		return dial.ReasonConnectTimeout
+	case path != dial.PathClusterIP:
+		return dial.ReasonOK
+	case ago <= 55*time.Minute && ago > 54*time.Minute+30*time.Second:
+		return dial.ReasonConnectTimeout
+	case ago <= 52*time.Minute && ago > 51*time.Minute:
+		return dial.ReasonRefused
+	case ago <= 51*time.Minute && ago > 50*time.Minute:
+		return dial.ReasonReset
+	}
+	return dial.ReasonOK
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/state"
 )
 
 // RefreshSeconds is how often the HTML page reloads itself.
@@ -43,6 +44,13 @@ func Handler(get func(ctx context.Context) Report) http.Handler {
 		// result, reason, one per phase, last success, failures, certificate.
 		"columns": func() int { return 7 + len(dial.Phases()) },
 		"add":     func(a, b int) int { return a + b },
+		// The history section (strip.go, history.go).
+		"strip":       strip,
+		"legend":      legend,
+		"summary":     pathSummary,
+		"outageTitle": outageTitle,
+		"clock":       clock,
+		"outageLimit": func() int { return state.OutageLimit },
 		"placement": func(b *bool) string {
 			switch {
 			case b == nil:

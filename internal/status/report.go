@@ -47,6 +47,9 @@ type Report struct {
 	VSOCK *VSOCK `json:"vsock"`
 	// Kubernetes is nil (JSON null) when Kubernetes discovery is off.
 	Kubernetes *Kubernetes `json:"kubernetes"`
+	// History is nil (JSON null) when no history was kept (a report of a
+	// probe before outage logs); see SetHistory.
+	History *History `json:"history"`
 }
 
 // Verdict is a verdict.Verdict in the report.
@@ -112,6 +115,19 @@ type PathStatus struct {
 	ConsecutiveFailures int `json:"consecutive_failures"`
 	// TLS is null when no server certificate was received.
 	TLS *TLS `json:"tls"`
+	// DownSince is when the ongoing outage began (its first failed
+	// attempt, whatever the reasons since); null when up or pending.
+	DownSince *time.Time `json:"down_since"`
+	// OutagesLastHour counts the outages under way at some time in the
+	// last hour, the ongoing one included.
+	OutagesLastHour int `json:"outages_last_hour"`
+	// Outages are the path's last outages (at most state.OutageLimit),
+	// newest first; never null.
+	Outages []Outage `json:"outages"`
+	// Timelines are the page's strips of the path's history: the last
+	// hour, and the last 24 hours once the probe has been up longer than an
+	// hour. They are drawn, not part of the JSON.
+	Timelines []Timeline `json:"-"`
 }
 
 // Phase is one timed phase of an attempt.
@@ -269,6 +285,7 @@ func PathOf(p state.PathState) PathStatus {
 		Consumer:            string(p.Consumer),
 		State:               StatePending,
 		Phases:              []Phase{},
+		Outages:             []Outage{},
 		LastSuccess:         timePtr(p.LastSuccess),
 		ConsecutiveFailures: p.ConsecutiveFailures,
 	}

@@ -24,9 +24,11 @@ func WriteJSON(w io.Writer, r Report) error {
 }
 
 // WriteTable writes r for a terminal: the node, an aligned table of paths
-// with their phase timings, the error text of every failing path, the VSOCK
-// and Kubernetes facts when known, and last the verdict with its cause and
-// fix, so that the fix is on screen after `probe check` returns.
+// with their phase timings, the error text of every failing path, since when
+// each is down and how often it was in the last hour, the VSOCK and
+// Kubernetes facts and whose history it is when known, and last the verdict
+// with its cause and fix, so that the fix is on screen after `probe check`
+// returns.
 func WriteTable(w io.Writer, r Report) error {
 	ew := &errWriter{w: w}
 	node := r.Node
@@ -68,18 +70,8 @@ func WriteTable(w io.Writer, r Report) error {
 		return fmt.Errorf("write status table: %w", err)
 	}
 
-	var errs []string
-	for _, p := range r.Paths {
-		if p.Error != "" {
-			errs = append(errs, fmt.Sprintf("  %s: %s", p.Name, p.Error))
-		}
-		if p.TLS != nil && p.TLS.VerifyError != "" && !strings.Contains(p.Error, p.TLS.VerifyError) {
-			errs = append(errs, fmt.Sprintf("  %s: certificate: %s", p.Name, p.TLS.VerifyError))
-		}
-	}
-	if len(errs) > 0 {
-		ew.printf("\nerrors:\n%s\n", strings.Join(errs, "\n"))
-	}
+	writeErrors(ew, r)
+	writeOutages(ew, r)
 
 	ew.printf("\n")
 	if v := r.VSOCK; v != nil {
@@ -88,6 +80,7 @@ func WriteTable(w io.Writer, r Report) error {
 	if k := r.Kubernetes; k != nil {
 		ew.printf("CLUSTER   %s\n", kubeLine(k))
 	}
+	ew.printf("HISTORY   %s\n", historyText(r.History, r.GeneratedAt))
 	name := r.Verdict.Name
 	if r.Verdict.Severity != "" {
 		name += " (" + r.Verdict.Severity + ")"
@@ -100,6 +93,36 @@ func WriteTable(w io.Writer, r Report) error {
 		return fmt.Errorf("write status table: %w", ew.err)
 	}
 	return nil
+}
+
+// writeErrors writes the error text of every failing path.
+func writeErrors(ew *errWriter, r Report) {
+	var errs []string
+	for _, p := range r.Paths {
+		if p.Error != "" {
+			errs = append(errs, fmt.Sprintf("  %s: %s", p.Name, p.Error))
+		}
+		if p.TLS != nil && p.TLS.VerifyError != "" && !strings.Contains(p.Error, p.TLS.VerifyError) {
+			errs = append(errs, fmt.Sprintf("  %s: certificate: %s", p.Name, p.TLS.VerifyError))
+		}
+	}
+	if len(errs) > 0 {
+		ew.printf("\nerrors:\n%s\n", strings.Join(errs, "\n"))
+	}
+}
+
+// writeOutages writes, for every path that is down or had outages in the
+// last hour, since when and how often.
+func writeOutages(ew *errWriter, r Report) {
+	var lines []string
+	for _, p := range r.Paths {
+		if line := historyLine(p, r.History, r.GeneratedAt); line != "" {
+			lines = append(lines, fmt.Sprintf("  %s: %s", p.Name, line))
+		}
+	}
+	if len(lines) > 0 {
+		ew.printf("\noutages:\n%s\n", strings.Join(lines, "\n"))
+	}
 }
 
 // vsockLine summarises the VSOCK facts in one line.

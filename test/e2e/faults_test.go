@@ -153,6 +153,11 @@ type fault struct {
 	recoverLimit time.Duration
 	after        func(h *harness, r *row) error
 	restore      func(h *harness) error
+
+	// minOutages, when set, is how many outages each path must have in
+	// the probe's outage log after the row; by default one on every path
+	// want has down (outages_test.go).
+	minOutages map[string]int
 }
 
 // Bounds on waiting. They only stop a broken run; every figure in the table
@@ -314,6 +319,9 @@ func faults() []fault {
 			id: "6", name: "flapping: the 8443 drop toggled every 2 s for 30 s",
 			custom:  flap,
 			recover: func(h *harness) error { return h.netpolDrop(false) },
+
+			// flap requires the probe to see 4 drops: so must its outage log.
+			minOutages: map[string]int{"clusterip": 4},
 		},
 		{
 			id: "7", name: "hostPort mapping removed (portmap DEL) where the relay uses localhost:8443",
@@ -618,7 +626,10 @@ func (h *harness) runRow(f fault) (r row) {
 	if f.recoverLimit != 0 {
 		limit = f.recoverLimit
 	}
-	if _, err := h.await(limit, w, healthy); err != nil {
+	if _, err := h.await(limit, w, healthy); err == nil {
+		// Healthy again: the fault is in the outage log, and over.
+		h.checkOutages(f, &r, start)
+	} else {
 		r.fail("recovery: %v", err)
 		if f.reset != nil {
 			if err := f.reset(h); err != nil {

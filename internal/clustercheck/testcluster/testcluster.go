@@ -197,8 +197,12 @@ func SensorPolicy(f *kubetest.Fixture) {
 	f.Must("create networkpolicy sensor", err)
 }
 
+// FetchedAt is when the fake probes of Fetcher make their reports.
+func FetchedAt() time.Time { return time.Date(2026, 12, 7, 6, 26, 5, 0, time.UTC) }
+
 // Fetcher is a fake /status fetcher: the verdict of each node, failing
-// paths for the non-healthy ones.
+// paths for the non-healthy ones, down since a while before FetchedAt
+// (worker-1 for 2h14m, others for 3m12s after 4 outages in the hour).
 func Fetcher(verdicts map[string]string) clustercheck.Fetcher {
 	return func(_ context.Context, pod corev1.Pod) (status.Report, error) {
 		v, ok := verdicts[pod.Spec.NodeName]
@@ -206,14 +210,19 @@ func Fetcher(verdicts map[string]string) clustercheck.Fetcher {
 			return status.Report{}, fmt.Errorf("connection refused")
 		}
 		hn := true
-		r := status.Report{Node: pod.Spec.NodeName, Verdict: status.Verdict{Name: v, Severity: "none"},
+		since, outages := FetchedAt().Add(-3*time.Minute-12*time.Second), 4
+		if pod.Spec.NodeName == "worker-1" {
+			since, outages = FetchedAt().Add(-2*time.Hour-14*time.Minute), 1
+		}
+		r := status.Report{Node: pod.Spec.NodeName, GeneratedAt: FetchedAt(), Verdict: status.Verdict{Name: v, Severity: "none"},
 			Kubernetes: &status.Kubernetes{RelayPath: "dns", RelayHostNetwork: &hn},
 			VSOCK:      &status.VSOCK{RelayPort: 818, RelayListening: true, ReportsSentRecent: 3}}
 		r.Paths = []status.PathStatus{{Name: dial.PathWebhook, State: status.StateUp, Up: true, Consumer: string(state.ConsumerNone)}}
 		if v != verdict.Healthy {
 			r.Verdict.Severity = "critical"
 			r.VSOCK.ReportsSentRecent, r.VSOCK.SendErrorsRecent = 0, 4
-			r.Paths = append(r.Paths, status.PathStatus{Name: dial.PathDNS, State: status.StateDown, Reason: string(dial.ReasonConnectTimeout), Consumer: string(state.ConsumerRelay)},
+			r.Paths = append(r.Paths, status.PathStatus{Name: dial.PathDNS, State: status.StateDown, Reason: string(dial.ReasonConnectTimeout), Consumer: string(state.ConsumerRelay),
+				DownSince: &since, OutagesLastHour: outages},
 				status.PathStatus{Name: dial.PathClusterIP, State: status.StateDown, Reason: string(dial.ReasonConnectTimeout), Consumer: string(state.ConsumerNone)})
 		}
 		return r, nil
