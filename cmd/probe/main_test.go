@@ -77,7 +77,7 @@ func TestBadInput(t *testing.T) {
 		{name: "fix: missing kubeconfig", args: []string{"fix", "--kubeconfig", "/nonexistent/kubeconfig"},
 			lines: []string{`probe: kubeconfig: stat /nonexistent/kubeconfig: no such file or directory`}},
 		{name: "demo: bad scenario", args: []string{"demo", "--scenario", "chaos"},
-			lines: []string{`--scenario: "chaos" is not one of healthy, networkpolicy, sensor-down, service-routing, stock`}},
+			lines: []string{`--scenario: "chaos" is not one of healthy, networkpolicy, pull, sensor-down, service-routing, stock`}},
 		{name: "stray argument", args: []string{"--kube=false", "extra"}, lines: []string{`unexpected argument "extra" (see probe --help)`}},
 	}
 	for _, tc := range tests {

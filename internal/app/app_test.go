@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/sensorprobe/sensorprobe/internal/state"
 	"github.com/sensorprobe/sensorprobe/internal/status"
 	"github.com/sensorprobe/sensorprobe/internal/testsupport"
+	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -29,31 +32,35 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestDemo runs `probe demo` as a user would and checks that it shows the
-// field problem: clusterip failing with connect_timeout, hostport healthy,
-// the verdict naming service routing, and the same on /metrics and /status.
-func TestDemo(t *testing.T) {
-	var out testsupport.LockedBuffer
-	// A 1 s bound: on a loaded machine 300 ms turned the good hostport handshake into a timeout.
-	cfg := &DemoConfig{ListenAddress: "127.0.0.1:0", Interval: time.Second, Timeout: time.Second, Scenario: "service-routing"}
+// runningDemo is a `probe demo` started by a test.
+type runningDemo struct {
+	out    *testsupport.LockedBuffer
+	base   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startDemo starts `probe demo` with cfg and waits for its /readyz.
+func startDemo(t *testing.T, cfg *DemoConfig) *runningDemo {
+	t.Helper()
+	d := &runningDemo{out: &testsupport.LockedBuffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- RunDemo(ctx, cfg, &out, slog.New(slog.DiscardHandler)) }()
+	d.cancel = cancel
+	t.Cleanup(cancel)
+	go func() { d.done <- RunDemo(ctx, cfg, d.out, slog.New(slog.DiscardHandler)) }()
 
 	portRE := regexp.MustCompile(`curl -s localhost:(\d+)/metrics`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; {
-		if m := portRE.FindStringSubmatch(out.String()); m != nil {
-			base = "http://127.0.0.1:" + m[1]
+	for deadline := time.Now().Add(10 * time.Second); d.base == ""; {
+		if m := portRE.FindStringSubmatch(d.out.String()); m != nil {
+			d.base = "http://127.0.0.1:" + m[1]
 		} else if time.Now().After(deadline) {
-			t.Fatalf("demo printed no metrics address:\n%s", out.String())
+			t.Fatalf("demo printed no metrics address:\n%s", d.out.String())
 		} else {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if code, _ := get(t, base+"/readyz"); code == http.StatusOK {
+		if code, _ := get(t, d.base+"/readyz"); code == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -61,6 +68,26 @@ func TestDemo(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return d
+}
+
+// stop ends the demo and returns all it printed.
+func (d *runningDemo) stop(t *testing.T) string {
+	t.Helper()
+	d.cancel()
+	if err := <-d.done; err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	return d.out.String()
+}
+
+// TestDemo runs `probe demo` as a user would and checks that it shows the
+// field problem: clusterip failing with connect_timeout, hostport healthy,
+// the verdict naming service routing, and the same on /metrics and /status.
+func TestDemo(t *testing.T) {
+	// A 1 s bound: on a loaded machine 300 ms turned the good hostport handshake into a timeout.
+	d := startDemo(t, &DemoConfig{ListenAddress: "127.0.0.1:0", Interval: time.Second, Timeout: time.Second, Scenario: "service-routing"})
+	base := d.base
 	_, body := get(t, base+"/metrics")
 	exp := testsupport.ParseExposition(t, body)
 	for _, want := range []struct {
@@ -94,11 +121,7 @@ func TestDemo(t *testing.T) {
 	if rep.Verdict.Name != "service_unreachable_from_host_network" {
 		t.Errorf("/status verdict = %q", rep.Verdict.Name)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("demo: %v", err)
-	}
-	text := out.String()
+	text := d.stop(t)
 	for _, re := range []string{
 		`clusterip DOWN  connect_timeout: connect: dial tcp 127\.0\.0\.1:\d+: i/o timeout`,
 		`hostport  UP`,
@@ -109,6 +132,40 @@ func TestDemo(t *testing.T) {
 		if !regexp.MustCompile(re).MatchString(text) {
 			t.Errorf("demo output lacks %s:\n%s", re, text)
 		}
+	}
+}
+
+// TestDemoPull runs the pull scenario: the node's VMI without VSOCK is the
+// verdict until the virt-handler stand-in stops, then virt_handler_down is,
+// on the demo's output, /metrics and /status.
+func TestDemoPull(t *testing.T) {
+	d := startDemo(t, &DemoConfig{ListenAddress: "127.0.0.1:0", Interval: 300 * time.Millisecond, Timeout: 300 * time.Millisecond, Scenario: scenarioPull})
+	testsupport.Eventually(t, 10*time.Second, func() (bool, string) {
+		return strings.Contains(d.out.String(), "verdict   virt_handler_down"), d.out.String()
+	})
+	_, body := get(t, d.base+"/metrics")
+	exp := testsupport.ParseExposition(t, body)
+	for name, want := range map[string]float64{"sensorprobe_vmis_running": 2, "sensorprobe_vmis_without_vsock": 1, "sensorprobe_virt_handler_up": 0} {
+		if v, ok := exp.Value(name); !ok || v != want {
+			t.Errorf("/metrics: %s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	_, body = get(t, d.base+"/status")
+	var rep status.Report
+	if err := json.Unmarshal([]byte(body), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if k := rep.Kubernetes; rep.Verdict.Name != verdict.VirtHandlerDown || k == nil || k.VMTransport != "pull" || k.VMs == nil ||
+		!slices.Equal(k.VMs.WithoutVSOCK, []string{"vms/fedora-plain"}) {
+		t.Errorf("/status: verdict %s, kubernetes %+v", rep.Verdict.Name, rep.Kubernetes)
+	}
+	text := d.stop(t)
+	first, second := strings.Index(text, "verdict   vms_without_vsock"), strings.Index(text, "verdict   virt_handler_down")
+	if first < 0 || second < first {
+		t.Errorf("want vms_without_vsock, then virt_handler_down:\n%s", text)
+	}
+	if !regexp.MustCompile(`(?m)^webhook \(control\)\s+127\.0\.0\.1:\d+\s+UP`).MatchString(text) {
+		t.Errorf("the host-network paths are controls in pull mode:\n%s", text)
 	}
 }
 

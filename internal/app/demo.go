@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sensorprobe/sensorprobe/internal/dial"
+	"github.com/sensorprobe/sensorprobe/internal/metrics"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
 	"github.com/sensorprobe/sensorprobe/internal/state"
 	"github.com/sensorprobe/sensorprobe/internal/status"
@@ -43,6 +44,7 @@ var Scenarios = map[string]string{
 	"networkpolicy":   "every 8443 path but the node-local hostPort times out while the webhook port answers (sensor's NetworkPolicy), with collector customised onto the host network",
 	scenarioStock:     "the same NetworkPolicy drop on a stock install, where collector runs in the pod network: the host-network paths are controls and the node is healthy, with a note",
 	"healthy":         "every path answers",
+	scenarioPull:      "RHACS 4.12 pull mode: no relay, sensor scrapes this node's VMIs through KubeVirt; one of the two lacks VSOCK, and after three checks the node's virt-handler stops accepting connections on its port 8186",
 	"sensor-down":     "every path, the webhook included, is refused",
 }
 
@@ -161,7 +163,7 @@ func (s *standins) targets(scenario string) ([]dial.Target, error) {
 	switch scenario {
 	case "networkpolicy", scenarioStock:
 		podIP = hole
-	case "healthy":
+	case "healthy", scenarioPull:
 		clusterIP, dnsAddr = sensor, "sensor.stackrox.svc:"+sensorPort
 	case "sensor-down":
 		refused, err := standin.RefusedAddr()
@@ -235,6 +237,18 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 	}
 	e.Monitor.AddListener(&demoPrinter{out: stdout, t0: time.Now()})
 	e.SetTargets(targets, demoUses(cfg.Scenario))
+	var pull *demoPull
+	if cfg.Scenario == scenarioPull {
+		if pull, err = newDemoPull(e.Prober.Connect, cfg.Interval); err != nil {
+			return fmt.Errorf("start the virt-handler stand-in: %w", err)
+		}
+		defer pull.Close()
+		if err := e.Register(metrics.NewPullCollector(pull.facts)); err != nil {
+			return err
+		}
+		e.Add(pull.Run)
+		e.Monitor.SetFacts(demoPullFacts(pull))
+	}
 
 	port := "9090"
 	if _, p, err := net.SplitHostPort(ln.Addr().String()); err == nil {
@@ -246,6 +260,10 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 		s.sensor.Addr(), s.webhook.Addr(), s.hole.Addr(), s.dns.Addr(), demoSetUp(cfg.Scenario))
 	for _, t := range targets {
 		fmt.Fprintf(stdout, "  %-9s → %s\n", t.Name, t.Addr)
+	}
+	if pull != nil {
+		fmt.Fprintf(stdout, "\npull path on this node (RHACS %s, sensor's ROX_VIRTUAL_MACHINES on):\n  VMIs          vms/rhel9 (VSOCK, CID 3), vms/fedora-plain (no VSOCK)\n  virt-handler  kubevirt/virt-handler-demo → %s   (stops after %d checks)\n",
+			demoPullVersion, pull.Addr(), demoPullDownAfter)
 	}
 	fmt.Fprintf(stdout, "\nprobing every %v with a %v timeout; try in another terminal:\n  curl -s localhost:%s/metrics | grep sensorprobe_\n  curl -s localhost:%s/status\n  open http://localhost:%s/ in a browser\n\n", cfg.Interval, cfg.Timeout, port, port, port)
 
@@ -269,6 +287,10 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 // network dialling the ClusterIP (the set-up the field problem comes from),
 // or, in the stock scenario, collector in the pod network.
 func demoUses(scenario string) state.Uses {
+	if scenario == scenarioPull {
+		no := false
+		return state.Uses{RelayHostNetwork: &no, NoRelay: true}
+	}
 	if scenario == scenarioStock {
 		no := false
 		return state.Uses{RelayPath: dial.PathClusterIP, RelayHostNetwork: &no}
@@ -277,6 +299,9 @@ func demoUses(scenario string) state.Uses {
 }
 
 func demoSetUp(scenario string) string {
+	if scenario == scenarioPull {
+		return "the 4.12 line has no relay: every host-network path is a control"
+	}
 	if scenario == scenarioStock {
 		return "collector in the pod network, as installed: every host-network path is a control"
 	}

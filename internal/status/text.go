@@ -267,7 +267,11 @@ func (v *VMs) Summary() string {
 	if !v.Listed {
 		return "VMIs not listed"
 	}
-	s := fmt.Sprintf("%d Running VMIs here, %d without VSOCK", len(v.Running), len(v.WithoutVSOCK))
+	noun := "VMIs"
+	if len(v.Running) == 1 {
+		noun = "VMI"
+	}
+	s := fmt.Sprintf("%d Running %s here, %d without VSOCK", len(v.Running), noun, len(v.WithoutVSOCK))
 	if vh := v.VirtHandler; vh != nil {
 		s += ", " + virtHandlerText(vh)
 	}

@@ -73,8 +73,8 @@ func virtHandlerDown(vms *NodeVMs) (Verdict, bool) {
 	}
 	ns := orDefault(vms.KubeVirtNamespace, "kubevirt")
 	return Verdict{Name: VirtHandlerDown,
-		Cause: fmt.Sprintf("%d Running VMIs with VSOCK on this node (%s) are scraped through this node's virt-handler, and %s: virt-api answers sensor's scrapes with 500 dialing virt-handler and their reports are lost",
-			withVSOCK, listSome(except(vms.Running, vms.WithoutVSOCK), 5), why),
+		Cause: fmt.Sprintf("%s with VSOCK on this node (%s) scraped through this node's virt-handler, and %s: virt-api answers sensor's scrapes with 500 dialing virt-handler and their reports are lost",
+			runningVMIs(withVSOCK), listSome(except(vms.Running, vms.WithoutVSOCK), 5), why),
 		Fix: fmt.Sprintf("look at the virt-handler pod of this node (oc -n %s get pods -l kubevirt.io=virt-handler -o wide --field-selector spec.nodeName=<this node>; its events and logs) and at the pod network between virt-api and its pod IP, port 8186; KubeVirt's operator recreates a deleted virt-handler pod", ns)}, true
 }
 
@@ -88,6 +88,14 @@ func vmsWithoutVSOCK(vms *NodeVMs) (Verdict, bool) {
 		Cause: fmt.Sprintf("%d of the %d Running VMIs on this node have no VSOCK device (%s): sensor scrapes them anyway, virt-api answers \"VSOCK is not attached.\" every time, and they are never scanned",
 			len(vms.WithoutVSOCK), len(vms.Running), listSome(vms.WithoutVSOCK, 5)),
 		Fix: "set spec.template.spec.domain.devices.autoattachVSOCK: true on each VirtualMachine to scan (KubeVirt's VSOCK feature gate must be on: probe check --cluster checks it) and restart it; a VM that is not to be scanned can stay as it is (probe fix prints the change per VM)"}, true
+}
+
+// runningVMIs is "1 Running VMI is" or "n Running VMIs are".
+func runningVMIs(n int) string {
+	if n == 1 {
+		return "1 Running VMI is"
+	}
+	return fmt.Sprintf("%d Running VMIs are", n)
 }
 
 // listSome joins up to n of names, saying how many more there are.
