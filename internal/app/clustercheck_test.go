@@ -15,6 +15,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
@@ -183,6 +184,35 @@ func TestTroubleshootingWalkthrough(t *testing.T) {
 	}
 }
 
+// bindOncall creates the ClusterRoles of docs/oncall-rbac.yaml and binds
+// them to a new ServiceAccount oncall in ns.
+func bindOncall(t *testing.T, admin kubernetes.Interface, ns string) {
+	t.Helper()
+	f := kubetest.NewFixture(t, admin, ns)
+	raw, err := os.ReadFile("../../docs/oncall-rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var roles []string
+	for doc := range strings.SplitSeq(string(raw), "\n---\n") {
+		var cr rbacv1.ClusterRole
+		if err := yaml.UnmarshalStrict([]byte(doc), &cr); err != nil {
+			t.Fatalf("docs/oncall-rbac.yaml: %v", err)
+		}
+		_, err := admin.RbacV1().ClusterRoles().Create(t.Context(), &cr, metav1.CreateOptions{})
+		f.Must("create clusterrole "+cr.Name, err)
+		roles = append(roles, cr.Name)
+	}
+	_, err = admin.CoreV1().ServiceAccounts(ns).Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "oncall"}}, metav1.CreateOptions{})
+	f.Must("sa", err)
+	for _, r := range roles {
+		_, err = admin.RbacV1().ClusterRoleBindings().Create(t.Context(), &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: r},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: r},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "oncall", Namespace: ns}}}, metav1.CreateOptions{})
+		f.Must("bind "+r, err)
+	}
+}
+
 // TestOncallRBAC applies docs/oncall-rbac.yaml to a real API server and runs
 // the check and fix --apply as a ServiceAccount bound to both ClusterRoles:
 // no check may be "not permitted", and the apply must go through.
@@ -200,28 +230,7 @@ func TestOncallRBAC(t *testing.T) {
 	testcluster.RHACS(f, kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet, SensorVMs: "true",
 		SensorNode: "worker-0", SensorIP: "10.128.0.5", SensorHostIP: "192.0.2.10", ClusterIP: "10.96.1.1", WebhookIP: "10.96.2.1"})
 
-	raw, err := os.ReadFile("../../docs/oncall-rbac.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var roles []string
-	for doc := range strings.SplitSeq(string(raw), "\n---\n") {
-		var cr rbacv1.ClusterRole
-		if err := yaml.UnmarshalStrict([]byte(doc), &cr); err != nil {
-			t.Fatalf("docs/oncall-rbac.yaml: %v", err)
-		}
-		_, err := admin.RbacV1().ClusterRoles().Create(t.Context(), &cr, metav1.CreateOptions{})
-		f.Must("create clusterrole "+cr.Name, err)
-		roles = append(roles, cr.Name)
-	}
-	_, err = admin.CoreV1().ServiceAccounts("stackrox").Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "oncall"}}, metav1.CreateOptions{})
-	f.Must("sa", err)
-	for _, r := range roles {
-		_, err = admin.RbacV1().ClusterRoleBindings().Create(t.Context(), &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: r},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: r},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "oncall", Namespace: "stackrox"}}}, metav1.CreateOptions{})
-		f.Must("bind "+r, err)
-	}
+	bindOncall(t, admin, "stackrox")
 	cfg := env.ServiceAccountConfig(t.Context(), t, "stackrox", "oncall")
 	k, err := kube.NewClient(cfg)
 	if err != nil {

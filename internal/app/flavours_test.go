@@ -98,7 +98,7 @@ func flavours() []flavour {
 			install: onMaster(base(kubetest.Install{RelayOnMasters: true})), consumers: controls, verdict: verdict.Healthy},
 		{name: "4.11 with workers, on a tainted control-plane node", node: "master-1", nodeRole: master, taints: noSchedule, nodes: withWorkers,
 			install: base(kubetest.Install{}), consumers: controls, verdict: verdict.Healthy, note: "none is needed"},
-		{name: "4.12 line (no push relay)", node: "worker-1", nodeRole: worker,
+		{name: "4.12 line, VM scanning off (no push relay)", node: "worker-1", nodeRole: worker,
 			install:   base(kubetest.Install{Version: "4.12.0", SensorEndpoint: "sensor.NAMESPACE.svc:443"}),
 			consumers: controls, verdict: verdict.Healthy, note: "has no push relay"},
 	}

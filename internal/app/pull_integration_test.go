@@ -13,10 +13,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
@@ -281,6 +283,54 @@ func TestPullModeClusterCheck(t *testing.T) {
 // virtHandlerAddr is a virt-handler pod's address in the lab, which the lab
 // picks afresh each run.
 var virtHandlerAddr = regexp.MustCompile(`\b\d+\.\d+\.\d+\.\d+:8186\b`)
+
+// TestPullModeOncallRBAC runs `probe check --cluster` and `probe fix
+// --apply` on a pull-mode cluster as a ServiceAccount bound to the
+// ClusterRoles of docs/oncall-rbac.yaml: no check may be "not permitted",
+// and the fix must create sensor's vsock RBAC and add the feature gate.
+func TestPullModeOncallRBAC(t *testing.T) {
+	c := newPullCluster(t, kubevirttest.Options{NoVSOCKAccessRole: true, NoViewClusterRole: true, NoVSOCKFeatureGate: true,
+		VMIs: []kubevirttest.VMI{{Name: "rhel9"}}})
+	if _, err := c.Scrape(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ns := c.Options().RHACSNamespace
+	bindOncall(t, c.Client(), ns)
+	cfg := c.Env().ServiceAccountConfig(t.Context(), t, ns, "oncall")
+	k, err := kube.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := clustercheck.Clients{Kube: k, Dynamic: d, Fetch: c.clients(t).Fetch}
+	// RBAC takes effect asynchronously: poll until the bindings are in force.
+	testsupport.Eventually(t, 20*time.Second, func() (bool, string) {
+		m, err := clustercheck.Gather(t.Context(), cl, clustercheck.Options{}, nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		r := clustercheck.NewReport(m)
+		var b bytes.Buffer
+		_ = clustercheck.WriteText(&b, r)
+		return r.NotPermitted == 0 && result(r, clustercheck.CheckSensorRBAC).Status == clustercheck.Fail,
+			"want no check not permitted and sensor-vsock-rbac failing, with docs/oncall-rbac.yaml:\n" + b.String()
+	})
+	apply, err := ParseFix([]string{"--apply", "--timeout", "10s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	_, err = RunFix(t.Context(), apply, cl, &out, nil)
+	for _, want := range []string{`applied\s+add ClusterRole stackrox:vsock-access`, `applied\s+bind it to ServiceAccount stackrox/sensor`,
+		`applied\s+enable KubeVirt's VSOCK feature gate through HyperConverged`} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("fix --apply as the on-call ServiceAccount (%v) lacks %q:\n%s", err, want, out.String())
+		}
+	}
+}
 
 // stripTimes replaces what varies by run: the VM table's clock times and
 // the virt-handlers' pod IPs.
