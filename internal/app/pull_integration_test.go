@@ -277,6 +277,20 @@ func TestPullModeClusterCheck(t *testing.T) {
 			}
 		}
 		testsupport.Golden(t, "testdata/pull-after-fix.golden", []byte(stripTimes(text)))
+
+		doc, err := os.ReadFile("../../docs/troubleshooting.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, golden := range []string{"testdata/pull-faults.golden", "testdata/pull-after-fix.golden"} {
+			b, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(doc), "$ probe check --cluster\n"+strings.TrimSuffix(string(b), "\n")+"\n```") {
+				t.Errorf("docs/troubleshooting.md does not quote %s verbatim", golden)
+			}
+		}
 	})
 }
 

@@ -8,7 +8,10 @@
 //
 //	go test ./test/deploy/
 //
-// The promtool tests need promtool (Debian package prometheus). Without it
+// The promtool tests need promtool (Debian package prometheus), and the
+// chart tests (helm lint, helm template, helm install against a real
+// kube-apiserver) the helm binary named by HELM, which make helm builds
+// from tools/helm and caches (hack/helm.sh prints its path). Without them
 // they skip with a hint, except when the CI environment variable is set,
 // where they fail.
 //
