@@ -71,7 +71,7 @@ func (d *demoPull) Run(ctx context.Context) error {
 	t := time.NewTicker(d.interval)
 	defer t.Stop()
 	for {
-		r := d.connect(ctx, dial.Target{Name: "virt-handler", Addr: d.Addr()})
+		r := d.connect(ctx, dial.Target{Name: virtHandlerTarget, Addr: d.Addr()})
 		d.mu.Lock()
 		d.last = &r
 		d.checks++

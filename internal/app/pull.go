@@ -20,6 +20,10 @@ import (
 // dials it from the pod network; cheap, and never more than one connection.
 const virtHandlerEvery = 30 * time.Second
 
+// virtHandlerTarget names the probe's connects to a virt-handler's port
+// 8186 (not a path: they are not in the path metrics).
+const virtHandlerTarget = "virt-handler"
+
 // pullPart is the daemon's pull-mode node watch.
 type pullPart struct {
 	watch   *kube.VMWatch
@@ -75,7 +79,7 @@ func (p *pullPart) checkVirtHandler(ctx context.Context, n kube.NodeVMs) {
 	addr := n.VirtHandler.Addr
 	var r *dial.Result
 	if addr != "" {
-		res := p.connect(ctx, dial.Target{Name: "virt-handler", Addr: addr})
+		res := p.connect(ctx, dial.Target{Name: virtHandlerTarget, Addr: addr})
 		r = &res
 	}
 	p.mu.Lock()
@@ -127,7 +131,7 @@ func pullOnce(ctx context.Context, client kubeclient.Interface, cfg *Config, p *
 	n := w.ListOnce(ctx)
 	var last *dial.Result
 	if n.VirtHandler.Addr != "" {
-		r := p.Connect(ctx, dial.Target{Name: "virt-handler", Addr: n.VirtHandler.Addr})
+		r := p.Connect(ctx, dial.Target{Name: virtHandlerTarget, Addr: n.VirtHandler.Addr})
 		last = &r
 	}
 	return nodeVMsOf(n, cfg.kubeVirtNamespace(), last, n.VirtHandler.Addr)

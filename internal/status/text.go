@@ -260,7 +260,6 @@ func (e *errWriter) printf(format string, args ...any) {
 	fmt.Fprintf(e, format, args...)
 }
 
-// virtHandlerText says in a few words how this node's virt-handler is.
 // Summary is one line on this node's part of the pull path: "2 Running
 // VMIs here, 1 without VSOCK, virt-handler kubevirt/virt-handler-x up".
 func (v *VMs) Summary() string {
@@ -278,6 +277,7 @@ func (v *VMs) Summary() string {
 	return s
 }
 
+// virtHandlerText says in a few words how this node's virt-handler is.
 func virtHandlerText(vh *VirtHandler) string {
 	switch {
 	case vh.Pod == "":
