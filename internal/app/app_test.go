@@ -145,7 +145,7 @@ func TestDemoPull(t *testing.T) {
 	})
 	_, body := get(t, d.base+"/metrics")
 	exp := testsupport.ParseExposition(t, body)
-	for name, want := range map[string]float64{"sensorprobe_vmis_running": 2, "sensorprobe_vmis_without_vsock": 1, "sensorprobe_virt_handler_up": 0} {
+	for name, want := range map[string]float64{"sensorprobe_vmis_running": 3, "sensorprobe_vmis_without_vsock": 1, "sensorprobe_virt_handler_up": 0} {
 		if v, ok := exp.Value(name); !ok || v != want {
 			t.Errorf("/metrics: %s = %v (present %v), want %v", name, v, ok, want)
 		}
@@ -163,6 +163,17 @@ func TestDemoPull(t *testing.T) {
 	first, second := strings.Index(text, "verdict   vms_without_vsock"), strings.Index(text, "verdict   virt_handler_down")
 	if first < 0 || second < first {
 		t.Errorf("want vms_without_vsock, then virt_handler_down:\n%s", text)
+	}
+	// The VM table as the cluster check prints it: sensor's view of each VM,
+	// first with the agent down, then with the virt-handler gone.
+	for _, re := range []string{
+		`(?s)verdict   vms_without_vsock.*vms/agent-down\s+demo-node\s+4\s+yes\s+agent_down.*vms/rhel9\s+demo-node\s+3\s+yes\s+success.*verdict   virt_handler_down`,
+		`(?s)verdict   virt_handler_down.*vms/rhel9\s+demo-node\s+3\s+yes\s+dial_error/virt_handler_unreachable`,
+		`vms/fedora-plain\s+demo-node\s+-\s+no\s+dial_error/vsock_not_attached`,
+	} {
+		if !regexp.MustCompile(re).MatchString(text) {
+			t.Errorf("demo output lacks %s:\n%s", re, text)
+		}
 	}
 	if !regexp.MustCompile(`(?m)^webhook \(control\)\s+127\.0\.0\.1:\d+\s+UP`).MatchString(text) {
 		t.Errorf("the host-network paths are controls in pull mode:\n%s", text)

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
 	"github.com/sensorprobe/sensorprobe/internal/dial"
-	"github.com/sensorprobe/sensorprobe/internal/metrics"
 	"github.com/sensorprobe/sensorprobe/internal/standin"
 	"github.com/sensorprobe/sensorprobe/internal/state"
 	"github.com/sensorprobe/sensorprobe/internal/status"
@@ -44,7 +44,7 @@ var Scenarios = map[string]string{
 	"networkpolicy":   "every 8443 path but the node-local hostPort times out while the webhook port answers (sensor's NetworkPolicy), with collector customised onto the host network",
 	scenarioStock:     "the same NetworkPolicy drop on a stock install, where collector runs in the pod network: the host-network paths are controls and the node is healthy, with a note",
 	"healthy":         "every path answers",
-	scenarioPull:      "RHACS 4.12 pull mode: no relay, sensor scrapes this node's VMIs through KubeVirt; one of the two lacks VSOCK, and after three checks the node's virt-handler stops accepting connections on its port 8186",
+	scenarioPull:      "RHACS 4.12 pull mode: no relay, sensor scrapes this node's VMIs through KubeVirt; one of the three lacks VSOCK, one's agent does not serve, and after three checks the node's virt-handler stops accepting connections on its port 8186",
 	"sensor-down":     "every path, the webhook included, is refused",
 }
 
@@ -187,6 +187,8 @@ type demoPrinter struct {
 	mu  sync.Mutex
 	out io.Writer
 	t0  time.Time
+	// vms, when set, is the pull scenario's VM table, printed with each verdict.
+	vms func() []clustercheck.VMRow
 }
 
 func (p *demoPrinter) PathChanged(path string, old, new dial.Reason, err error) {
@@ -207,6 +209,10 @@ func (p *demoPrinter) VerdictChanged(old, new verdict.Verdict) {
 	fmt.Fprintf(p.out, "%6s  verdict   %s\n          cause: %s\n          fix:   %s\n", at, new.Name, new.Cause, new.Fix)
 	for _, n := range new.Notes {
 		fmt.Fprintf(p.out, "          note:  %s\n", n)
+	}
+	if p.vms != nil {
+		_ = clustercheck.WriteVMTable(p.out, p.vms())
+		fmt.Fprintln(p.out)
 	}
 }
 
@@ -235,19 +241,15 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 	if err != nil {
 		return err
 	}
-	e.Monitor.AddListener(&demoPrinter{out: stdout, t0: time.Now()})
+	printer := &demoPrinter{out: stdout, t0: time.Now()}
+	e.Monitor.AddListener(printer)
 	e.SetTargets(targets, demoUses(cfg.Scenario))
 	var pull *demoPull
 	if cfg.Scenario == scenarioPull {
-		if pull, err = newDemoPull(e.Prober.Connect, cfg.Interval); err != nil {
-			return fmt.Errorf("start the virt-handler stand-in: %w", err)
-		}
-		defer pull.Close()
-		if err := e.Register(metrics.NewPullCollector(pull.facts)); err != nil {
+		if pull, err = addDemoPull(e, cfg.Interval, printer); err != nil {
 			return err
 		}
-		e.Add(pull.Run)
-		e.Monitor.SetFacts(demoPullFacts(pull))
+		defer pull.Close()
 	}
 
 	port := "9090"
@@ -262,7 +264,7 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 		fmt.Fprintf(stdout, "  %-9s → %s\n", t.Name, t.Addr)
 	}
 	if pull != nil {
-		fmt.Fprintf(stdout, "\npull path on this node (RHACS %s, sensor's ROX_VIRTUAL_MACHINES on):\n  VMIs          vms/rhel9 (VSOCK, CID 3), vms/fedora-plain (no VSOCK)\n  virt-handler  kubevirt/virt-handler-demo → %s   (stops after %d checks)\n",
+		fmt.Fprintf(stdout, "\npull path on this node (RHACS %s, sensor's ROX_VIRTUAL_MACHINES on):\n  VMIs          vms/rhel9 (VSOCK, CID 3), vms/agent-down (VSOCK, CID 4, roxagent not serving), vms/fedora-plain (no VSOCK)\n  virt-handler  kubevirt/virt-handler-demo → %s   (stops after %d checks)\n",
 			demoPullVersion, pull.Addr(), demoPullDownAfter)
 	}
 	fmt.Fprintf(stdout, "\nprobing every %v with a %v timeout; try in another terminal:\n  curl -s localhost:%s/metrics | grep sensorprobe_\n  curl -s localhost:%s/status\n  open http://localhost:%s/ in a browser\n\n", cfg.Interval, cfg.Timeout, port, port, port)
@@ -279,6 +281,12 @@ func RunDemo(ctx context.Context, cfg *DemoConfig, stdout io.Writer, logger *slo
 	fmt.Fprintln(stdout)
 	if werr := status.WriteTable(stdout, e.Monitor.Status(ctx)); werr != nil && err == nil {
 		err = werr
+	}
+	if pull != nil {
+		// What the cluster check adds: sensor's own view of each VM.
+		if werr := clustercheck.WriteVMTable(stdout, pull.VMTable()); werr != nil && err == nil {
+			err = werr
+		}
 	}
 	return err
 }

@@ -3,14 +3,18 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
 	"github.com/sensorprobe/sensorprobe/internal/dial"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/kubevirt"
+	"github.com/sensorprobe/sensorprobe/internal/metrics"
 	"github.com/sensorprobe/sensorprobe/internal/monitor"
+	"github.com/sensorprobe/sensorprobe/internal/scraperlog"
 	"github.com/sensorprobe/sensorprobe/internal/verdict"
 )
 
@@ -25,19 +29,26 @@ const demoPullVersion = "4.12.x-nightly-20260813"
 // virt-handler answers before it stops.
 const demoPullDownAfter = 3
 
-// demoPull is the pull scenario's node: two Running VMIs, one of them
-// without VSOCK, and a virt-handler stand-in on loopback to which the probe
-// connects as it does to a real one's port 8186; after demoPullDownAfter
-// checks the stand-in stops listening, as a crashed virt-handler would.
+// demoPull is the pull scenario's node: three Running VMIs, one without
+// VSOCK and one whose roxagent does not serve, and a virt-handler stand-in
+// on loopback to which the probe connects as it does to a real one's port
+// 8186; after demoPullDownAfter checks the stand-in stops listening, as a
+// crashed virt-handler would. Its sensor stand-in scrapes each VM every
+// interval and keeps the latest outcome, as sensor's log would show it to
+// `probe check --cluster`.
 type demoPull struct {
 	ln       net.Listener
 	connect  func(context.Context, dial.Target) dial.Result
 	interval time.Duration
 
-	mu     sync.Mutex
-	last   *dial.Result
-	checks int
+	mu      sync.Mutex
+	last    *dial.Result
+	checks  int
+	scrapes []scraperlog.Attempt
 }
+
+// demoAgentDown is the demo's VM whose roxagent does not serve.
+const demoAgentDown = "agent-down"
 
 func newDemoPull(connect func(context.Context, dial.Target) dial.Result, interval time.Duration) (*demoPull, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -53,7 +64,9 @@ func newDemoPull(connect func(context.Context, dial.Target) dial.Result, interva
 			_ = c.Close()
 		}
 	}()
-	return &demoPull{ln: ln, connect: connect, interval: interval}, nil
+	d := &demoPull{ln: ln, connect: connect, interval: interval}
+	d.scrapes = d.scrape(time.Now(), true)
+	return d, nil
 }
 
 func (d *demoPull) Addr() string { return d.ln.Addr().String() }
@@ -76,6 +89,7 @@ func (d *demoPull) Run(ctx context.Context) error {
 		d.last = &r
 		d.checks++
 		stop := d.checks == demoPullDownAfter
+		d.scrapes = d.scrape(time.Now(), r.OK())
 		d.mu.Unlock()
 		if stop {
 			_ = d.Close()
@@ -88,13 +102,42 @@ func (d *demoPull) Run(ctx context.Context) error {
 	}
 }
 
+// scrape is the sensor stand-in's round: what sensor's scraper would
+// record for each VM, given whether the node's virt-handler answers.
+func (d *demoPull) scrape(now time.Time, handlerUp bool) []scraperlog.Attempt {
+	var out []scraperlog.Attempt
+	for _, v := range d.node().VMIs {
+		a := scraperlog.Attempt{VM: v.Key(), At: now, Next: d.interval}
+		switch {
+		case !v.HasVSOCK():
+			a.Status, a.Cause, a.Detail = scraperlog.DialError, scraperlog.CauseNoVSOCK, "VSOCK is not attached."
+		case !handlerUp:
+			a.Status, a.Cause, a.Detail = scraperlog.DialError, scraperlog.CauseHandler, "dialing virt-handler: connection refused"
+		case v.Name == demoAgentDown:
+			a.Status = scraperlog.AgentDown
+		default:
+			a.Status = scraperlog.Success
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// VMTable is the VM table `probe check --cluster` would print from the
+// sensor stand-in's latest scrapes.
+func (d *demoPull) VMTable() []clustercheck.VMRow {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return clustercheck.VMTableOf(d.node().VMIs, d.scrapes)
+}
+
 // node is what a VM watch would know of the demo's node.
 func (d *demoPull) node() kube.NodeVMs {
 	vmi := func(name string, cid uint32) kubevirt.VMI {
 		return kubevirt.VMI{Namespace: "vms", Name: name, Node: "demo-node", Phase: kubevirt.PhaseRunning, AutoattachVSOCK: cid != 0, CID: cid}
 	}
 	return kube.NodeVMs{
-		VMIsKnown: true, VMIs: []kubevirt.VMI{vmi("fedora-plain", 0), vmi("rhel9", 3)},
+		VMIsKnown: true, VMIs: []kubevirt.VMI{vmi(demoAgentDown, 4), vmi("fedora-plain", 0), vmi("rhel9", 3)},
 		VirtHandlerKnown: true,
 		VirtHandler:      kube.VirtHandler{Pod: "kubevirt/virt-handler-demo", Ready: true, Addr: d.Addr()},
 	}
@@ -122,6 +165,23 @@ func (d *demoPull) cluster() *monitor.ClusterFacts {
 		DiscoveryUp: true,
 		SensorPod:   "stackrox/sensor-demo",
 	}
+}
+
+// addDemoPull adds the pull scenario to e: the stand-ins, the pull gauges,
+// the cluster facts, and the VM table with each verdict the demo prints.
+func addDemoPull(e *Engine, interval time.Duration, printer *demoPrinter) (*demoPull, error) {
+	pull, err := newDemoPull(e.Prober.Connect, interval)
+	if err != nil {
+		return nil, fmt.Errorf("start the virt-handler stand-in: %w", err)
+	}
+	if err := e.Register(metrics.NewPullCollector(pull.facts)); err != nil {
+		_ = pull.Close()
+		return nil, err
+	}
+	printer.vms = pull.VMTable
+	e.Add(pull.Run)
+	e.Monitor.SetFacts(demoPullFacts(pull))
+	return pull, nil
 }
 
 // demoPullFacts is the monitor's facts source of the pull scenario.

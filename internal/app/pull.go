@@ -20,6 +20,11 @@ import (
 // dials it from the pod network; cheap, and never more than one connection.
 const virtHandlerEvery = 30 * time.Second
 
+// virtHandlerRetry is how soon the probe checks again after a connect that
+// was not accepted (or before the virt-handler pod is known), so that a
+// repaired virt-handler clears virt_handler_down within seconds.
+const virtHandlerRetry = 5 * time.Second
+
 // virtHandlerTarget names the probe's connects to a virt-handler's port
 // 8186 (not a path: they are not in the path metrics).
 const virtHandlerTarget = "virt-handler"
@@ -61,21 +66,26 @@ func (p *pullPart) Run(ctx context.Context) error {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = p.watch.Run(ctx) })
-	t := time.NewTicker(virtHandlerEvery)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		p.checkVirtHandler(ctx, p.watch.Snapshot())
 		select {
 		case <-ctx.Done():
 			wg.Wait()
 			return nil
 		case <-t.C:
 		}
+		next := virtHandlerEvery
+		if !p.checkVirtHandler(ctx, p.watch.Snapshot()) {
+			next = virtHandlerRetry
+		}
+		t.Reset(next)
 	}
 }
 
-// checkVirtHandler makes one TCP connect to the virt-handler in n.
-func (p *pullPart) checkVirtHandler(ctx context.Context, n kube.NodeVMs) {
+// checkVirtHandler makes one TCP connect to the virt-handler in n and
+// reports whether it was accepted.
+func (p *pullPart) checkVirtHandler(ctx context.Context, n kube.NodeVMs) bool {
 	addr := n.VirtHandler.Addr
 	var r *dial.Result
 	if addr != "" {
@@ -85,6 +95,7 @@ func (p *pullPart) checkVirtHandler(ctx context.Context, n kube.NodeVMs) {
 	p.mu.Lock()
 	p.last, p.lastTo = r, addr
 	p.mu.Unlock()
+	return r != nil && r.OK()
 }
 
 // facts returns this node's pull facts, nil before the watch started.

@@ -277,12 +277,18 @@ func (m *Model) VMTable() []VMRow {
 	if !m.pullMode() {
 		return nil
 	}
+	return VMTableOf(m.runningVMIs(), m.Pull.ScraperLog.Value.Latest)
+}
+
+// VMTableOf is the VM table of the Running VMIs vmis, given sensor's
+// latest attempt on each (scraperlog's Summary.Latest); never nil.
+func VMTableOf(vmis []kubevirt.VMI, attempts []scraperlog.Attempt) []VMRow {
 	latest := map[string]scraperlog.Attempt{}
-	for _, a := range m.Pull.ScraperLog.Value.Latest {
+	for _, a := range attempts {
 		latest[a.VM] = a
 	}
 	rows := []VMRow{}
-	for _, v := range m.runningVMIs() {
+	for _, v := range vmis {
 		row := VMRow{VM: v.Key(), Node: v.Node, CID: v.CID, VSOCK: v.HasVSOCK()}
 		if a, ok := latest[v.Key()]; ok {
 			row.Outcome, row.Detail = outcomeOf(a), a.Detail

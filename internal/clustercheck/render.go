@@ -115,6 +115,19 @@ func WriteText(w io.Writer, r Report) error {
 	return nil
 }
 
+// WriteVMTable writes the pull-mode VM table, as `probe check --cluster`
+// prints it.
+func WriteVMTable(w io.Writer, vms []VMRow) error {
+	var b strings.Builder
+	if err := writeVMs(&b, vms); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
 // writeVMs writes the pull-mode VM table.
 func writeVMs(b *strings.Builder, vms []VMRow) error {
 	if len(vms) == 0 {

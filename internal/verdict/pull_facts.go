@@ -72,9 +72,10 @@ func virtHandlerDown(vms *NodeVMs) (Verdict, bool) {
 		return Verdict{}, false
 	}
 	ns := orDefault(vms.KubeVirtNamespace, "kubevirt")
+	subject, verb := runningVMIs(withVSOCK)
 	return Verdict{Name: VirtHandlerDown,
-		Cause: fmt.Sprintf("%s with VSOCK on this node (%s) scraped through this node's virt-handler, and %s: virt-api answers sensor's scrapes with 500 dialing virt-handler and their reports are lost",
-			runningVMIs(withVSOCK), listSome(except(vms.Running, vms.WithoutVSOCK), 5), why),
+		Cause: fmt.Sprintf("%s with VSOCK on this node (%s) %s scraped through this node's virt-handler, and %s: virt-api answers sensor's scrapes with 500 dialing virt-handler and their reports are lost",
+			subject, listSome(except(vms.Running, vms.WithoutVSOCK), 5), verb, why),
 		Fix: fmt.Sprintf("look at the virt-handler pod of this node (oc -n %s get pods -l kubevirt.io=virt-handler -o wide --field-selector spec.nodeName=<this node>; its events and logs) and at the pod network between virt-api and its pod IP, port 8186; KubeVirt's operator recreates a deleted virt-handler pod", ns)}, true
 }
 
@@ -90,12 +91,13 @@ func vmsWithoutVSOCK(vms *NodeVMs) (Verdict, bool) {
 		Fix: "set spec.template.spec.domain.devices.autoattachVSOCK: true on each VirtualMachine to scan (KubeVirt's VSOCK feature gate must be on: probe check --cluster checks it) and restart it; a VM that is not to be scanned can stay as it is (probe fix prints the change per VM)"}, true
 }
 
-// runningVMIs is "1 Running VMI is" or "n Running VMIs are".
-func runningVMIs(n int) string {
+// runningVMIs is the subject "1 Running VMI" or "n Running VMIs" and its
+// verb, "is" or "are".
+func runningVMIs(n int) (subject, verb string) {
 	if n == 1 {
-		return "1 Running VMI is"
+		return "1 Running VMI", "is"
 	}
-	return fmt.Sprintf("%d Running VMIs are", n)
+	return fmt.Sprintf("%d Running VMIs", n), "are"
 }
 
 // listSome joins up to n of names, saying how many more there are.
