@@ -91,53 +91,36 @@ func NewVMWatch(client kubeclient.Interface, cfg VMWatchConfig, logger *slog.Log
 	w := &VMWatch{cfg: cfg, client: client, logger: logger.With("component", "kube-vm-watch", "node", cfg.NodeName),
 		errs: map[string]string{}}
 	vmis := client.Dynamic().Resource(kubevirt.GVRVMI)
-	onNode := func(o *metav1.ListOptions) { o.LabelSelector = kubevirt.NodeNameLabel + "=" + cfg.NodeName }
-	w.vmis = w.informer("virtualmachineinstances", &unstructured.Unstructured{}, &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			onNode(&o)
-			return vmis.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			onNode(&o)
-			return vmis.Watch(ctx, o)
-		},
-	})
+	w.vmis = w.informer(newResource("virtualmachineinstances", &unstructured.Unstructured{}, func(o *metav1.ListOptions) {
+		o.LabelSelector = kubevirt.NodeNameLabel + "=" + cfg.NodeName
+	}, vmis.List, vmis.Watch))
 	pods := client.CoreV1().Pods(cfg.KubeVirtNamespace)
-	handlers := func(o *metav1.ListOptions) {
+	w.pods = w.informer(newResource("pods/virt-handler", &corev1.Pod{}, func(o *metav1.ListOptions) {
 		o.LabelSelector = kubevirt.VirtHandlerSelector
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
-	}
-	w.pods = w.informer("pods/virt-handler", &corev1.Pod{}, &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			handlers(&o)
-			return pods.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			handlers(&o)
-			return pods.Watch(ctx, o)
-		},
-	})
+	}, pods.List, pods.Watch))
 	return w
 }
 
-// informer wraps lw so that every failed call is recorded under name.
-func (w *VMWatch) informer(name string, example runtime.Object, lw *cache.ListWatch) cache.SharedIndexInformer {
-	list, wat := lw.ListWithContextFunc, lw.WatchFuncWithContext
-	lw.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		obj, err := list(ctx, o)
-		if ctx.Err() == nil {
-			w.record(name, err)
-		}
-		return obj, err
+// informer is r's informer, every failed call recorded under r's name.
+func (w *VMWatch) informer(r *resource) cache.SharedIndexInformer {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			obj, err := r.list(ctx, o)
+			if ctx.Err() == nil {
+				w.record(r.name, err)
+			}
+			return obj, err
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			wi, err := r.watch(ctx, o)
+			if ctx.Err() == nil && err != nil {
+				w.record(r.name, err)
+			}
+			return wi, err
+		},
 	}
-	lw.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-		wi, err := wat(ctx, o)
-		if ctx.Err() == nil && err != nil {
-			w.record(name, err)
-		}
-		return wi, err
-	}
-	inf := cache.NewSharedIndexInformer(lw, example, 0, cache.Indexers{})
+	inf := cache.NewSharedIndexInformer(lw, r.example, 0, cache.Indexers{})
 	_ = inf.SetTransform(stripManagedFields)
 	_ = inf.SetWatchErrorHandlerWithContext(func(context.Context, *cache.Reflector, error) {})
 	return inf

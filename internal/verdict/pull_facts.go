@@ -35,21 +35,7 @@ func pullFacts(base Verdict, p *picture) Verdict {
 	if v, ok := vmsWithoutVSOCK(vms); ok {
 		found = append(found, v)
 	}
-	if len(found) == 0 {
-		return base
-	}
-	if base.Name != Healthy {
-		for _, v := range found {
-			base.Notes = append(base.Notes, v.Name+": "+v.Cause)
-		}
-		return base
-	}
-	v := found[0]
-	v.Notes = base.Notes
-	for _, o := range found[1:] {
-		v.Notes = append(v.Notes, o.Name+": "+o.Cause)
-	}
-	return v
+	return promote(base, found)
 }
 
 // virtHandlerDown: VMIs with VSOCK run here, and sensor reaches them only

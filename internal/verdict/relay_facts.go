@@ -29,6 +29,12 @@ func relayFacts(base Verdict, p *picture) Verdict {
 	if v, ok := reportsRejected(p); ok {
 		found = append(found, v)
 	}
+	return promote(base, found)
+}
+
+// promote makes the first of found the verdict on a healthy node, the rest
+// its notes; beside a path verdict all of them are notes of base.
+func promote(base Verdict, found []Verdict) Verdict {
 	if len(found) == 0 {
 		return base
 	}
