@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -59,19 +60,16 @@ func TestParseClusterCommands(t *testing.T) {
 	}
 }
 
-// TestTroubleshootingWalkthrough produces the sample output of
-// docs/troubleshooting.md: check → fix (dry run) → fix --apply → fix --apply
-// again → check, on a cluster whose collector was customised onto the host
-// network, in a real API server. The outputs are golden files, and the doc
-// must quote each of them verbatim.
-func TestTroubleshootingWalkthrough(t *testing.T) {
+// hostNetworkCluster starts an API server holding the walk-through's
+// cluster: three workers, OpenShift Virtualization with the VSOCK gate on
+// OVN-Kubernetes, and RHACS with collector customised onto the host network
+// (sensor on worker-0) in namespace stackrox; it returns the server and its
+// admin clients.
+func hostNetworkCluster(t *testing.T) (*kubetest.Env, kubernetes.Interface, dynamic.Interface) {
+	t.Helper()
 	env := kubetest.StartForTest(t)
 	admin := env.AdminClient(t)
 	d, err := dynamic.NewForConfig(env.Admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := kube.NewClient(env.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +79,20 @@ func TestTroubleshootingWalkthrough(t *testing.T) {
 	f := kubetest.NewFixture(t, admin, "stackrox")
 	testcluster.RHACS(f, kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet, SensorVMs: "true",
 		SensorNode: "worker-0", SensorIP: "10.128.0.5", SensorHostIP: "192.0.2.10", ClusterIP: "10.96.1.1", WebhookIP: "10.96.2.1"})
+	return env, admin, d
+}
+
+// TestTroubleshootingWalkthrough produces the sample output of
+// docs/troubleshooting.md: check → fix (dry run) → fix --apply → fix --apply
+// again → check, on a cluster whose collector was customised onto the host
+// network, in a real API server. The outputs are golden files, and the doc
+// must quote each of them verbatim.
+func TestTroubleshootingWalkthrough(t *testing.T) {
+	env, admin, d := hostNetworkCluster(t)
+	k, err := kube.NewClient(env.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The probes stand-in: nodes other than sensor's report the blocked
 	// host network until a policy admits it (a real probe sees that within
 	// one probe interval).
@@ -213,36 +225,24 @@ func bindOncall(t *testing.T, admin kubernetes.Interface, ns string) {
 	}
 }
 
-// TestOncallRBAC applies docs/oncall-rbac.yaml to a real API server and runs
-// the check and fix --apply as a ServiceAccount bound to both ClusterRoles:
-// no check may be "not permitted", and the apply must go through.
-func TestOncallRBAC(t *testing.T) {
-	env := kubetest.StartForTest(t)
-	admin := env.AdminClient(t)
-	d, err := dynamic.NewForConfig(env.Admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testcluster.CreateNodes(t.Context(), t, admin)
-	testcluster.CRDs(t.Context(), t, d)
-	testcluster.Virtualization(t.Context(), t, admin, d, true, "OVNKubernetes")
-	f := kubetest.NewFixture(t, admin, "stackrox")
-	testcluster.RHACS(f, kubetest.Install{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet, SensorVMs: "true",
-		SensorNode: "worker-0", SensorIP: "10.128.0.5", SensorHostIP: "192.0.2.10", ClusterIP: "10.96.1.1", WebhookIP: "10.96.2.1"})
-
-	bindOncall(t, admin, "stackrox")
-	cfg := env.ServiceAccountConfig(t.Context(), t, "stackrox", "oncall")
+// asOncall binds docs/oncall-rbac.yaml to a new ServiceAccount ns/oncall
+// and returns clients acting as it (fetching node verdicts with fetch),
+// once `probe check --cluster` with them has no check "not permitted" (RBAC
+// takes effect asynchronously), with that check's report.
+func asOncall(t *testing.T, env *kubetest.Env, admin kubernetes.Interface, ns string, fetch clustercheck.Fetcher) (clustercheck.Clients, clustercheck.Report) {
+	t.Helper()
+	bindOncall(t, admin, ns)
+	cfg := env.ServiceAccountConfig(t.Context(), t, ns, "oncall")
 	k, err := kube.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sd, err := dynamic.NewForConfig(cfg)
+	d, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := clustercheck.Clients{Kube: k, Dynamic: sd, Fetch: testcluster.Fetcher(map[string]string{"worker-0": "healthy", "worker-1": "healthy", "worker-2": "healthy"})}
+	c := clustercheck.Clients{Kube: k, Dynamic: d, Fetch: fetch}
 	var r clustercheck.Report
-	// RBAC takes effect asynchronously: poll until the bindings are in force.
 	testsupport.Eventually(t, 20*time.Second, func() (bool, string) {
 		m, err := clustercheck.Gather(t.Context(), c, clustercheck.Options{}, nil)
 		if err != nil {
@@ -253,12 +253,30 @@ func TestOncallRBAC(t *testing.T) {
 		_ = clustercheck.WriteText(&b, r)
 		return r.NotPermitted == 0, "not permitted with docs/oncall-rbac.yaml:\n" + b.String()
 	})
-	apply, err := ParseFix([]string{"--apply", "--timeout", "10s"}, &bytes.Buffer{})
+	return c, r
+}
+
+// fixApply runs `probe fix --apply --timeout 10s` with c and returns its
+// output and error.
+func fixApply(t *testing.T, c clustercheck.Clients) (string, error) {
+	t.Helper()
+	cfg, err := ParseFix([]string{"--apply", "--timeout", "10s"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if _, err := RunFix(t.Context(), apply, c, &out, nil); err != nil || !strings.Contains(out.String(), "applied ") {
-		t.Errorf("fix --apply as the on-call ServiceAccount: %v\n%s", err, out.String())
+	_, err = RunFix(t.Context(), cfg, c, &out, nil)
+	return out.String(), err
+}
+
+// TestOncallRBAC applies docs/oncall-rbac.yaml to a real API server and runs
+// the check and fix --apply as a ServiceAccount bound to both ClusterRoles:
+// no check may be "not permitted", and the apply must go through.
+func TestOncallRBAC(t *testing.T) {
+	env, admin, _ := hostNetworkCluster(t)
+
+	c, _ := asOncall(t, env, admin, "stackrox", testcluster.Fetcher(map[string]string{"worker-0": "healthy", "worker-1": "healthy", "worker-2": "healthy"}))
+	if out, err := fixApply(t, c); err != nil || !strings.Contains(out, "applied ") {
+		t.Errorf("fix --apply as the on-call ServiceAccount: %v\n%s", err, out)
 	}
 }

@@ -16,7 +16,6 @@ package app
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"maps"
@@ -174,17 +173,6 @@ func gzippedLen(t *testing.T, text string) int {
 		t.Fatal(err)
 	}
 	return b.Len()
-}
-
-// newTestSensor starts a sensor stand-in serving cert, closed at the end of the test.
-func newTestSensor(t *testing.T, cert tls.Certificate) *standin.Sensor {
-	t.Helper()
-	s, err := standin.NewSensor(standin.SensorConfig{Cert: cert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // exposition counts the series (sample lines) and bytes (HELP, TYPE and sample lines) of

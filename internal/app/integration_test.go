@@ -76,24 +76,8 @@ func TestDaemonKubeEndToEnd(t *testing.T) {
 
 	// The hostport path: a sensor stand-in on loopback with sensor's SANs,
 	// verified against a test CA given by --ca-file.
-	ca, err := standin.NewCA(standin.CAName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(standin.LeafOptions{CommonName: "sensor." + ns, DNSNames: standin.SensorSANs(ns)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sensor, err := standin.NewSensor(standin.SensorConfig{Cert: cert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sensor.Close() })
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	sensor := startSensorStandIn(t, ns)
+	dir, caFile := t.TempDir(), sensor.CAFile
 	// The cluster DNS: the dns path resolves sensor.<ns>.svc here, never
 	// through the node's resolver.
 	dns, err := standin.NewDNS(map[string]string{svc: e2eSensorIP})
@@ -654,19 +638,7 @@ func TestCheckHostPortWorkaround(t *testing.T) {
 	f.Node("node-a", map[string]string{"node-role.kubernetes.io/worker": ""})
 	f.Node("node-b", map[string]string{"node-role.kubernetes.io/worker": ""})
 
-	ca, err := standin.NewCA(standin.CAName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(standin.LeafOptions{CommonName: "sensor." + ns, DNSNames: standin.SensorSANs(ns)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sensor, err := standin.NewSensor(standin.SensorConfig{Cert: cert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sensor.Close() })
+	sensor := startSensorStandIn(t, ns)
 	drop, err := standin.NewBlackhole("")
 	if err != nil {
 		t.Fatal(err)
@@ -676,11 +648,7 @@ func TestCheckHostPortWorkaround(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, caFile := t.TempDir(), sensor.CAFile
 	kubeconfig := e2eKubeconfig(t, env, dir)
 
 	check := func(node string, targets ...string) (bool, status.Report, string) {

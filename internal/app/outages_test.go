@@ -12,8 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,19 +48,7 @@ func TestOutagesFromAFlappingPath(t *testing.T) {
 	if testing.Short() {
 		t.Skip("flaps a stand-in for 15 s; run without -short")
 	}
-	ca, err := standin.NewCA(standin.CAName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(standin.LeafOptions{DNSNames: standin.SensorSANs("stackrox")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sensor, err := standin.NewSensor(standin.SensorConfig{Cert: cert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sensor.Close() })
+	sensor := startSensorStandIn(t, "stackrox")
 	addr, err := sensor.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +58,7 @@ func TestOutagesFromAFlappingPath(t *testing.T) {
 	fmt.Sscan(portText, &port)
 
 	e, err := NewEngineWith(EngineConfig{
-		Dial:     dial.Config{Timeout: 300 * time.Millisecond, RootCAs: ca.Pool()},
+		Dial:     dial.Config{Timeout: 300 * time.Millisecond, RootCAs: sensor.CA.Pool()},
 		Schedule: Schedule{Interval: flapInterval}, Node: "node-a",
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -142,11 +128,7 @@ func TestOutagesFromAFlappingPath(t *testing.T) {
 	t.Run("status", func(t *testing.T) { checkOutages(t, r.Paths[0].Outages, want) })
 
 	t.Run("probe check --output json", func(t *testing.T) {
-		caFile := filepath.Join(t.TempDir(), "ca.pem")
-		if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := ParseCheck([]string{"--kube=false", "--ca-file", caFile, "--timeout", "1s",
+		cfg, err := ParseCheck([]string{"--kube=false", "--ca-file", sensor.CAFile, "--timeout", "1s",
 			"--target", "podip=" + addr, "--output", "json", "--history", base + "/status"}, io.Discard, func(string) string { return "" })
 		if err != nil {
 			t.Fatal(err)

@@ -9,22 +9,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/sensorprobe/sensorprobe/internal/clustercheck"
 	"github.com/sensorprobe/sensorprobe/internal/kube"
 	"github.com/sensorprobe/sensorprobe/internal/kube/kubetest"
 	"github.com/sensorprobe/sensorprobe/internal/kubevirttest"
-	"github.com/sensorprobe/sensorprobe/internal/standin"
 	"github.com/sensorprobe/sensorprobe/internal/status"
 	"github.com/sensorprobe/sensorprobe/internal/testsupport"
 )
@@ -76,24 +72,8 @@ func newPullCluster(t *testing.T, opts kubevirttest.Options) *pullCluster {
 	f.Service("sensor", "10.96.0.50", corev1.ServicePort{Name: "https", Port: 443})
 	f.Service("sensor-webhook", "10.96.0.51", corev1.ServicePort{Name: "webhook", Port: 443})
 
-	ca, err := standin.NewCA(standin.CAName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(standin.LeafOptions{CommonName: "sensor." + ns, DNSNames: standin.SensorSANs(ns)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sensor, err := standin.NewSensor(standin.SensorConfig{Cert: cert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sensor.Close() })
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &pullCluster{Lab: lab, caFile: caFile, sensorAddr: sensor.Addr()}
+	sensor := startSensorStandIn(t, ns)
+	return &pullCluster{Lab: lab, caFile: sensor.CAFile, sensorAddr: sensor.Addr()}
 }
 
 // nodeArgs are the flags of the probe on node: the lab's API server and
@@ -161,18 +141,14 @@ func (c *pullCluster) clusterCheck(t *testing.T) (clustercheck.Report, string) {
 	return rep, text.String()
 }
 
-// fix runs `probe fix` with args on c and returns its output.
-func (c *pullCluster) fix(t *testing.T, args ...string) string {
+// fixApply runs `probe fix --apply` on c as the lab's admin.
+func (c *pullCluster) fixApply(t *testing.T) string {
 	t.Helper()
-	cfg, err := ParseFix(args, io.Discard)
+	out, err := fixApply(t, c.clients(t))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("probe fix --apply: %v\n%s", err, out)
 	}
-	var out bytes.Buffer
-	if _, err := RunFix(t.Context(), cfg, c.clients(t), &out, nil); err != nil {
-		t.Fatalf("probe fix %v: %v\n%s", args, err, out.String())
-	}
-	return out.String()
+	return out
 }
 
 func result(rep clustercheck.Report, name string) clustercheck.Result {
@@ -253,11 +229,11 @@ func TestPullModeClusterCheck(t *testing.T) {
 		testsupport.Golden(t, "testdata/pull-faults.golden", []byte(stripTimes(text)))
 
 		// With RBAC: sensor reaches virt-api; what is left are the VMs' and the nodes' own faults.
-		fix := c.fix(t, "--apply", "--timeout", "10s")
+		fix := c.fixApply(t)
 		if !strings.Contains(fix, "applied") || !strings.Contains(fix, "ClusterRole stackrox:vsock-access") {
 			t.Errorf("probe fix --apply:\n%s", fix)
 		}
-		if again := c.fix(t, "--apply", "--timeout", "10s"); strings.Contains(again, "applied add ClusterRole") {
+		if again := c.fixApply(t); regexp.MustCompile(`applied\s+add ClusterRole`).MatchString(again) {
 			t.Errorf("a second probe fix --apply changed the RBAC again:\n%s", again)
 		}
 		testsupport.Eventually(t, e2eWaitLimit, func() (bool, string) {
@@ -308,40 +284,15 @@ func TestPullModeOncallRBAC(t *testing.T) {
 	if _, err := c.Scrape(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	ns := c.Options().RHACSNamespace
-	bindOncall(t, c.Client(), ns)
-	cfg := c.Env().ServiceAccountConfig(t.Context(), t, ns, "oncall")
-	k, err := kube.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
+	cl, r := asOncall(t, c.Env(), c.Client(), c.Options().RHACSNamespace, c.clients(t).Fetch)
+	if got := result(r, clustercheck.CheckSensorRBAC); got.Status != clustercheck.Fail {
+		t.Errorf("sensor-vsock-rbac %s %q, want fail: the lab has no stackrox:vsock-access", got.Status, got.Evidence)
 	}
-	d, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := clustercheck.Clients{Kube: k, Dynamic: d, Fetch: c.clients(t).Fetch}
-	// RBAC takes effect asynchronously: poll until the bindings are in force.
-	testsupport.Eventually(t, 20*time.Second, func() (bool, string) {
-		m, err := clustercheck.Gather(t.Context(), cl, clustercheck.Options{}, nil)
-		if err != nil {
-			return false, err.Error()
-		}
-		r := clustercheck.NewReport(m)
-		var b bytes.Buffer
-		_ = clustercheck.WriteText(&b, r)
-		return r.NotPermitted == 0 && result(r, clustercheck.CheckSensorRBAC).Status == clustercheck.Fail,
-			"want no check not permitted and sensor-vsock-rbac failing, with docs/oncall-rbac.yaml:\n" + b.String()
-	})
-	apply, err := ParseFix([]string{"--apply", "--timeout", "10s"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	_, err = RunFix(t.Context(), apply, cl, &out, nil)
+	out, err := fixApply(t, cl)
 	for _, want := range []string{`applied\s+add ClusterRole stackrox:vsock-access`, `applied\s+bind it to ServiceAccount stackrox/sensor`,
 		`applied\s+enable KubeVirt's VSOCK feature gate through HyperConverged`} {
-		if !regexp.MustCompile(want).MatchString(out.String()) {
-			t.Errorf("fix --apply as the on-call ServiceAccount (%v) lacks %q:\n%s", err, want, out.String())
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("fix --apply as the on-call ServiceAccount (%v) lacks %q:\n%s", err, want, out)
 		}
 	}
 }
